@@ -1,0 +1,3 @@
+module github.com/tscale/engine
+
+go 1.26
