@@ -1,0 +1,123 @@
+// Package backend defines the small set of fused operations that model code
+// is written against. A backend owns device memory: weights are uploaded
+// once, activations live on the device, ops are enqueued in order, and only
+// sampled ids and requested logits come back to the host.
+//
+// The CPU backend (backend/cpu) runs ops eagerly; a CUDA backend enqueues
+// them on a stream. Model code cannot tell the difference.
+package backend
+
+import "github.com/tscale/engine/quant"
+
+// Tensor is an activation matrix of float32 on the backend's device:
+// Rows() rows of Cols() contiguous values (one row per batch token).
+type Tensor interface {
+	Rows() int
+	Cols() int
+}
+
+// Weight is a model tensor uploaded once, kept in its stored (possibly
+// quantized) type. Shape is in GGML order: Shape[0] is the row length.
+type Weight interface {
+	Name() string
+	Type() quant.Type
+	Shape() []int64
+}
+
+// Act is the activation of a gated linear unit.
+type Act int
+
+const (
+	SiLU     Act = iota // SwiGLU: silu(gate) * up
+	GELUTanh            // GeGLU: gelu_tanh(gate) * up
+)
+
+// RoPE describes rotary position embedding for one layer.
+type RoPE struct {
+	Dims      int       // rotated dimensions per head (n_rot), <= head size
+	Base      float32   // frequency base
+	FreqScale float32   // 1 / linear scaling factor (1 = none)
+	NeoX      bool      // rotate (i, i+Dims/2) pairs instead of (2i, 2i+1)
+	Factors   []float32 // optional per-pair frequency divisors (Llama 3 rope_freqs)
+}
+
+// Attn describes one attention layer.
+type Attn struct {
+	Layer   int
+	Heads   int
+	KVHeads int
+	HeadDim int
+	Scale   float32 // applied to q·k
+	Window  int     // sliding window in tokens; 0 = full causal attention
+	Softcap float32 // tanh soft-capping of scores; 0 = none
+}
+
+// KVSpec sizes a paged key/value cache.
+type KVSpec struct {
+	Layers    int
+	KVDim     int // KV heads × head size
+	Blocks    int // number of blocks in the pool
+	BlockSize int // tokens per block
+	Type      quant.Type
+}
+
+// KVCache is a pool of fixed-size blocks of keys and values for every layer.
+// Which blocks belong to which sequence is the caller's business (see Batch).
+type KVCache interface {
+	Spec() KVSpec
+	// CopyBlock copies every layer's contents of block src into dst
+	// (copy-on-write of a shared partial block).
+	CopyBlock(dst, src int)
+}
+
+// Batch is one forward step: any number of tokens from any number of
+// sequences, each at its own position. A sequence's tokens in a batch must be
+// at consecutive positions after those already in the cache.
+type Batch struct {
+	Tokens []int32 // token ids, one per row
+	Pos    []int32 // position of each token within its sequence
+	Seq    []int32 // index into Blocks for each token
+	Blocks [][]int32
+	// Blocks[s] is sequence s's block table: block Blocks[s][p/BlockSize]
+	// holds position p.
+}
+
+// Len is the number of tokens in the batch.
+func (b *Batch) Len() int { return len(b.Tokens) }
+
+// Backend is the fused-op interface every device implements.
+type Backend interface {
+	Name() string
+	// Upload copies a tensor's stored bytes to the device once.
+	Upload(name string, t quant.Type, shape []int64, data []byte) (Weight, error)
+	// NewKV allocates a paged KV cache.
+	NewKV(spec KVSpec) (KVCache, error)
+	// Alloc returns a rows × cols activation tensor (contents undefined).
+	Alloc(rows, cols int) Tensor
+
+	// Embed sets dst row i to row ids[i] of table, times scale.
+	Embed(dst Tensor, table Weight, ids []int32, scale float32)
+	// RMSNorm normalises each group of len(w) values of x into dst and
+	// multiplies by w; a group is a row, or a head when len(w) is a head size.
+	RMSNorm(dst, x Tensor, w Weight, eps float32)
+	// MatMul sets dst = x · wᵀ (+ bias when bias is non-nil).
+	MatMul(dst, x Tensor, w, bias Weight)
+	// RoPE rotates each head of x in place for the tokens' positions.
+	RoPE(x Tensor, headDim int, pos []int32, r RoPE)
+	// Attention stores k and v of the batch's tokens in the cache, then sets
+	// dst to causal attention of q over each token's sequence.
+	Attention(dst, q, k, v Tensor, kv KVCache, b *Batch, a Attn)
+	// GLU sets dst = act(gate) * up.
+	GLU(dst, gate, up Tensor, act Act)
+	// Add sets dst = a + b.
+	Add(dst, a, b Tensor)
+	// Softcap sets x = c·tanh(x/c).
+	Softcap(x Tensor, c float32)
+	// Gather sets dst row i to row rows[i] of x (e.g. the rows that need logits).
+	Gather(dst, x Tensor, rows []int)
+
+	// Argmax returns the index of the largest value of each listed row.
+	Argmax(x Tensor, rows []int) []int32
+	// Read copies row r of x to the host.
+	Read(x Tensor, r int, dst []float32)
+}

@@ -1,0 +1,267 @@
+// Package cpu is the pure-Go backend: ops run eagerly on the calling
+// goroutine, with matrix products spread over worker goroutines. Numerics
+// follow ggml's CPU backend (activation quantization before quantized dot
+// products, double-precision sums in norms and softmax, an F16 KV cache) so
+// that greedy decoding agrees with llama.cpp.
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/quant"
+)
+
+// Backend is the CPU backend. The zero value is not usable; call New.
+type Backend struct {
+	threads int
+}
+
+// New returns a CPU backend using threads workers (0 = GOMAXPROCS).
+func New(threads int) *Backend {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return &Backend{threads: threads}
+}
+
+// Name implements backend.Backend.
+func (b *Backend) Name() string { return fmt.Sprintf("cpu (%d threads)", b.threads) }
+
+// Threads is the number of worker goroutines used for matrix products.
+func (b *Backend) Threads() int { return b.threads }
+
+type tensor struct {
+	rows, cols int
+	d          []float32
+}
+
+func (t *tensor) Rows() int { return t.rows }
+func (t *tensor) Cols() int { return t.cols }
+
+func (t *tensor) row(r int) []float32 { return t.d[r*t.cols : (r+1)*t.cols] }
+
+type weight struct {
+	name     string
+	typ      quant.Type
+	shape    []int64
+	data     []byte    // stored bytes (a slice of the mapped file: no copy)
+	rowBytes int       // bytes per row of shape[0] elements
+	f32      []float32 // dequantized copy for small 1-D weights (norms, biases)
+}
+
+func (w *weight) Name() string     { return w.name }
+func (w *weight) Type() quant.Type { return w.typ }
+func (w *weight) Shape() []int64   { return w.shape }
+
+func (w *weight) rows() int {
+	n := 1
+	for _, d := range w.shape[1:] {
+		n *= int(d)
+	}
+	return n
+}
+
+// Upload implements backend.Backend. On the CPU the stored bytes are used in
+// place; 1-D tensors are dequantized once since every op reads them whole.
+func (b *Backend) Upload(name string, t quant.Type, shape []int64, data []byte) (backend.Weight, error) {
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("cpu: tensor %s has no dimensions", name)
+	}
+	rb, err := quant.RowBytes(t, shape[0])
+	if err != nil {
+		return nil, fmt.Errorf("cpu: tensor %s: %w", name, err)
+	}
+	w := &weight{name: name, typ: t, shape: append([]int64(nil), shape...), data: data, rowBytes: int(rb)}
+	if int64(len(data)) != rb*int64(w.rows()) {
+		return nil, fmt.Errorf("cpu: tensor %s: %d bytes, want %d", name, len(data), rb*int64(w.rows()))
+	}
+	if len(shape) == 1 {
+		w.f32 = make([]float32, shape[0])
+		if err := quant.Dequantize(t, data, w.f32); err != nil {
+			return nil, fmt.Errorf("cpu: tensor %s: %w", name, err)
+		}
+	}
+	return w, nil
+}
+
+// Alloc implements backend.Backend.
+func (b *Backend) Alloc(rows, cols int) backend.Tensor {
+	return &tensor{rows: rows, cols: cols, d: make([]float32, rows*cols)}
+}
+
+func ten(t backend.Tensor) *tensor { return t.(*tensor) }
+func wgt(w backend.Weight) *weight { return w.(*weight) }
+
+// Embed implements backend.Backend.
+func (b *Backend) Embed(dst backend.Tensor, table backend.Weight, ids []int32, scale float32) {
+	d, w := ten(dst), wgt(table)
+	for i, id := range ids {
+		row := d.row(i)
+		src := w.data[int(id)*w.rowBytes : (int(id)+1)*w.rowBytes]
+		if err := quant.Dequantize(w.typ, src, row); err != nil {
+			panic(fmt.Sprintf("cpu: embed %s: %v", w.name, err)) // sizes were checked at upload
+		}
+		if scale != 1 {
+			for j := range row {
+				row[j] *= scale
+			}
+		}
+	}
+}
+
+// RMSNorm implements backend.Backend, as ggml_rms_norm followed by ggml_mul.
+func (b *Backend) RMSNorm(dst, x backend.Tensor, w backend.Weight, eps float32) {
+	d, s, ww := ten(dst), ten(x), wgt(w).f32
+	g := len(ww)
+	for off := 0; off < len(s.d); off += g {
+		in, out := s.d[off:off+g], d.d[off:off+g]
+		var sum float64
+		for _, v := range in {
+			sum += float64(v * v)
+		}
+		scale := 1 / float32(math.Sqrt(float64(float32(sum/float64(g))+eps)))
+		for i, v := range in {
+			out[i] = v * scale * ww[i]
+		}
+	}
+}
+
+// MatMul implements backend.Backend: activations are first converted to the
+// weight's dot-product type (e.g. Q8_0 for Q4_0 weights), as ggml does.
+func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
+	d, s, ww := ten(dst), ten(x), wgt(w)
+	in, out := s.cols, ww.rows()
+	if int64(in) != ww.shape[0] || d.cols != out || d.rows != s.rows {
+		panic(fmt.Sprintf("cpu: matmul %s: x %dx%d, w %v, dst %dx%d", ww.name, s.rows, s.cols, ww.shape, d.rows, d.cols))
+	}
+	vt := quant.VecDotType(ww.typ)
+	xb, _ := quant.RowBytes(vt, int64(in))
+	xq := make([]byte, int(xb)*s.rows)
+	parallel(b.threads, s.rows, 4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			if err := quant.Quantize(vt, s.row(r), xq[r*int(xb):(r+1)*int(xb)]); err != nil {
+				panic(fmt.Sprintf("cpu: matmul %s: %v", ww.name, err))
+			}
+		}
+	})
+	dot := quant.DotFunc(ww.typ)
+	rows := s.rows
+	parallel(b.threads, out, 16, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
+			for r := 0; r < rows; r++ {
+				d.d[r*out+j] = dot(in, wr, xq[r*int(xb):(r+1)*int(xb)])
+			}
+		}
+	})
+	if bias != nil {
+		bv := wgt(bias).f32
+		for r := 0; r < rows; r++ {
+			row := d.row(r)
+			for j := range row {
+				row[j] += bv[j]
+			}
+		}
+	}
+}
+
+// RoPE implements backend.Backend, computing angles as ggml does: the
+// per-pair angle is built by repeated float32 multiplication.
+func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoPE) {
+	t := ten(x)
+	thetaScale := float32(math.Pow(float64(r.Base), -2.0/float64(r.Dims)))
+	half := r.Dims / 2
+	cos := make([]float32, half)
+	sin := make([]float32, half)
+	for i := 0; i < t.rows; i++ {
+		theta := float32(pos[i])
+		for k := 0; k < half; k++ {
+			th := theta
+			if r.Factors != nil {
+				th /= r.Factors[k]
+			}
+			a := float64(r.FreqScale * th)
+			cos[k], sin[k] = float32(math.Cos(a)), float32(math.Sin(a))
+			theta *= thetaScale
+		}
+		row := t.row(i)
+		for h := 0; h+headDim <= len(row); h += headDim {
+			v := row[h : h+headDim]
+			for k := 0; k < half; k++ {
+				i0, i1 := 2*k, 2*k+1
+				if r.NeoX {
+					i0, i1 = k, k+half
+				}
+				x0, x1 := v[i0], v[i1]
+				v[i0] = x0*cos[k] - x1*sin[k]
+				v[i1] = x0*sin[k] + x1*cos[k]
+			}
+		}
+	}
+}
+
+// GLU implements backend.Backend.
+func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
+	d, g, u := ten(dst), ten(gate), ten(up)
+	switch act {
+	case backend.SiLU:
+		for i, x := range g.d {
+			d.d[i] = x / (1 + float32(math.Exp(float64(-x)))) * u.d[i]
+		}
+	case backend.GELUTanh:
+		for i, x := range g.d {
+			d.d[i] = gelu(x) * u.d[i]
+		}
+	default:
+		panic(fmt.Sprintf("cpu: unknown activation %d", act))
+	}
+}
+
+// Add implements backend.Backend.
+func (b *Backend) Add(dst, x, y backend.Tensor) {
+	d, p, q := ten(dst), ten(x), ten(y)
+	for i := range d.d {
+		d.d[i] = p.d[i] + q.d[i]
+	}
+}
+
+// Softcap implements backend.Backend.
+func (b *Backend) Softcap(x backend.Tensor, c float32) {
+	t := ten(x)
+	for i, v := range t.d {
+		t.d[i] = c * float32(math.Tanh(float64(v/c)))
+	}
+}
+
+// Gather implements backend.Backend.
+func (b *Backend) Gather(dst, x backend.Tensor, rows []int) {
+	d, s := ten(dst), ten(x)
+	for i, r := range rows {
+		copy(d.row(i), s.row(r))
+	}
+}
+
+// Argmax implements backend.Backend. Ties go to the lowest index.
+func (b *Backend) Argmax(x backend.Tensor, rows []int) []int32 {
+	t := ten(x)
+	ids := make([]int32, len(rows))
+	for i, r := range rows {
+		row := t.row(r)
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		ids[i] = int32(best)
+	}
+	return ids
+}
+
+// Read implements backend.Backend.
+func (b *Backend) Read(x backend.Tensor, r int, dst []float32) {
+	copy(dst, ten(x).row(r))
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tscale/engine/engine"
+)
+
+func runCmd() *cobra.Command {
+	var (
+		modelPath, prompt string
+		n, topK, threads  int
+		ctxSize           int
+		temp, topP, minP  float32
+		seed              uint64
+		greedy, stats     bool
+	)
+	c := &cobra.Command{
+		Use:   "run -m MODEL -p PROMPT",
+		Short: "Generate text from a prompt, streaming tokens to stdout",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if modelPath == "" {
+				return errors.New("run: --model is required")
+			}
+			if n < 0 {
+				return fmt.Errorf("run: -n must be >= 0, got %d", n)
+			}
+			if temp < 0 || topP < 0 || topP > 1 || minP < 0 || minP > 1 || topK < 0 {
+				return errors.New("run: need --temp >= 0, 0 <= --top-p <= 1, 0 <= --min-p <= 1, --top-k >= 0")
+			}
+			e, err := openEngine(modelPath, threads, ctxSize)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			ids := e.Tokenizer().Encode(prompt, true, true)
+			p := engine.NewParams(n)
+			if !greedy {
+				p.Temperature, p.TopK, p.TopP, p.MinP = temp, topK, topP, minP
+			}
+			p.Seed = seed
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			out := bufio.NewWriter(os.Stdout)
+			start := time.Now()
+			fmt.Fprint(out, prompt)
+			out.Flush()
+			gen, err := e.Generate(ctx, ids, p, func(t engine.Token) error {
+				fmt.Fprint(out, t.Text)
+				return out.Flush()
+			})
+			fmt.Fprintln(out)
+			out.Flush()
+			if stats {
+				d := time.Since(start)
+				fmt.Fprintf(os.Stderr, "%d prompt tokens, %d generated in %.2fs (%.1f tokens/s)\n",
+					len(ids), len(gen), d.Seconds(), float64(len(gen))/d.Seconds())
+			}
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file")
+	f.StringVarP(&prompt, "prompt", "p", "", "prompt text")
+	f.IntVarP(&n, "n-predict", "n", 128, "maximum tokens to generate")
+	f.Float32Var(&temp, "temp", 0.8, "sampling temperature (0 = greedy)")
+	f.IntVar(&topK, "top-k", 40, "top-k sampling (0 = off)")
+	f.Float32Var(&topP, "top-p", 0.95, "top-p (nucleus) sampling (1 = off)")
+	f.Float32Var(&minP, "min-p", 0.05, "min-p sampling (0 = off)")
+	f.Uint64Var(&seed, "seed", 0, "random seed")
+	f.BoolVar(&greedy, "greedy", false, "greedy decoding (overrides the sampling flags)")
+	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
+	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
+	f.BoolVar(&stats, "stats", false, "print timing to stderr")
+	return c
+}
+
+// openEngine loads a model, with a progress bar on a terminal for big files.
+func openEngine(path string, threads, ctxSize int) (*engine.Engine, error) {
+	opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize)}
+	if st, err := os.Stat(path); err == nil && st.Size() > 64<<20 && term.IsTerminal(int(os.Stderr.Fd())) {
+		bar := progressbar.DefaultBytes(st.Size(), "loading")
+		opts = append(opts, engine.WithProgress(func(done, total int64) {
+			bar.ChangeMax64(total)
+			bar.Set64(done)
+		}))
+		defer bar.Finish()
+	}
+	return engine.Open(path, opts...)
+}

@@ -1,0 +1,48 @@
+// Package gemma3 configures the Llama block for Gemma 3: scaled embeddings,
+// GeGLU, Q/K norms, post-attention and post-FFN norms, and interleaved
+// sliding-window (local) and full (global) attention layers with their own
+// RoPE bases.
+package gemma3
+
+import (
+	"math"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/model"
+	"github.com/tscale/engine/model/gguf"
+	"github.com/tscale/engine/model/llama"
+)
+
+// Every pattern-th layer uses full attention; the others a sliding window.
+const pattern = 6
+
+// localBase is the RoPE base of sliding-window layers, fixed by Gemma 3.
+const localBase = 10000
+
+func init() {
+	model.Register("gemma3", load)
+}
+
+func load(f *gguf.File, be backend.Backend) (model.Model, error) {
+	m := model.NewMeta(f)
+	dim := m.Int("embedding_length")
+	window := m.Int("attention.sliding_window", 0)
+	softcap := m.Float("final_logit_softcapping", 0)
+	if m.Err != nil {
+		return nil, m.Err
+	}
+	return llama.Load(f, be, llama.Options{
+		NeoX:         true,
+		Act:          backend.GELUTanh,
+		EmbedScale:   float32(math.Sqrt(float64(dim))),
+		FinalSoftcap: softcap,
+		Layer: func(il int, global backend.RoPE) (backend.RoPE, int) {
+			if il%pattern == pattern-1 {
+				return global, 0
+			}
+			local := global
+			local.Base, local.FreqScale = localBase, 1
+			return local, window
+		},
+	})
+}

@@ -1,0 +1,252 @@
+// Package llama implements the Llama family of decoder-only transformers:
+// llama (Llama 2/3, TinyLlama, SmolLM2, Mistral), qwen2 (QKV bias) and qwen3
+// (Q/K norm). Other families with the same block (gemma3) configure it
+// through New.
+package llama
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/model"
+	"github.com/tscale/engine/model/gguf"
+)
+
+func init() {
+	model.Register("llama", func(f *gguf.File, be backend.Backend) (model.Model, error) {
+		return Load(f, be, Options{})
+	})
+	model.Register("qwen2", func(f *gguf.File, be backend.Backend) (model.Model, error) {
+		return Load(f, be, Options{NeoX: true})
+	})
+	model.Register("qwen3", func(f *gguf.File, be backend.Backend) (model.Model, error) {
+		return Load(f, be, Options{NeoX: true})
+	})
+}
+
+// Options are the per-family variations of the block.
+type Options struct {
+	NeoX       bool        // NeoX RoPE ordering
+	Act        backend.Act // FFN gate activation
+	EmbedScale float32     // scale of token embeddings (0 = 1)
+	// Layer overrides RoPE and the attention window per layer (nil = same
+	// RoPE everywhere, full attention).
+	Layer func(il int, rope backend.RoPE) (backend.RoPE, int)
+	// FinalSoftcap soft-caps the logits (0 = none).
+	FinalSoftcap float32
+}
+
+// Model is a loaded Llama-family model.
+type Model struct {
+	hp     model.Hyper
+	opt    Options
+	be     backend.Backend
+	eps    float32
+	scale  float32
+	ropes  []backend.RoPE
+	window []int
+
+	embd, outNorm, output backend.Weight
+	layers                []layer
+}
+
+type layer struct {
+	attnNorm, wq, wk, wv, wo backend.Weight
+	bq, bk, bv, bo           backend.Weight // qwen2
+	qNorm, kNorm             backend.Weight // qwen3, gemma3
+	postAttn, postFFN        backend.Weight // gemma3
+	ffnNorm, gate, up, down  backend.Weight
+}
+
+// Load reads hyperparameters and uploads the weights of a Llama-family file.
+func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
+	m := model.NewMeta(f)
+	hp := model.Hyper{
+		Arch:    m.Arch,
+		Context: m.Int("context_length", 2048),
+		Dim:     m.Int("embedding_length"),
+		Layers:  m.Int("block_count"),
+		FFN:     m.Int("feed_forward_length"),
+		Heads:   m.Int("attention.head_count"),
+	}
+	hp.KVHeads = m.Int("attention.head_count_kv", hp.Heads)
+	eps := m.Float("attention.layer_norm_rms_epsilon", 1e-5)
+	if m.Err != nil {
+		return nil, m.Err
+	}
+	if hp.Heads <= 0 || hp.KVHeads <= 0 || hp.Heads%hp.KVHeads != 0 || hp.Layers <= 0 || hp.Dim <= 0 {
+		return nil, fmt.Errorf("%s: inconsistent attention shape: %d heads, %d KV heads, %d layers, dim %d",
+			f.Path, hp.Heads, hp.KVHeads, hp.Layers, hp.Dim)
+	}
+	hp.HeadDim = m.Int("attention.key_length", hp.Dim/hp.Heads)
+	if v := m.Int("attention.value_length", hp.HeadDim); v != hp.HeadDim {
+		return nil, fmt.Errorf("%s: key length %d != value length %d is not supported", f.Path, hp.HeadDim, v)
+	}
+	if n := m.Int("expert_count", 0); n > 0 {
+		return nil, fmt.Errorf("%s: mixture-of-experts models (%d experts) are not supported yet", f.Path, n)
+	}
+	rope := backend.RoPE{
+		Dims:      m.Int("rope.dimension_count", hp.HeadDim),
+		Base:      m.Float("rope.freq_base", 10000),
+		FreqScale: 1,
+		NeoX:      opt.NeoX,
+	}
+	switch typ := m.String("rope.scaling.type", "none"); typ {
+	case "none", "":
+	case "linear":
+		if fac := m.Float("rope.scaling.factor", 1); fac > 0 {
+			rope.FreqScale = 1 / fac
+		}
+	default:
+		return nil, fmt.Errorf("%s: RoPE scaling %q is not supported (none, linear)", f.Path, typ)
+	}
+	if rope.Dims <= 0 || rope.Dims > hp.HeadDim || rope.Dims%2 != 0 {
+		return nil, fmt.Errorf("%s: rope.dimension_count %d does not fit head size %d", f.Path, rope.Dims, hp.HeadDim)
+	}
+
+	w := &model.Weights{F: f, BE: be}
+	md := &Model{hp: hp, opt: opt, be: be, eps: eps, scale: float32(1 / math.Sqrt(float64(hp.HeadDim)))}
+	md.embd = w.Get("token_embd.weight")
+	if w.Err != nil {
+		return nil, w.Err
+	}
+	if s := md.embd.Shape(); len(s) != 2 || s[0] != int64(hp.Dim) {
+		return nil, fmt.Errorf("%s: token_embd.weight has shape %v, want [%d vocab]", f.Path, s, hp.Dim)
+	}
+	hp.Vocab = int(md.embd.Shape()[1])
+	md.hp = hp
+	if ff := w.Opt("rope_freqs.weight", int64(rope.Dims/2)); ff != nil {
+		rope.Factors = make([]float32, rope.Dims/2)
+		t, _ := f.Tensor("rope_freqs.weight")
+		// rope_freqs is F32 by convention; decode it for the backend.
+		if t.Type != 0 {
+			return nil, fmt.Errorf("%s: rope_freqs.weight has type %s, want F32", f.Path, t.Type)
+		}
+		data := f.Data(t)
+		for i := range rope.Factors {
+			rope.Factors[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+		}
+	}
+	md.outNorm = w.Get("output_norm.weight", int64(hp.Dim))
+	md.output = w.Opt("output.weight", int64(hp.Dim), int64(hp.Vocab))
+	if md.output == nil {
+		md.output = md.embd // tied embeddings
+	}
+	d, q, kv := int64(hp.Dim), int64(hp.Heads*hp.HeadDim), int64(hp.KVHeads*hp.HeadDim)
+	ffn, hd := int64(hp.FFN), int64(hp.HeadDim)
+	for i := 0; i < hp.Layers; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
+		l := layer{
+			attnNorm: w.Get(p+"attn_norm.weight", d),
+			wq:       w.Get(p+"attn_q.weight", d, q),
+			wk:       w.Get(p+"attn_k.weight", d, kv),
+			wv:       w.Get(p+"attn_v.weight", d, kv),
+			wo:       w.Get(p+"attn_output.weight", q, d),
+			bq:       w.Opt(p+"attn_q.bias", q),
+			bk:       w.Opt(p+"attn_k.bias", kv),
+			bv:       w.Opt(p+"attn_v.bias", kv),
+			bo:       w.Opt(p+"attn_output.bias", d),
+			qNorm:    w.Opt(p+"attn_q_norm.weight", hd),
+			kNorm:    w.Opt(p+"attn_k_norm.weight", hd),
+			postAttn: w.Opt(p+"post_attention_norm.weight", d),
+			postFFN:  w.Opt(p+"post_ffw_norm.weight", d),
+			ffnNorm:  w.Get(p+"ffn_norm.weight", d),
+			gate:     w.Get(p+"ffn_gate.weight", d, ffn),
+			up:       w.Get(p+"ffn_up.weight", d, ffn),
+			down:     w.Get(p+"ffn_down.weight", ffn, d),
+		}
+		if w.Err != nil {
+			return nil, w.Err
+		}
+		md.layers = append(md.layers, l)
+		r, win := rope, 0
+		if opt.Layer != nil {
+			r, win = opt.Layer(i, rope)
+		}
+		md.ropes = append(md.ropes, r)
+		md.window = append(md.window, win)
+	}
+	return md, nil
+}
+
+// Hyper implements model.Model.
+func (m *Model) Hyper() model.Hyper { return m.hp }
+
+// KVSpec implements model.Model.
+func (m *Model) KVSpec(blocks, blockSize int) backend.KVSpec {
+	return backend.KVSpec{
+		Layers: m.hp.Layers, KVDim: m.hp.KVHeads * m.hp.HeadDim,
+		Blocks: blocks, BlockSize: blockSize, Type: 1, // F16, as llama.cpp's default cache
+	}
+}
+
+// Forward implements model.Model.
+func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (backend.Tensor, error) {
+	n := b.Len()
+	if n == 0 {
+		return nil, fmt.Errorf("llama: empty batch")
+	}
+	for i, id := range b.Tokens {
+		if id < 0 || int(id) >= m.hp.Vocab {
+			return nil, fmt.Errorf("llama: token %d at row %d is outside the vocabulary of %d", id, i, m.hp.Vocab)
+		}
+	}
+	be, hp := m.be, m.hp
+	qd, kvd := hp.Heads*hp.HeadDim, hp.KVHeads*hp.HeadDim
+	x := be.Alloc(n, hp.Dim)
+	scale := m.opt.EmbedScale
+	if scale == 0 {
+		scale = 1
+	}
+	be.Embed(x, m.embd, b.Tokens, scale)
+	xn := be.Alloc(n, hp.Dim)
+	q, k, v := be.Alloc(n, qd), be.Alloc(n, kvd), be.Alloc(n, kvd)
+	att, o := be.Alloc(n, qd), be.Alloc(n, hp.Dim)
+	g, u := be.Alloc(n, hp.FFN), be.Alloc(n, hp.FFN)
+	for il, l := range m.layers {
+		be.RMSNorm(xn, x, l.attnNorm, m.eps)
+		be.MatMul(q, xn, l.wq, l.bq)
+		be.MatMul(k, xn, l.wk, l.bk)
+		be.MatMul(v, xn, l.wv, l.bv)
+		if l.qNorm != nil {
+			be.RMSNorm(q, q, l.qNorm, m.eps)
+		}
+		if l.kNorm != nil {
+			be.RMSNorm(k, k, l.kNorm, m.eps)
+		}
+		be.RoPE(q, hp.HeadDim, b.Pos, m.ropes[il])
+		be.RoPE(k, hp.HeadDim, b.Pos, m.ropes[il])
+		be.Attention(att, q, k, v, kv, b, backend.Attn{
+			Layer: il, Heads: hp.Heads, KVHeads: hp.KVHeads, HeadDim: hp.HeadDim,
+			Scale: m.scale, Window: m.window[il],
+		})
+		be.MatMul(o, att, l.wo, l.bo)
+		if l.postAttn != nil {
+			be.RMSNorm(o, o, l.postAttn, m.eps)
+		}
+		be.Add(x, x, o)
+
+		be.RMSNorm(xn, x, l.ffnNorm, m.eps)
+		be.MatMul(g, xn, l.gate, nil)
+		be.MatMul(u, xn, l.up, nil)
+		be.GLU(g, g, u, m.opt.Act)
+		be.MatMul(o, g, l.down, nil)
+		if l.postFFN != nil {
+			be.RMSNorm(o, o, l.postFFN, m.eps)
+		}
+		be.Add(x, x, o)
+	}
+	if len(logitRows) == 0 {
+		return nil, nil
+	}
+	sel := be.Alloc(len(logitRows), hp.Dim)
+	be.Gather(sel, x, logitRows)
+	be.RMSNorm(sel, sel, m.outNorm, m.eps)
+	logits := be.Alloc(len(logitRows), hp.Vocab)
+	be.MatMul(logits, sel, m.output, nil)
+	if m.opt.FinalSoftcap > 0 {
+		be.Softcap(logits, m.opt.FinalSoftcap)
+	}
+	return logits, nil
+}
