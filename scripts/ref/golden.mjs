@@ -132,6 +132,7 @@ async function run(llama, info, opt, {name, path}) {
             const file = `${name}.${i}.logits.f32`;
             writeFileSync(join(opt.out, file), Buffer.from(lp.buffer)); // little-endian on x86
             c.logits_file = file;
+            c.logits_kind = "logprobs"; // also per case, for readers that look only at cases
             c.logprobs_zero_prob_count = zeros;
             c.float32_prob_sum = sum;
             c.top5 = [...first.keys()].slice(0, 5).map((id) => ({id, logprob: lp[id], piece: continuation(model, toks, [id])}));
