@@ -151,6 +151,24 @@ func TestRoundTripTensors(t *testing.T) {
 	}
 }
 
+// TestVersion2 reads a version 2 file: the same layout as version 3, which
+// only added big-endian files (rejected here).
+func TestVersion2(t *testing.T) {
+	w := NewWriter()
+	require.NoError(t, w.Set("general.architecture", "llama"))
+	require.NoError(t, w.AddTensor("t", quant.Q8_0, []int64{32, 2}, bytes.Repeat([]byte{7}, 68)))
+	_, raw := roundTrip(t, w)
+	raw = bytes.Clone(raw)
+	le.PutUint32(raw[4:], 2)
+	f, err := Parse(raw, "v2.gguf")
+	require.NoError(t, err)
+	require.Equal(t, uint32(2), f.Version)
+	require.Equal(t, "llama", f.Arch())
+	ti, ok := f.Tensor("t")
+	require.True(t, ok)
+	require.Equal(t, bytes.Repeat([]byte{7}, 68), f.Data(ti))
+}
+
 func TestAccessors(t *testing.T) {
 	w := NewWriter()
 	for k, v := range map[string]any{
