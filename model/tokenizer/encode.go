@@ -234,8 +234,8 @@ func (t *Tokenizer) encodeBPE(text string, out []int32) []int32 {
 	}
 	var (
 		word, key, utf []byte
-		syms          []symbol
-		q             = heap{less: func(a, b *bigram) bool {
+		syms           []symbol
+		q              = heap{less: func(a, b *bigram) bool {
 			return a.rank < b.rank || a.rank == b.rank && a.left < b.left
 		}}
 	)

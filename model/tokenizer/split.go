@@ -127,8 +127,10 @@ func splitGPT2(cpts []rune, lens []int) []int {
 // \p{N}{1,digits}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ after
 // llama.cpp's custom llama3 splitter; digits is 3 for Llama 3 and 1 for
 // Qwen2 (whose \p{N} regex llama.cpp runs through std::regex with the same
-// result).
-func splitLlama3(digits int) splitter {
+// result). letter is the class of word characters: fLetter, or
+// fLetter|fMark for Qwen3.5's [\p{L}\p{M}]+.
+func splitLlama3(digits int, letter flags) splitter {
+	word := letter | fSpace | fNumber
 	return func(cpts []rune, lens []int) []int {
 		return eachFragment(cpts, lens, func(seg []rune, out []int) []int {
 			prev := 0
@@ -148,9 +150,9 @@ func splitLlama3(digits int) splitter {
 				}
 				// [^\r\n\p{L}\p{N}]?\p{L}+
 				if !(c == '\r' || c == '\n' || f&fNumber != 0) {
-					if f&fLetter != 0 || flagAt(seg, pos+1)&fLetter != 0 {
+					if f&letter != 0 || flagAt(seg, pos+1)&letter != 0 {
 						pos++
-						for flagAt(seg, pos)&fLetter != 0 {
+						for flagAt(seg, pos)&letter != 0 {
 							pos++
 						}
 						emit(pos)
@@ -176,11 +178,11 @@ func splitLlama3(digits int) splitter {
 				if c == ' ' {
 					f2 = flagAt(seg, pos+1)
 				}
-				if !isWord(f2) && f != 0 {
+				if f2&word == 0 && f != 0 {
 					if c == ' ' {
 						pos++
 					}
-					for !isWord(f2) && f2 != 0 {
+					for f2&word == 0 && f2 != 0 {
 						pos++
 						f2 = flagAt(seg, pos)
 					}
@@ -345,18 +347,21 @@ func inClass(rs ranges) func(r rune) bool {
 	}
 }
 
+func isLetter(r rune) bool { return cptFlags(r)&fLetter != 0 }
+func isPunct(r rune) bool  { return cptFlags(r)&fPunct != 0 }
+
 // defaultPunct is [\p{P}\$\+<=>\^~\|] as llama.cpp's collapsed std::regex
-// sees it: non-ASCII punctuation plus a fixed ASCII list (no backquote).
+// sees it: \p{P} plus a fixed ASCII list (no backquote).
 func defaultPunct(r rune) bool {
-	if r < 0x80 {
-		return r >= 0x21 && r <= 0x23 || r >= 0x25 && r <= 0x2a || r >= 0x2c && r <= 0x2f ||
-			r == 0x3a || r == 0x3b || r == 0x3f || r == 0x40 || r >= 0x5b && r <= 0x5d ||
-			r == 0x5f || r == 0x7b || r == 0x7d ||
-			r == '$' || r == '+' || r == '<' || r == '=' || r == '>' || r == '^' || r == '~' || r == '|'
+	switch r {
+	case '$', '+', '<', '=', '>', '^', '~', '|':
+		return true
 	}
-	f := cptFlags(r)
-	return f&fSpace == 0 && f&fPunct != 0
+	return isPunct(r)
 }
+
+// falconPunct is [\p{P}\$\+<=>\^~\|`]: defaultPunct plus the backquote.
+func falconPunct(r rune) bool { return r == '`' || defaultPunct(r) }
 
 // threeDigits matches [0-9][0-9][0-9].
 func threeDigits(seg []rune, i int) int {

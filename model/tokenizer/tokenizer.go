@@ -101,8 +101,8 @@ type preConfig struct {
 
 var (
 	gpt2Splits   = []splitter{splitGPT2}
-	llama3Splits = []splitter{splitLlama3(3)}
-	qwen2Splits  = []splitter{splitLlama3(1)}
+	llama3Splits = []splitter{splitLlama3(3, fLetter)}
+	qwen2Splits  = []splitter{splitLlama3(1, fLetter)}
 	digitSplits  = []splitter{oneOf(isNumber), splitGPT2}
 )
 
@@ -147,6 +147,18 @@ var preConfigs = map[string]preConfig{
 	"stablelm2":        {splits: qwen2Splits},
 	"hunyuan":          {splits: qwen2Splits, keepSpaces: true},
 	"solar-open":       {splits: qwen2Splits, keepSpaces: true},
+
+	"qwen35": {splits: []splitter{splitLlama3(1, fLetter|fMark)}, keepSpaces: true},
+
+	"falcon": {splits: []splitter{runOf(falconPunct), splitGPT2, splitMatches(threeDigits)}},
+
+	"deepseek-coder": {keepSpaces: true, splits: []splitter{
+		oneOf(func(r rune) bool { return r == '\r' || r == '\n' }),
+		optSpaceRun(isLetter),
+		optSpaceRun(isPunct),
+		runOf(inClass(deepseekCJK)),
+		oneOf(isNumber),
+	}},
 
 	"starcoder":  {splits: digitSplits},
 	"refact":     {splits: digitSplits},

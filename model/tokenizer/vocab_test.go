@@ -60,7 +60,11 @@ type vector struct {
 // space-separated ids each.
 func readVectors(t *testing.T, name string) []vector {
 	t.Helper()
-	base := filepath.Join(shared, "testdata", "vocab", "ggml-vocab-"+name+".gguf")
+	return readVectorFiles(t, filepath.Join(shared, "testdata", "vocab", "ggml-vocab-"+name+".gguf"))
+}
+
+func readVectorFiles(t *testing.T, base string) []vector {
+	t.Helper()
 	inp, err := os.ReadFile(base + ".inp")
 	require.NoError(t, err)
 	outp, err := os.ReadFile(base + ".out")
@@ -79,7 +83,7 @@ func readVectors(t *testing.T, name string) []vector {
 		pos += next + len(sep)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(outp), "\n"), "\n")
-	require.Len(t, lines, len(texts), "%s: inputs and outputs differ in number", name)
+	require.Len(t, lines, len(texts), "%s: inputs and outputs differ in number", base)
 
 	vs := make([]vector, len(texts))
 	for i, text := range texts {
@@ -97,16 +101,47 @@ func TestVocabVectors(t *testing.T) {
 	for _, name := range vocabFiles {
 		t.Run(name, func(t *testing.T) {
 			tok := openVocab(t, name)
-			vs := readVectors(t, name)
-			require.NotEmpty(t, vs)
-			for _, v := range vs {
-				got := tok.Encode(v.text, false, false)
-				if len(v.ids) == 0 {
-					require.Empty(t, got, "input %q", v.text)
-					continue
-				}
-				require.Equal(t, v.ids, got, "input %q", v.text)
+			checkVectors(t, tok, readVectors(t, name))
+		})
+	}
+}
+
+func checkVectors(t *testing.T, tok *Tokenizer, vs []vector) {
+	t.Helper()
+	require.NotEmpty(t, vs)
+	for _, v := range vs {
+		got := tok.Encode(v.text, false, false)
+		if len(v.ids) == 0 {
+			require.Empty(t, got, "input %q", v.text)
+			continue
+		}
+		require.Equal(t, v.ids, got, "input %q", v.text)
+	}
+}
+
+// TestExtraVocabVectors runs every ggml-vocab-*.gguf with .inp/.out in
+// $TOKENIZER_VOCAB_DIR (e.g. llama.cpp's models/ directory), skipping the
+// vocabularies whose model or pre-tokenizer this package does not support.
+func TestExtraVocabVectors(t *testing.T) {
+	dir := os.Getenv("TOKENIZER_VOCAB_DIR")
+	if dir == "" {
+		t.Skip("set TOKENIZER_VOCAB_DIR to a directory of ggml-vocab-*.gguf(.inp/.out) files, e.g. llama.cpp/models")
+	}
+	inps, err := filepath.Glob(filepath.Join(dir, "ggml-vocab-*.gguf.inp"))
+	require.NoError(t, err)
+	require.NotEmpty(t, inps, "no ggml-vocab-*.gguf.inp in %s", dir)
+	for _, inp := range inps {
+		base := strings.TrimSuffix(inp, ".inp")
+		t.Run(filepath.Base(base), func(t *testing.T) {
+			f, err := gguf.Open(base)
+			require.NoError(t, err)
+			defer f.Close()
+			tok, err := FromGGUF(f)
+			if err != nil && strings.Contains(err.Error(), "unsupported") {
+				t.Skip(err)
 			}
+			require.NoError(t, err)
+			checkVectors(t, tok, readVectorFiles(t, base))
 		})
 	}
 }
