@@ -199,26 +199,55 @@ func dotQ4_1(n int, w, x []byte) float32 {
 	return sumf
 }
 
+// expand5 maps eight qh bits to 0x10 in each byte whose bit is set: the
+// fifth bit of eight Q5 quants at once.
+var expand5 = func() (t [256]uint64) {
+	for b := range t {
+		for k := 0; k < 8; k++ {
+			t[b] |= uint64(b>>k&1) << (8*k + 4)
+		}
+	}
+	return t
+}()
+
+// unpackQ5 writes the 32 five-bit quants of a Q5_0/Q5_1 block (qh, qs) in
+// element order.
+func unpackQ5(dst *[32]byte, qh, qs []byte) {
+	lo := binary.LittleEndian.Uint64(qs[0:8])
+	hi := binary.LittleEndian.Uint64(qs[8:16])
+	binary.LittleEndian.PutUint64(dst[0:8], lo&m4|expand5[qh[0]])
+	binary.LittleEndian.PutUint64(dst[8:16], hi&m4|expand5[qh[1]])
+	binary.LittleEndian.PutUint64(dst[16:24], lo>>4&m4|expand5[qh[2]])
+	binary.LittleEndian.PutUint64(dst[24:32], hi>>4&m4|expand5[qh[3]])
+}
+
+// dot32 is the integer dot of 32 signed bytes with 32 signed bytes.
+func dot32(p *[32]byte, q []byte) int32 {
+	q = q[:32:32]
+	var s0, s1 int32
+	for j := 0; j < 32; j += 8 {
+		s0 += i8(p[j])*i8(q[j]) + i8(p[j+1])*i8(q[j+1]) + i8(p[j+2])*i8(q[j+2]) + i8(p[j+3])*i8(q[j+3])
+		s1 += i8(p[j+4])*i8(q[j+4]) + i8(p[j+5])*i8(q[j+5]) + i8(p[j+6])*i8(q[j+6]) + i8(p[j+7])*i8(q[j+7])
+	}
+	return s0 + s1
+}
+
 func dotQ5_0(n int, w, x []byte) float32 {
 	nb, ok := blocks(n, 32, 22, 34, w, x)
 	if !ok {
 		return nan32
 	}
 	var sumf float32
+	var a [32]byte
 	for i := 0; i < nb; i++ {
 		b := (*[22]byte)(w[i*22:])
 		y := (*[34]byte)(x[i*34:])
-		qh := binary.LittleEndian.Uint32(b[2:6])
-		lo, hi := y[2:18], y[18:34]
-		q := b[6:22]
-		var s0, s1 int32
-		for j := 0; j < 16; j++ {
-			h0 := byte(qh>>j<<4) & 0x10
-			h1 := byte(qh>>(j+12)) & 0x10
-			s0 += (int32(q[j]&0xF|h0) - 16) * i8(lo[j])
-			s1 += (int32(q[j]>>4|h1) - 16) * i8(hi[j])
+		unpackQ5(&a, b[2:6], b[6:22])
+		for k := 0; k < 32; k += 8 { // q - 16 per byte, as int8
+			v := binary.LittleEndian.Uint64(a[k:])
+			binary.LittleEndian.PutUint64(a[k:], ((v|hb)-0x1010101010101010)^hb)
 		}
-		sumf += float32(float32(half(b[0:])*half(y[0:])) * float32(s0+s1))
+		sumf += float32(float32(half(b[0:])*half(y[0:])) * float32(dot32(&a, y[2:34])))
 	}
 	return sumf
 }
@@ -229,20 +258,13 @@ func dotQ5_1(n int, w, x []byte) float32 {
 		return nan32
 	}
 	var sumf float32
+	var a [32]byte
 	for i := 0; i < nb; i++ {
 		b := (*[24]byte)(w[i*24:])
 		y := (*[36]byte)(x[i*36:])
-		qh := binary.LittleEndian.Uint32(b[4:8])
-		lo, hi := y[4:20], y[20:36]
-		q := b[8:24]
-		var s0, s1 int32
-		for j := 0; j < 16; j++ {
-			h0 := byte(qh>>j<<4) & 0x10
-			h1 := byte(qh>>(j+12)) & 0x10
-			s0 += int32(q[j]&0xF|h0) * i8(lo[j])
-			s1 += int32(q[j]>>4|h1) * i8(hi[j])
-		}
-		sumf += float32(float32(half(b[0:])*half(y[0:]))*float32(s0+s1)) + float32(half(b[2:])*half(y[2:]))
+		unpackQ5(&a, b[4:8], b[8:24]) // values < 32: valid as int8
+		sumi := dot32(&a, y[4:36])
+		sumf += float32(float32(half(b[0:])*half(y[0:]))*float32(sumi)) + float32(half(b[2:])*half(y[2:]))
 	}
 	return sumf
 }
@@ -356,32 +378,28 @@ func dotQ3_K(n int, w, x []byte) float32 {
 		return nan32
 	}
 	var lanes kLanes
+	var a [QK_K]byte
+	var sc [16]int32
 	for i := 0; i < nb; i++ {
 		b := (*[110]byte)(w[i*110:])
 		y := (*[292]byte)(x[i*292:])
 		hm := b[0:32]
-		sc := q3Scales(b[96:108])
-		q8 := y[4:260]
-		var acc [8]int32
-		m := byte(1)
 		for k := 0; k < 2; k++ {
 			q3 := b[32+32*k : 64+32*k]
-			for j := 0; j < 4; j++ {
-				shift := uint(2 * j)
-				e0 := 128*k + 32*j
-				for h := 0; h < 2; h++ {
-					s := int32(sc[e0/16+h])
-					for l := 16 * h; l < 16*h+16; l++ {
-						a := int32(q3[l] >> shift & 3)
-						if hm[l]&m == 0 {
-							a -= 4
-						}
-						acc[l&7] += s * a * i8(q8[e0+l])
-					}
+			for l := 0; l < 32; l += 8 {
+				q := binary.LittleEndian.Uint64(q3[l:])
+				h := binary.LittleEndian.Uint64(hm[l:])
+				for j := 0; j < 4; j++ {
+					// (q & 3) | hbit << 2 is in [0, 8): minus 4 per byte.
+					v := q>>(2*j)&m2 | (h>>(4*k+j)&m1)<<2
+					binary.LittleEndian.PutUint64(a[128*k+32*j+l:], ((v|hb)-0x0404040404040404)^hb)
 				}
-				m <<= 1
 			}
 		}
+		for j, s := range q3Scales(b[96:108]) {
+			sc[j] = int32(s)
+		}
+		acc := laneDot16(&a, y[4:260], &sc)
 		lanes.add(half(b[108:])*q8kD(y), &acc)
 	}
 	return lanes.total(0)
@@ -445,6 +463,8 @@ func dotQ5_K(n int, w, x []byte) float32 {
 	}
 	var lanes kLanes
 	var sumf float32
+	var a [QK_K]byte
+	var sc16 [16]int32
 	for i := 0; i < nb; i++ {
 		b := (*[176]byte)(w[i*176:])
 		y := (*[292]byte)(x[i*292:])
@@ -454,23 +474,19 @@ func dotQ5_K(n int, w, x []byte) float32 {
 			sumi += q8kBsum(y, j) * mn[j/2]
 		}
 		qh := b[16:48]
-		var acc [8]int32
 		for j := 0; j < 4; j++ {
 			ql := b[48+32*j : 80+32*j]
-			q8 := y[4+64*j : 68+64*j]
-			s1, s2 := sc[2*j], sc[2*j+1]
-			m1, m2 := byte(1)<<(2*j), byte(2)<<(2*j)
-			for l := 0; l < 32; l++ {
-				lo, hi := int32(ql[l]&0xF), int32(ql[l]>>4)
-				if qh[l]&m1 != 0 {
-					lo += 16
-				}
-				if qh[l]&m2 != 0 {
-					hi += 16
-				}
-				acc[l&7] += s1*lo*i8(q8[l]) + s2*hi*i8(q8[l+32])
+			for l := 0; l < 32; l += 8 {
+				q := binary.LittleEndian.Uint64(ql[l:])
+				h := binary.LittleEndian.Uint64(qh[l:])
+				binary.LittleEndian.PutUint64(a[64*j+l:], q&m4|(h>>(2*j)&m1)<<4)
+				binary.LittleEndian.PutUint64(a[64*j+32+l:], q>>4&m4|(h>>(2*j+1)&m1)<<4)
 			}
 		}
+		for j := range sc16 {
+			sc16[j] = sc[j/2]
+		}
+		acc := laneDot16(&a, y[4:260], &sc16)
 		yd := q8kD(y)
 		lanes.add(half(b[0:])*yd, &acc)
 		sumf -= float32(half(b[2:]) * yd * float32(sumi))
@@ -484,27 +500,65 @@ func dotQ6_K(n int, w, x []byte) float32 {
 		return nan32
 	}
 	var lanes kLanes
+	var a [QK_K]byte
+	var sc [16]int32
 	for i := 0; i < nb; i++ {
 		b := (*[210]byte)(w[i*210:])
 		y := (*[292]byte)(x[i*292:])
-		var acc [8]int32
 		for k := 0; k < 2; k++ {
 			ql := b[64*k : 64*k+64]
 			qh := b[128+32*k : 160+32*k]
-			sc := b[192+8*k : 200+8*k]
-			q8 := y[4+128*k : 132+128*k]
-			for l := 0; l < 32; l++ {
-				is := l / 16
-				lo, hi, h := ql[l], ql[l+32], qh[l]
-				q1 := int32(lo&0xF|(h&3)<<4) - 32
-				q2 := int32(hi&0xF|(h>>2&3)<<4) - 32
-				q3 := int32(lo>>4|(h>>4&3)<<4) - 32
-				q4 := int32(hi>>4|(h>>6)<<4) - 32
-				acc[l&7] += i8(sc[is])*q1*i8(q8[l]) + i8(sc[is+2])*q2*i8(q8[l+32]) +
-					i8(sc[is+4])*q3*i8(q8[l+64]) + i8(sc[is+6])*q4*i8(q8[l+96])
+			out := a[128*k : 128*k+128]
+			// Eight elements per step: q = low 4 bits | high 2 bits << 4, then
+			// q - 32 per byte (bit 7 is free, so no borrow crosses bytes).
+			for l := 0; l < 32; l += 8 {
+				lo := binary.LittleEndian.Uint64(ql[l:])
+				hi := binary.LittleEndian.Uint64(ql[l+32:])
+				h := binary.LittleEndian.Uint64(qh[l:])
+				putQ6(out[l:], lo&m4|(h&m2)<<4)
+				putQ6(out[l+32:], hi&m4|(h>>2&m2)<<4)
+				putQ6(out[l+64:], lo>>4&m4|(h>>4&m2)<<4)
+				putQ6(out[l+96:], hi>>4&m4|(h>>6&m2)<<4)
 			}
 		}
+		for j, s := range b[192:208] {
+			sc[j] = i8(s)
+		}
+		acc := laneDot16(&a, y[4:260], &sc)
 		lanes.add(half(b[208:])*q8kD(y), &acc)
 	}
 	return lanes.total(0)
+}
+
+const (
+	m4 = 0x0F0F0F0F0F0F0F0F
+	m2 = 0x0303030303030303
+	m1 = 0x0101010101010101
+	hb = 0x8080808080808080
+)
+
+// putQ6 stores eight 6-bit values minus 32 as bytes (two's complement int8).
+func putQ6(dst []byte, q uint64) {
+	binary.LittleEndian.PutUint64(dst, ((q|hb)-0x2020202020202020)^hb)
+}
+
+// laneDot16 returns the eight lane sums of sc[e/16]*a[e]*q8[e] (lane = e mod
+// 8) over a super-block: the integer part of ggml's generic k-quant dots.
+func laneDot16(a *[QK_K]byte, q8 []byte, sc *[16]int32) [8]int32 {
+	q := (*[QK_K]byte)(q8)
+	var a0, a1, a2, a3, a4, a5, a6, a7 int32
+	for j := 0; j < 16; j++ {
+		s := sc[j]
+		x := a[16*j : 16*j+16 : 16*j+16]
+		y := q[16*j : 16*j+16 : 16*j+16]
+		a0 += s * (i8(x[0])*i8(y[0]) + i8(x[8])*i8(y[8]))
+		a1 += s * (i8(x[1])*i8(y[1]) + i8(x[9])*i8(y[9]))
+		a2 += s * (i8(x[2])*i8(y[2]) + i8(x[10])*i8(y[10]))
+		a3 += s * (i8(x[3])*i8(y[3]) + i8(x[11])*i8(y[11]))
+		a4 += s * (i8(x[4])*i8(y[4]) + i8(x[12])*i8(y[12]))
+		a5 += s * (i8(x[5])*i8(y[5]) + i8(x[13])*i8(y[13]))
+		a6 += s * (i8(x[6])*i8(y[6]) + i8(x[14])*i8(y[14]))
+		a7 += s * (i8(x[7])*i8(y[7]) + i8(x[15])*i8(y[15]))
+	}
+	return [8]int32{a0, a1, a2, a3, a4, a5, a6, a7}
 }

@@ -11,6 +11,11 @@ Two independent references are used:
     kernels that the Go dot products must match.
 
 Setup:  python3 -m venv /tmp/qv && /tmp/qv/bin/pip install gguf numpy libggml-python
+        (made with gguf 0.19.0, numpy 2.4.6, libggml-python 0.20.2.post1; the
+        output is deterministic: fixed seeds)
+Note:   that libggml-cpu build contracts a*b+c into FMA in some generic dot
+        kernels (q4_1, q5_1, q2_K, q4_K, q5_K); quant_test.go allows float
+        rounding there and demands bit equality elsewhere.
 Run:    /tmp/qv/bin/python scripts/quant_vectors.py   (from the repository root)
 
 Each output file quant/testdata/<TYPE>.qv is a list of records
