@@ -190,10 +190,48 @@ type Stream struct {
 	first bool
 	pend  []byte // raw text whose space clean-up still depends on what follows
 	out   []byte // final text not yet returned
+	skip  int    // cleaned bytes of pend that belong to the prompt
 }
 
-// NewStream starts an empty stream.
+// NewStream starts an empty stream: its text is Decode of the ids it gets.
 func (t *Tokenizer) NewStream() *Stream { return &Stream{t: t, first: true} }
+
+// NewStreamAfter starts a stream for ids that continue prompt: its text is
+// what they add to Decode(prompt), i.e. Decode(prompt+ids) without the
+// Decode(prompt) prefix. The first id keeps its leading space, and the
+// space clean-up of BPE vocabularies sees the end of the prompt.
+func (t *Tokenizer) NewStreamAfter(prompt []int32) *Stream {
+	s := t.NewStream()
+	if len(prompt) == 0 {
+		return s
+	}
+	s.first = false
+	if !t.cleanSpaces {
+		return s
+	}
+	// Keep the prompt's uncleaned tail as context and skip its cleaned text.
+	for _, id := range prompt {
+		s.pend = append(s.pend, t.piece(id, false)...)
+		if r := cut(s.pend); r > 0 {
+			s.pend = append(s.pend[:0], s.pend[r:]...)
+		}
+	}
+	s.skip = len(cleanSpaces(append([]byte(nil), s.pend...)))
+	return s
+}
+
+// cut returns the largest r such that cleanSpaces(text[:r]) does not depend
+// on what follows: cleanSpaces only looks back one byte and ahead from a
+// quote, so text can be cut after a byte that is neither a space nor a quote
+// and is not preceded by a quote. It returns 0 when there is no such place.
+func cut(text []byte) int {
+	for r := len(text); r > 0; r-- {
+		if c := text[r-1]; c != ' ' && c != '\'' && (r < 2 || text[r-2] != '\'') {
+			return r
+		}
+	}
+	return 0
+}
 
 // Add decodes one more id and returns the text that is now complete.
 func (s *Stream) Add(id int32) string {
@@ -209,24 +247,26 @@ func (s *Stream) Add(id int32) string {
 		return s.emit(false)
 	}
 	s.pend = append(s.pend, p...)
-	// cleanSpaces only looks back one byte and ahead from a quote, so the
-	// text can be cleaned in pieces cut after a byte that is neither a space
-	// nor a quote and not preceded by a quote.
-	for r := len(s.pend); r > 0; r-- {
-		if c := s.pend[r-1]; c != ' ' && c != '\'' && (r < 2 || s.pend[r-2] != '\'') {
-			s.out = append(s.out, cleanSpaces(s.pend[:r])...)
-			s.pend = append(s.pend[:0], s.pend[r:]...)
-			break
-		}
+	if r := cut(s.pend); r > 0 {
+		s.clean(r)
 	}
 	return s.emit(false)
+}
+
+// clean moves the cleaned s.pend[:r] to s.out, minus what the prompt of
+// NewStreamAfter already showed.
+func (s *Stream) clean(r int) {
+	c := cleanSpaces(s.pend[:r])
+	k := min(s.skip, len(c))
+	s.skip -= k
+	s.out = append(s.out, c[k:]...)
+	s.pend = append(s.pend[:0], s.pend[r:]...)
 }
 
 // Flush returns whatever is left, with incomplete characters as U+FFFD.
 func (s *Stream) Flush() string {
 	if len(s.pend) > 0 {
-		s.out = append(s.out, cleanSpaces(s.pend)...)
-		s.pend = s.pend[:0]
+		s.clean(len(s.pend))
 	}
 	return s.emit(true)
 }

@@ -379,17 +379,18 @@ func oneOfText(s string, list []string) bool {
 // detectSpecial repeats llama.cpp's text-based detection of EOT/EOM/FIM
 // tokens, "unused" control tokens and the end-of-generation set. llama.cpp
 // walks a hash map, so when several tokens match it picks one arbitrarily;
-// here the lowest id wins.
+// here the first text of its list wins ("<|eot_id|>" before
+// "<|end_of_text|>").
 func (t *Tokenizer) detectSpecial(fimPad, fimRep, fimSep, fimPre, fimSuf, fimMid *int32) {
 	control := func(id int32) { t.attrs[id] |= attrControl }
 	find := func(id *int32, list []string) {
 		if *id >= 0 {
 			return
 		}
-		for i, w := range t.tokens {
-			if oneOfText(w, list) {
-				*id = int32(i)
-				control(*id)
+		for _, w := range list {
+			if i, ok := t.ids[w]; ok {
+				*id = i
+				control(i)
 				return
 			}
 		}

@@ -145,3 +145,14 @@ func TestExtraVocabVectors(t *testing.T) {
 		})
 	}
 }
+
+// openAbs loads a tokenizer from any GGUF file.
+func openAbs(tb testing.TB, path string) *Tokenizer {
+	tb.Helper()
+	f, err := gguf.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	tok, err := FromGGUF(f)
+	require.NoError(tb, err)
+	return tok
+}
