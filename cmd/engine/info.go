@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -26,7 +25,7 @@ func infoCmd() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintf(w, "file\t%s\n", f.Path)
 			fmt.Fprintf(w, "gguf version\t%d\n", f.Version)
 			fmt.Fprintf(w, "architecture\t%s\n", f.Arch())
@@ -41,8 +40,8 @@ func infoCmd() *cobra.Command {
 			}
 			w.Flush()
 
-			fmt.Println("\ntokenizer")
-			w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(cmd.OutOrStdout(), "\ntokenizer")
+			w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			tm, _ := f.String("tokenizer.ggml.model")
 			pre, _ := f.String("tokenizer.ggml.pre")
 			fmt.Fprintf(w, "model\t%s\n", tm)
@@ -60,8 +59,8 @@ func infoCmd() *cobra.Command {
 			fmt.Fprintf(w, "chat template\t%v\n", hasTmpl)
 			w.Flush()
 
-			fmt.Println("\ntensors")
-			w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(cmd.OutOrStdout(), "\ntensors")
+			w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(w, "name\ttype\tshape\tbytes\t")
 			var total int64
 			for _, t := range f.Tensors {

@@ -4,12 +4,19 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the CLI with args and returns the exit status; every error
+// becomes one line on stderr.
+func execute(args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "engine",
 		Short:         "A GGUF inference engine built for test-time scaling",
@@ -17,10 +24,14 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), infoCmd(), tokenizeCmd())
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "engine: "+oneLine(err.Error()))
-		os.Exit(1)
+		fmt.Fprintln(stderr, "engine: "+oneLine(err.Error()))
+		return 1
 	}
+	return 0
 }
 
 // oneLine keeps every error to a single line of output.

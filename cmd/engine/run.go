@@ -52,7 +52,7 @@ func runCmd() *cobra.Command {
 			p.Seed = seed
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			out := bufio.NewWriter(os.Stdout)
+			out := bufio.NewWriter(cmd.OutOrStdout())
 			start := time.Now()
 			fmt.Fprint(out, prompt)
 			out.Flush()
@@ -64,7 +64,7 @@ func runCmd() *cobra.Command {
 			out.Flush()
 			if stats {
 				d := time.Since(start)
-				fmt.Fprintf(os.Stderr, "%d prompt tokens, %d generated in %.2fs (%.1f tokens/s)\n",
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d prompt tokens, %d generated in %.2fs (%.1f tokens/s)\n",
 					len(ids), len(gen), d.Seconds(), float64(len(gen))/d.Seconds())
 			}
 			return err

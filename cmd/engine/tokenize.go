@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,10 +37,10 @@ func tokenizeCmd() *cobra.Command {
 			}
 			ids := tok.Encode(strings.Join(args, " "), !raw, !noSpecial)
 			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(ids)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(ids)
 			}
 			for _, id := range ids {
-				fmt.Printf("%6d %q\n", id, tok.Piece(id))
+				fmt.Fprintf(cmd.OutOrStdout(), "%6d %q\n", id, tok.Piece(id))
 			}
 			return nil
 		},
