@@ -178,13 +178,14 @@ func cleanSpaces(text []byte) []byte {
 }
 
 // Stream decodes ids one at a time. The concatenation of everything it
-// returns equals Decode of all the ids added (for valid UTF-8 output), and
-// no returned chunk ever ends inside a UTF-8 sequence: bytes of an
-// incomplete character (SPM <0xE2>-style byte tokens, partial bytes in BPE)
-// are held back until the character completes. Bytes that can never form a
-// character come out as U+FFFD. Like Decode, an SPM stream drops the
-// leading space of the very first token; feed BOS first (as a prompt
-// would) to keep it.
+// returns equals Decode of the ids added (NewStream) or the text they add
+// after a prompt (NewStreamAfter), as long as that text is valid UTF-8. No
+// returned chunk ever ends inside a UTF-8 sequence: bytes of an incomplete
+// character (SPM <0xE2>-style byte tokens, partial bytes in BPE) are held
+// back until the character completes, and bytes that can never form a
+// character come out as U+FFFD. For generated text use NewStreamAfter: a
+// plain NewStream, like Decode, drops the leading space of the first token
+// of an SPM vocabulary.
 type Stream struct {
 	t     *Tokenizer
 	first bool
