@@ -228,7 +228,7 @@ func (e *Engine) Generate(ctx context.Context, ids []int32, p Params, emit func(
 	s := &seq{}
 	defer e.release(s)
 	smp := sample.New(p.Params, p.Seed)
-	stream := e.tok.NewStream()
+	stream := e.tok.NewStreamAfter(ids)
 	var out []int32
 	next := ids
 	for len(out) < p.MaxTokens && s.n+len(next) <= e.ctx {

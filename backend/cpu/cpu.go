@@ -142,7 +142,7 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	xq := make([]byte, int(xb)*s.rows)
 	parallel(b.threads, s.rows, 4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			if err := quant.Quantize(vt, s.row(r), xq[r*int(xb):(r+1)*int(xb)]); err != nil {
+			if err := quant.QuantizeActivation(vt, s.row(r), xq[r*int(xb):(r+1)*int(xb)]); err != nil {
 				panic(fmt.Sprintf("cpu: matmul %s: %v", ww.name, err))
 			}
 		}
