@@ -126,6 +126,9 @@ func TestGoldenGreedy(t *testing.T) {
 			if _, err := os.Stat(filepath.Join("..", "testdata", "golden", tc.golden+".json")); err != nil {
 				t.Skipf("no golden file for %s", tc.golden)
 			}
+			if !tc.exact && testing.Short() {
+				t.Skip("registry models are slow under -short (and -race)")
+			}
 			g := loadGolden(t, tc.golden)
 			e, err := Open(modelPath(t, g.ModelFile), WithContext(512))
 			require.NoError(t, err)
