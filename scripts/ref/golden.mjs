@@ -59,6 +59,8 @@ async function generate(ctx, tokens, n) {
         const gen = seq.evaluateWithMetadata(tokens, {probabilities: true}, greedy);
         for await (const step of gen) {
             const probs = step.probabilities;
+            // a full-size distribution means no top-k/top-p/min-p cut it down
+            if (first !== null && probs.size !== first.size) throw new Error(`step ${out.length}: ${probs.size} candidates, want ${first.size}`);
             let max = -1;
             for (const p of probs.values()) if (p > max) max = p;
             const p = probs.get(step.token);
