@@ -459,3 +459,37 @@ func TestEdgeCases(t *testing.T) {
 		}
 	})
 }
+
+// TestHashCollisions: with hashes that collide, Match still returns only
+// blocks holding the prompt's tokens after the prompt's own prefix.
+func TestHashCollisions(t *testing.T) {
+	tokensOnly := func(_ uint64, toks []int32) uint64 { // ignores the parent
+		var h uint64
+		for _, t := range toks {
+			h = h*31 + uint64(t)
+		}
+		return h
+	}
+	constant := func(uint64, []int32) uint64 { return 7 }
+	for _, c := range []struct {
+		name string
+		hash func(uint64, []int32) uint64
+		want int // tokens of prompt [3333 2222 9] reused
+	}{
+		{"equal block after another prefix", tokensOnly, 4},
+		{"every hash equal", constant, 0}, // only the first registered block (1111) is cached
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := New(8, 4, withHash(c.hash))
+			a, b := m.Match(nil), m.Match(nil)
+			compute(t, m, a, []int32{1, 1, 1, 1, 2, 2, 2, 2})
+			compute(t, m, b, []int32{3, 3, 3, 3, 5})
+			p := []int32{3, 3, 3, 3, 2, 2, 2, 2, 9}
+			s := m.Match(p)
+			require.Equal(t, c.want, s.Len())
+			sameInts(t, p[:c.want], s.Tokens())
+			sameInts(t, b.Table()[:c.want/4], s.Table())
+			require.NoError(t, m.Check())
+		})
+	}
+}
