@@ -47,13 +47,15 @@ func Measure(ctx context.Context, e *engine.Engine, prompt, gen, reps int) (Spee
 		return Speed{}, err
 	}
 	s := Speed{Prompt: prompt, Gen: gen}
-	p := engine.NewParams(gen)
-	p.StopAtEOG = false
+	req := engine.Request{Prompt: ids, MaxTokens: gen, IgnoreEOG: true}
 	for r := 0; r <= reps; r++ {
 		var first time.Duration
 		start := time.Now()
 		n := 0
-		_, err := e.Generate(ctx, ids, p, func(engine.Token) error {
+		_, err := e.Generate(ctx, req, func(ev engine.Event) error {
+			if ev.Token < 0 {
+				return nil
+			}
 			if n == 0 {
 				first = time.Since(start)
 			}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,26 +24,26 @@ func TestBatchedForwardMatchesAlone(t *testing.T) {
 	}
 	alone := make([][]float32, len(prompts))
 	for i, p := range prompts {
-		alone[i], err = e.Logits(p)
+		alone[i], err = e.Logits(context.Background(), p)
 		require.NoError(t, err)
 	}
 
+	// A private cache: sequence s owns blocks s*4 .. s*4+3.
+	kvc, err := e.be.NewKV(e.model.KVSpec(16, 16))
+	require.NoError(t, err)
 	// Step 1: each sequence prefills all but its last token, in one batch.
 	// Step 2: each adds its last token, again in one batch, at different
 	// positions; the logits must equal the separate runs bit for bit.
-	seqs := make([]*seq, len(prompts))
 	b := &backend.Batch{}
 	for i, p := range prompts {
-		seqs[i] = &seq{}
-		require.NoError(t, e.grow(seqs[i], len(p)))
-		b.Blocks = append(b.Blocks, seqs[i].blocks)
+		b.Blocks = append(b.Blocks, []int32{int32(4 * i), int32(4*i + 1), int32(4*i + 2), int32(4*i + 3)})
 		for j := 0; j < len(p)-1; j++ {
 			b.Tokens = append(b.Tokens, p[j])
 			b.Pos = append(b.Pos, int32(j))
 			b.Seq = append(b.Seq, int32(i))
 		}
 	}
-	_, err = e.Forward(b, nil)
+	_, err = e.model.Forward(b, kvc, nil)
 	require.NoError(t, err)
 	b2 := &backend.Batch{Blocks: b.Blocks}
 	var rows []int
@@ -52,12 +53,11 @@ func TestBatchedForwardMatchesAlone(t *testing.T) {
 		b2.Seq = append(b2.Seq, int32(i))
 		rows = append(rows, i)
 	}
-	logits, err := e.Forward(b2, rows)
+	logits, err := e.model.Forward(b2, kvc, rows)
 	require.NoError(t, err)
 	for i := range prompts {
 		got := make([]float32, logits.Cols())
 		e.Backend().Read(logits, i, got)
 		require.Equal(t, alone[i], got, "sequence %d", i)
-		e.release(seqs[i])
 	}
 }

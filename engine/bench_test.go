@@ -13,7 +13,7 @@ func benchModel(b *testing.B) *Engine {
 	if p == "" {
 		b.Skip("default model not fetched: run `make models`")
 	}
-	e, err := Open(p, WithContext(1024))
+	e, err := Open(p, WithContext(1024), WithPrefixCache(false))
 	require.NoError(b, err)
 	return e
 }
@@ -28,7 +28,7 @@ func BenchmarkPrefill(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_, err := e.Logits(ids)
+		_, err := e.Logits(context.Background(), ids)
 		require.NoError(b, err)
 	}
 	b.ReportMetric(float64(len(ids)*b.N)/b.Elapsed().Seconds(), "tokens/s")
@@ -39,14 +39,12 @@ func BenchmarkDecode(b *testing.B) {
 	e := benchModel(b)
 	defer e.Close()
 	ids := e.Tokenizer().Encode("Once upon a time, in a small village, there lived", true, false)
-	p := NewParams(64)
-	p.StopAtEOG = false
 	b.ResetTimer()
 	n := 0
 	for i := 0; i < b.N; i++ {
-		out, err := e.Generate(context.Background(), ids, p, nil)
+		res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: 64, IgnoreEOG: true}, nil)
 		require.NoError(b, err)
-		n += len(out)
+		n += len(res.Samples[0].Tokens)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "tokens/s")
 }

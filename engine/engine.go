@@ -1,16 +1,17 @@
-// Package engine is the embeddable API: open a GGUF model, tokenize, and
-// generate text on a backend.
+// Package engine is the embeddable API: open a GGUF model, then ask for
+// many samples of a prompt. Samples share the prompt's KV cache (one
+// prefill, copy-on-write forks), every step batches all running sequences,
+// and a prefix cache reuses prompts across requests.
 package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"sync"
 
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/backend/cpu"
-	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/engine/kv"
 	"github.com/tscale/engine/model"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/tokenizer"
@@ -20,13 +21,15 @@ import (
 	_ "github.com/tscale/engine/model/llama"
 )
 
-// BlockSize is the number of tokens per KV cache block.
-const BlockSize = 16
-
 type config struct {
-	threads  int
-	ctx      int
-	progress func(done, total int64)
+	threads     int
+	ctx         int
+	budget      int64
+	blockSize   int
+	stepTokens  int
+	maxQueue    int
+	prefixCache bool
+	progress    func(done, total int64)
 }
 
 // Option configures Open.
@@ -35,14 +38,34 @@ type Option func(*config)
 // WithThreads sets the number of CPU worker goroutines (default GOMAXPROCS).
 func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
 
-// WithContext sets the maximum tokens of a sequence, prompt included
+// WithContext sets the maximum tokens of one sequence, prompt included
 // (default: the model's trained context, at most 4096).
 func WithContext(n int) Option { return func(c *config) { c.ctx = n } }
+
+// WithKVBudget sets the memory for the KV cache in bytes; it decides the
+// number of blocks (default: enough for 8 full-context sequences, at most
+// 1 GiB).
+func WithKVBudget(bytes int64) Option { return func(c *config) { c.budget = bytes } }
+
+// WithBlockSize sets the tokens per KV block (default 16).
+func WithBlockSize(n int) Option { return func(c *config) { c.blockSize = n } }
+
+// WithStepTokens sets the token budget of one batched step: decode tokens
+// plus prefill chunks (default 512).
+func WithStepTokens(n int) Option { return func(c *config) { c.stepTokens = n } }
+
+// WithMaxQueue bounds the samples waiting to start; a request of N samples
+// counts N (default 4096).
+func WithMaxQueue(n int) Option { return func(c *config) { c.maxQueue = n } }
+
+// WithPrefixCache turns the cross-request prefix cache on or off (default on).
+func WithPrefixCache(on bool) Option { return func(c *config) { c.prefixCache = on } }
 
 // WithProgress reports loading progress in bytes.
 func WithProgress(fn func(done, total int64)) Option { return func(c *config) { c.progress = fn } }
 
-// Engine is a loaded model ready to generate.
+// Engine is a loaded model with its scheduler. Its methods are safe for
+// concurrent use.
 type Engine struct {
 	file  *gguf.File
 	model model.Model
@@ -50,12 +73,45 @@ type Engine struct {
 	be    backend.Backend
 	kv    backend.KVCache
 	ctx   int
-	free  []int32 // free KV blocks
+
+	ops       chan func() // run on the loop goroutine
+	quit      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+
+	// Loop state: touched only on the loop goroutine.
+	kvm        *kv.Manager
+	blockSize  int
+	stepTokens int
+	maxQueue   int
+	running    []*request
+	waiting    []*request
+	exts       []*unit
+	admitted   int64
+	counters
 }
 
-// Open loads a GGUF model file.
+// counters are the scheduler's statistics.
+type counters struct {
+	steps, batchTokens, computed, preemptions, requests int
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	Steps           int // batched forward passes
+	BatchTokens     int // tokens run through the model
+	Preemptions     int
+	Requests        int
+	Running         int // requests running
+	Waiting         int // requests waiting
+	KV              kv.Stats
+	BlockSize       int
+	KVBytesPerBlock int64
+}
+
+// Open loads a GGUF model file and starts its scheduler.
 func Open(path string, opts ...Option) (*Engine, error) {
-	c := config{}
+	c := config{blockSize: 16, stepTokens: 512, maxQueue: 4096, prefixCache: true}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -68,10 +124,15 @@ func Open(path string, opts ...Option) (*Engine, error) {
 		f.Close()
 		return nil, err
 	}
+	go e.loop()
 	return e, nil
 }
 
 func open(f *gguf.File, c config) (*Engine, error) {
+	if c.blockSize <= 0 || c.stepTokens <= 0 || c.maxQueue <= 0 || c.budget < 0 {
+		return nil, fmt.Errorf("invalid options: block size %d, step tokens %d, queue %d, KV budget %d",
+			c.blockSize, c.stepTokens, c.maxQueue, c.budget)
+	}
 	tok, err := tokenizer.FromGGUF(f)
 	if err != nil {
 		return nil, err
@@ -92,19 +153,29 @@ func open(f *gguf.File, c config) (*Engine, error) {
 	if n <= 0 {
 		n = min(hp.Context, 4096)
 	}
-	if n <= 0 {
+	if n <= 1 {
 		return nil, fmt.Errorf("invalid context size %d", n)
 	}
-	blocks := (n + BlockSize - 1) / BlockSize
-	kv, err := be.NewKV(m.KVSpec(blocks, BlockSize))
+	perBlock := kv.BlockBytes(m.KVSpec(1, c.blockSize))
+	budget := c.budget
+	if budget == 0 {
+		budget = min(1<<30, perBlock*int64(8*((n+c.blockSize-1)/c.blockSize+1)))
+	}
+	blocks := kv.BlocksFor(budget, m.KVSpec(1, c.blockSize))
+	if need := (n + c.blockSize - 1) / c.blockSize; blocks < need {
+		return nil, fmt.Errorf("KV budget of %d bytes gives %d blocks of %d tokens; one %d-token sequence needs %d",
+			budget, blocks, c.blockSize, n, need)
+	}
+	cache, err := be.NewKV(m.KVSpec(blocks, c.blockSize))
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{file: f, model: m, tok: tok, be: be, kv: kv, ctx: n}
-	for i := blocks - 1; i >= 0; i-- {
-		e.free = append(e.free, int32(i))
-	}
-	return e, nil
+	return &Engine{
+		file: f, model: m, tok: tok, be: be, kv: cache, ctx: n,
+		ops: make(chan func()), quit: make(chan struct{}), stopped: make(chan struct{}),
+		kvm:       kv.New(blocks, c.blockSize, kv.WithPrefixCache(c.prefixCache)),
+		blockSize: c.blockSize, stepTokens: c.stepTokens, maxQueue: c.maxQueue,
+	}, nil
 }
 
 // prefault reads through every tensor's pages so the first token is not
@@ -126,8 +197,81 @@ func prefault(f *gguf.File, progress func(done, total int64)) {
 	_ = sink
 }
 
-// Close releases the model file.
-func (e *Engine) Close() error { return e.file.Close() }
+// loop is the scheduler goroutine: it runs queued operations, then steps
+// while there is work, and sleeps on the operation channel otherwise.
+func (e *Engine) loop() {
+	defer close(e.stopped)
+	for {
+		select {
+		case op := <-e.ops:
+			op()
+			continue
+		case <-e.quit:
+			e.shutdown()
+			return
+		default:
+		}
+		if e.step() {
+			continue
+		}
+		select {
+		case op := <-e.ops:
+			op()
+		case <-e.quit:
+			e.shutdown()
+			return
+		}
+	}
+}
+
+// do runs fn on the loop goroutine and waits for it.
+func (e *Engine) do(fn func()) error {
+	done := make(chan struct{})
+	select {
+	case e.ops <- func() { fn(); close(done) }:
+	case <-e.stopped:
+		return ErrClosed
+	}
+	select {
+	case <-done:
+		return nil
+	case <-e.stopped:
+		return ErrClosed
+	}
+}
+
+// wake nudges a sleeping loop (e.g. a request's context was cancelled).
+func (e *Engine) wake() {
+	select {
+	case e.ops <- func() {}:
+	case <-e.stopped:
+	}
+}
+
+func (e *Engine) shutdown() {
+	for _, r := range append(append([]*request{}, e.running...), e.waiting...) {
+		e.finish(r, FinishCancelled, ErrClosed)
+	}
+	e.waiting = nil
+	for _, u := range e.exts {
+		if u.seq != nil {
+			e.kvm.Free(u.seq)
+			u.seq = nil
+		}
+	}
+	e.exts = nil
+}
+
+// Close cancels what is running, stops the scheduler and releases the model.
+func (e *Engine) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		close(e.quit)
+		<-e.stopped
+		err = e.file.Close()
+	})
+	return err
+}
 
 // File is the model's GGUF file.
 func (e *Engine) File() *gguf.File { return e.file }
@@ -141,133 +285,119 @@ func (e *Engine) Hyper() model.Hyper { return e.model.Hyper() }
 // Context is the maximum number of tokens of one sequence.
 func (e *Engine) Context() int { return e.ctx }
 
-// Params controls one generation.
-type Params struct {
-	MaxTokens int
-	sample.Params
-	Seed uint64
-	// StopAtEOG ends generation at an end-of-generation token (default in
-	// NewParams); the token itself is not returned.
-	StopAtEOG bool
-}
-
-// NewParams returns greedy decoding of up to n tokens, stopping at EOG.
-func NewParams(n int) Params { return Params{MaxTokens: n, StopAtEOG: true} }
-
-// Token is one generated token.
-type Token struct {
-	ID   int32
-	Text string // the text it completes (may be empty while UTF-8 is incomplete)
-}
-
-// ErrContextFull is returned when a prompt does not fit the context.
-var ErrContextFull = errors.New("prompt does not fit the context")
-
-// seq is one sequence's KV blocks and length.
-type seq struct {
-	blocks []int32
-	n      int
-}
-
-func (e *Engine) grow(s *seq, n int) error {
-	for len(s.blocks)*BlockSize < n {
-		if len(e.free) == 0 {
-			return fmt.Errorf("KV cache full (%d tokens)", e.ctx)
-		}
-		s.blocks = append(s.blocks, e.free[len(e.free)-1])
-		e.free = e.free[:len(e.free)-1]
-	}
-	return nil
-}
-
-func (e *Engine) release(s *seq) {
-	e.free = append(e.free, s.blocks...)
-	s.blocks = nil
-}
-
-// eval appends ids to the sequence and returns the logits of the last one.
-func (e *Engine) eval(s *seq, ids []int32) ([]float32, error) {
-	if err := e.grow(s, s.n+len(ids)); err != nil {
-		return nil, err
-	}
-	b := &backend.Batch{Tokens: ids, Pos: make([]int32, len(ids)), Seq: make([]int32, len(ids)), Blocks: [][]int32{s.blocks}}
-	for i := range ids {
-		b.Pos[i] = int32(s.n + i)
-	}
-	logits, err := e.model.Forward(b, e.kv, []int{len(ids) - 1})
-	if err != nil {
-		return nil, err
-	}
-	s.n += len(ids)
-	out := make([]float32, logits.Cols())
-	e.be.Read(logits, 0, out)
-	return out, nil
-}
-
-// Logits evaluates ids as one fresh sequence and returns the logits after
-// its last token.
-func (e *Engine) Logits(ids []int32) ([]float32, error) {
-	if len(ids) == 0 || len(ids) > e.ctx {
-		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrContextFull, len(ids), e.ctx)
-	}
-	s := &seq{}
-	defer e.release(s)
-	return e.eval(s, ids)
-}
-
-// Generate continues the token ids, calling emit for each new token, and
-// returns the generated ids. It stops at MaxTokens, at an end-of-generation
-// token when StopAtEOG, when the context is full, or when ctx is done.
-func (e *Engine) Generate(ctx context.Context, ids []int32, p Params, emit func(Token) error) ([]int32, error) {
-	if len(ids) == 0 {
-		return nil, errors.New("empty prompt")
-	}
-	if len(ids) >= e.ctx {
-		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrContextFull, len(ids), e.ctx)
-	}
-	s := &seq{}
-	defer e.release(s)
-	smp := sample.New(p.Params, p.Seed)
-	stream := e.tok.NewStreamAfter(ids)
-	var out []int32
-	next := ids
-	for len(out) < p.MaxTokens && s.n+len(next) <= e.ctx {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		logits, err := e.eval(s, next)
-		if err != nil {
-			return out, err
-		}
-		id := smp.Sample(logits)
-		if p.StopAtEOG && e.tok.IsEOG(id) {
-			break
-		}
-		out = append(out, id)
-		if emit != nil {
-			if err := emit(Token{ID: id, Text: stream.Add(id)}); err != nil {
-				return out, err
-			}
-		}
-		next = []int32{id}
-	}
-	if emit != nil {
-		if rest := stream.Flush(); rest != "" {
-			if err := emit(Token{ID: -1, Text: rest}); err != nil {
-				return out, err
-			}
-		}
-	}
-	return out, nil
-}
-
-// Forward exposes one batched step for callers that schedule sequences
-// themselves (tests, benchmarks).
-func (e *Engine) Forward(b *backend.Batch, logitRows []int) (backend.Tensor, error) {
-	return e.model.Forward(b, e.kv, logitRows)
-}
-
 // Backend is the engine's backend.
 func (e *Engine) Backend() backend.Backend { return e.be }
 
-var _ io.Closer = (*Engine)(nil)
+// Stats returns a snapshot of the scheduler's counters and KV usage.
+func (e *Engine) Stats() Stats {
+	var s Stats
+	e.do(func() {
+		s = Stats{
+			Steps: e.steps, BatchTokens: e.batchTokens, Preemptions: e.preemptions, Requests: e.requests,
+			Running: len(e.running), Waiting: len(e.waiting), KV: e.kvm.Stats(),
+			BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()),
+		}
+	})
+	return s
+}
+
+// Stream starts a request and returns its events: per-sample tokens in
+// order, then one event with Finish set per sample. The channel closes when
+// every sample has finished. Cancelling ctx stops the request and frees its
+// KV blocks at once; a consumer that stops reading must cancel ctx.
+func (e *Engine) Stream(ctx context.Context, req Request) (<-chan Event, error) {
+	if err := req.validate(e.model.Hyper().Vocab, e.ctx); err != nil {
+		return nil, err
+	}
+	r := &request{Request: req, ctx: ctx, out: newEvents()}
+	r.N = max(1, r.N)
+	r.units = []*unit{{req: r, idx: -1}}
+	var err error
+	if derr := e.do(func() {
+		queued := 0
+		for _, w := range e.waiting {
+			queued += w.N
+		}
+		if queued+r.N > e.maxQueue {
+			err = fmt.Errorf("%w: %d samples waiting, limit %d", ErrQueueFull, queued, e.maxQueue)
+			return
+		}
+		e.requests++
+		e.waiting = append(e.waiting, r)
+	}); derr != nil {
+		return nil, derr
+	}
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, e.wake)
+	ch := make(chan Event, 16)
+	go func() {
+		defer close(ch)
+		defer stop()
+		for {
+			evs, closed := r.out.take()
+			for _, ev := range evs {
+				select {
+				case ch <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if closed {
+				return
+			}
+			select {
+			case <-r.out.ready:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// Generate runs a request to completion, calling onEvent (if not nil) on
+// the caller's goroutine for every event; an error from onEvent cancels the
+// request. It returns the samples in order.
+func (e *Engine) Generate(ctx context.Context, req Request, onEvent func(Event) error) (*Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := e.Stream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Samples: make([]Completion, max(1, req.N)), PromptTokens: len(req.Prompt)}
+	texts := make([][]byte, len(res.Samples))
+	var firstErr error
+	for ev := range ch {
+		c := &res.Samples[ev.Sample]
+		if ev.Token >= 0 {
+			c.Tokens = append(c.Tokens, ev.Token)
+			if req.Logprobs {
+				c.Logprobs = append(c.Logprobs, ev.Logprob)
+				c.Top = append(c.Top, ev.Top)
+			}
+		}
+		texts[ev.Sample] = append(texts[ev.Sample], ev.Text...)
+		if ev.Finish != "" {
+			c.Finish = ev.Finish
+			res.CachedTokens = ev.Cached
+			if ev.Err != nil && firstErr == nil {
+				firstErr = ev.Err
+			}
+		}
+		if onEvent != nil {
+			if err := onEvent(ev); err != nil {
+				return res, err
+			}
+		}
+	}
+	for i := range res.Samples {
+		res.Samples[i].Text = string(texts[i])
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	return res, firstErr
+}

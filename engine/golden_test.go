@@ -102,12 +102,15 @@ func logSoftmax(x []float32) []float32 {
 // rounding: computing the Q8 activation scale as 127/amax instead of
 // 1/(amax/127), a one-ulp change, moves SmolLM2's log-probabilities by up to
 // 0.3, and llama.cpp's SIMD kernels differ from any scalar code at that level
-// (approximate expf, FMA, summation order). So greedy paths must agree until
-// the first step where llama.cpp's choice is within nearTie of ours, and
-// log-probabilities of plausible tokens (> plausible) within lpTol.
+// (approximate expf, FMA, summation order); Gemma 3 moved a greedy margin by
+// 0.3 when its query scale was applied before rather than after F16
+// rounding. So greedy paths must agree until the first step where llama.cpp's
+// choice is within nearTie of ours, and log-probabilities of plausible tokens
+// (> plausible) within lpTol. A real bug (a wrong RoPE base in Gemma's local
+// layers) gives gaps of 0.9 and log-prob errors of 1.2 to 2.5.
 const (
-	nearTie   = 0.25 // logits
-	plausible = -10  // log-probability
+	nearTie   = 0.5 // logits
+	plausible = -10 // log-probability
 )
 
 // TestGoldenGreedy checks tokenization and greedy continuations against
@@ -137,10 +140,9 @@ func TestGoldenGreedy(t *testing.T) {
 				t.Run(fmt.Sprint(i), func(t *testing.T) {
 					ids := e.Tokenizer().Encode(c.Prompt, true, g.Settings.ParseSpecial)
 					require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
-					p := NewParams(g.NPredict)
-					p.StopAtEOG = false
-					got, err := e.Generate(context.Background(), ids, p, nil)
+					res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
 					require.NoError(t, err)
+					got := res.Samples[0].Tokens
 					if tc.exact {
 						require.Equal(t, c.Tokens, got, "greedy continuation of %q:\n got %q\nwant %q",
 							c.Prompt, e.Tokenizer().Decode(got), c.Text)
@@ -151,7 +153,7 @@ func TestGoldenGreedy(t *testing.T) {
 						return
 					}
 					want := readLogits(t, c.Logits)
-					have, err := e.Logits(ids)
+					have, err := e.Logits(context.Background(), ids)
 					require.NoError(t, err)
 					require.Len(t, have, len(want))
 					if c.LogitsKind == "logprobs" {
@@ -189,7 +191,7 @@ func checkUntilNearTie(t *testing.T, e *Engine, prompt, want, got []int32) {
 	}
 	require.Less(t, k, len(got), "generation stopped early after %d tokens", len(got))
 	path := append(append([]int32{}, prompt...), want[:k]...)
-	logits, err := e.Logits(path)
+	logits, err := e.Logits(context.Background(), path)
 	require.NoError(t, err)
 	gap := logits[got[k]] - logits[want[k]]
 	t.Logf("greedy tokens agree for %d of %d; at step %d we pick %d, llama.cpp %d, %.4f apart in our logits",

@@ -44,7 +44,7 @@ func speedCmd() *cobra.Command {
 			if prompt < 1 || gen < 2 || reps < 1 {
 				return errors.New("speed: need --prompt >= 1, --gen >= 2, --reps >= 1")
 			}
-			e, err := engine.Open(model, engine.WithThreads(threads), engine.WithContext(prompt+gen+16))
+			e, err := engine.Open(model, engine.WithThreads(threads), engine.WithContext(prompt+gen+16), engine.WithPrefixCache(false))
 			if err != nil {
 				return err
 			}

@@ -45,21 +45,27 @@ func runCmd() *cobra.Command {
 			}
 			defer e.Close()
 			ids := e.Tokenizer().Encode(prompt, true, true)
-			p := engine.NewParams(n)
+			req := engine.Request{Prompt: ids, MaxTokens: n, Seed: seed}
 			if !greedy {
-				p.Temperature, p.TopK, p.TopP, p.MinP = temp, topK, topP, minP
+				req.Sampling.Temperature, req.Sampling.TopK, req.Sampling.TopP, req.Sampling.MinP = temp, topK, topP, minP
 			}
-			p.Seed = seed
+			if n == 0 || len(ids)+n > e.Context() {
+				req.MaxTokens = e.Context() - len(ids)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			start := time.Now()
 			fmt.Fprint(out, prompt)
 			out.Flush()
-			gen, err := e.Generate(ctx, ids, p, func(t engine.Token) error {
-				fmt.Fprint(out, t.Text)
+			res, err := e.Generate(ctx, req, func(ev engine.Event) error {
+				fmt.Fprint(out, ev.Text)
 				return out.Flush()
 			})
+			var gen []int32
+			if res != nil {
+				gen = res.Samples[0].Tokens
+			}
 			fmt.Fprintln(out)
 			out.Flush()
 			if stats {

@@ -1,0 +1,421 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/engine/kv"
+	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
+)
+
+// The scheduler owns the step loop, in the manner of vLLM's v1 core: every
+// step batches the next token of each decoding sequence plus chunks of
+// pending prefills under a token budget, admits waiting requests first come
+// first served while KV blocks suffice, and preempts the most recently
+// admitted request (to recompute later) when they do not. Everything that
+// touches the KV block manager runs on the loop goroutine.
+
+// request is a Request in flight.
+type request struct {
+	Request
+	ctx    context.Context
+	out    *events
+	units  []*unit // one root until the prompt is prefilled, then one per sample
+	forked bool
+	order  int64 // admission order; the latest admitted is preempted first
+	cached int   // prompt tokens reused from the prefix cache
+	done   int   // finished samples
+}
+
+// unit is one KV sequence the scheduler feeds: a request's prompt root, one
+// of its samples, or a sequence driven through the Seq API.
+type unit struct {
+	seq  *kv.Seq
+	todo []int32 // tokens to feed before the next logits are due
+	req  *request
+	idx  int // sample index (-1 for the root)
+
+	// Sample state, kept across preemption.
+	smp    *sample.Sampler
+	out    []int32
+	lps    []float32
+	top    [][]sample.TokenLogprob
+	text   strings.Builder
+	stream *tokenizer.Stream
+	stop   stopper
+	fin    Finish
+
+	// Seq API: called with the logits when todo has been fed (nil logits
+	// and an error on failure).
+	ext func(logits []float32, err error)
+}
+
+// full is the token sequence the unit's KV must hold once todo is fed.
+func (u *unit) full() []int32 {
+	if u.idx < 0 {
+		return u.req.Prompt
+	}
+	return append(slices.Clip(u.req.Prompt), u.out...)
+}
+
+type entry struct {
+	u      *unit
+	toks   []int32
+	copies []kv.Copy
+	logits bool
+}
+
+// step runs one scheduling step; it returns false when it ran no batch.
+func (e *Engine) step() bool {
+	e.reap()
+	budget := e.stepTokens
+	var batch []entry
+	add := func(u *unit, n int) bool {
+		for {
+			copies, err := e.kvm.Reserve(u.seq, n)
+			if err == nil {
+				batch = append(batch, entry{u: u, toks: u.todo[:n], copies: copies, logits: n == len(u.todo)})
+				budget -= n
+				return true
+			}
+			if !errors.Is(err, kv.ErrNoSpace) {
+				e.failUnit(u, err)
+				return false
+			}
+			victim := e.lastRunning()
+			if victim == nil || (u.req != nil && victim.order < u.req.order) {
+				// Nothing later to preempt: fail the Seq API unit, or
+				// preempt this request itself.
+				if u.req == nil {
+					e.failUnit(u, fmt.Errorf("%w: no free KV blocks", ErrNoSpace))
+					return false
+				}
+				victim = u.req
+			}
+			batch = e.preempt(victim, batch)
+			if victim == u.req {
+				return false
+			}
+		}
+	}
+
+	// Seq API units first: their callers wait synchronously.
+	for _, u := range e.exts {
+		if budget <= 0 {
+			break
+		}
+		if u.seq != nil && len(u.todo) > 0 && !scheduled(batch, u) {
+			add(u, min(len(u.todo), budget))
+		}
+	}
+	// Decode steps of running requests, in admission order.
+	for i := 0; i < len(e.running); i++ {
+		r := e.running[i]
+		for _, u := range r.units {
+			if u.seq != nil && u.fin == "" && len(u.todo) == 1 && budget > 0 && slices.Contains(e.running, r) {
+				add(u, 1)
+			}
+		}
+	}
+	// Prefill chunks of running requests.
+	for i := 0; i < len(e.running) && budget > 0; i++ {
+		r := e.running[i]
+		for _, u := range r.units {
+			if u.seq != nil && u.fin == "" && len(u.todo) > 1 && budget > 0 && !scheduled(batch, u) && slices.Contains(e.running, r) {
+				add(u, min(len(u.todo), budget))
+			}
+		}
+	}
+	// Admit waiting requests, first come first served; not in a step that
+	// had to preempt, which would only admit the victim again.
+	preempted := e.preemptions
+	for budget > 0 && len(e.waiting) > 0 && e.preemptions == preempted {
+		r := e.waiting[0]
+		if need := e.blocksNeeded(r); need > e.kvm.Available() {
+			if len(e.running) == 0 && len(batch) == 0 && e.kvm.Used() == 0 {
+				e.finish(r, FinishError, fmt.Errorf("%w: needs %d blocks, the cache has %d", ErrNoSpace, need, e.kvm.Available()))
+				e.waiting = e.waiting[1:]
+				continue
+			}
+			break
+		}
+		e.waiting = e.waiting[1:]
+		e.admit(r)
+		for _, u := range r.units {
+			if u.fin == "" && len(u.todo) > 0 && budget > 0 && slices.Contains(e.running, r) {
+				add(u, min(len(u.todo), budget))
+			}
+		}
+	}
+	if len(batch) == 0 {
+		return false
+	}
+	e.forward(batch)
+	return true
+}
+
+func scheduled(batch []entry, u *unit) bool {
+	for _, b := range batch {
+		if b.u == u {
+			return true
+		}
+	}
+	return false
+}
+
+// blocksNeeded estimates the free blocks a waiting request needs to start:
+// its remaining tokens plus one block per sample to grow into.
+func (e *Engine) blocksNeeded(r *request) int {
+	bs := e.blockSize
+	n := 0
+	for _, u := range r.units {
+		if u.fin == "" {
+			n += (len(u.full())+bs-1)/bs + 1
+		}
+	}
+	if !r.forked {
+		n += r.N - 1
+	}
+	return n
+}
+
+// admit gives a waiting request's units their KV sequences, reusing the
+// longest cached prefix of each.
+func (e *Engine) admit(r *request) {
+	e.admitted++
+	r.order = e.admitted
+	for _, u := range r.units {
+		if u.fin != "" {
+			continue
+		}
+		full := u.full()
+		u.seq = e.kvm.Match(full)
+		u.todo = full[u.seq.Len():]
+		if u.idx < 0 {
+			r.cached = u.seq.Len()
+		}
+	}
+	e.running = append(e.running, r)
+}
+
+func (e *Engine) lastRunning() *request {
+	var last *request
+	for _, r := range e.running {
+		if last == nil || r.order > last.order {
+			last = r
+		}
+	}
+	return last
+}
+
+// preempt frees a running request's KV and queues it to be recomputed
+// first; its samples keep their tokens and sampler state, so the outcome
+// is unchanged.
+func (e *Engine) preempt(r *request, batch []entry) []entry {
+	e.preemptions++
+	for _, u := range r.units {
+		if u.seq != nil {
+			e.kvm.Free(u.seq)
+			u.seq = nil
+		}
+	}
+	e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
+	e.waiting = append([]*request{r}, e.waiting...)
+	return slices.DeleteFunc(batch, func(b entry) bool { return b.u.req == r })
+}
+
+// forward runs one batch and hands out the logits.
+func (e *Engine) forward(batch []entry) {
+	b := &backend.Batch{}
+	var rows []int
+	for si, en := range batch {
+		for _, c := range en.copies {
+			e.kv.CopyBlock(int(c.Dst), int(c.Src))
+		}
+		start := en.u.seq.Len()
+		for i, t := range en.toks {
+			b.Tokens = append(b.Tokens, t)
+			b.Pos = append(b.Pos, int32(start+i))
+			b.Seq = append(b.Seq, int32(si))
+		}
+		b.Blocks = append(b.Blocks, en.u.seq.Table())
+		if en.logits {
+			rows = append(rows, b.Len()-1)
+		}
+	}
+	logits, err := e.model.Forward(b, e.kv, rows)
+	e.steps++
+	e.batchTokens += b.Len()
+	if err != nil {
+		for _, en := range batch {
+			e.failUnit(en.u, err)
+		}
+		return
+	}
+	row := 0
+	for _, en := range batch {
+		if err := e.kvm.Append(en.u.seq, en.toks); err != nil {
+			e.failUnit(en.u, err) // a scheduler bug: fail loudly, lose nothing else
+			continue
+		}
+		en.u.todo = en.u.todo[len(en.toks):]
+		e.computed += len(en.toks)
+		if !en.logits {
+			continue
+		}
+		host := make([]float32, logits.Cols())
+		e.be.Read(logits, row, host)
+		row++
+		e.deliver(en.u, host)
+	}
+}
+
+// deliver handles the logits due to a unit once its todo is fed.
+func (e *Engine) deliver(u *unit, logits []float32) {
+	switch {
+	case u.ext != nil:
+		u.ext(logits, nil)
+	case u.idx < 0:
+		e.fork(u.req, logits)
+	default:
+		e.next(u, logits)
+	}
+}
+
+// fork turns a prefilled prompt root into the request's samples: each
+// draws its first token from the prompt's logits with its own seed, and
+// all share the prompt's KV blocks.
+func (e *Engine) fork(r *request, logits []float32) {
+	root := r.units[0]
+	n := max(1, r.N)
+	units := make([]*unit, n)
+	for i := range units {
+		u := &unit{req: r, idx: i, smp: sample.NewWithHistory(r.Sampling, r.Seed+uint64(i), r.Prompt), stream: e.tok.NewStreamAfter(r.Prompt)}
+		u.stop.stops = r.Stop
+		if i == 0 {
+			u.seq = root.seq
+		} else {
+			u.seq = e.kvm.Fork(root.seq)
+		}
+		units[i] = u
+	}
+	r.units, r.forked = units, true
+	for _, u := range units {
+		e.next(u, logits)
+	}
+}
+
+// next samples a unit's next token and emits it.
+func (e *Engine) next(u *unit, logits []float32) {
+	r := u.req
+	var id int32
+	var lp sample.Logprob
+	if r.Logprobs {
+		id, lp = u.smp.SampleWithLogprobs(logits, r.TopLogprobs)
+	} else {
+		id = u.smp.Sample(logits)
+	}
+	u.smp.Accept(id)
+	if slices.Contains(r.StopTokens, id) || (!r.IgnoreEOG && e.tok.IsEOG(id)) {
+		e.end(u, FinishStop, nil, true)
+		return
+	}
+	u.out = append(u.out, id)
+	ev := Event{Sample: u.idx, Token: id}
+	if r.Logprobs {
+		ev.Logprob = lp.Logprob
+		ev.Top = lp.Top
+		u.lps = append(u.lps, lp.Logprob)
+		u.top = append(u.top, lp.Top)
+	}
+	text, stopped := u.stop.push(u.stream.Add(id))
+	ev.Text = text
+	u.text.WriteString(text)
+	r.out.push(ev)
+	switch {
+	case stopped:
+		e.end(u, FinishStop, nil, false)
+	case r.MaxTokens > 0 && len(u.out) >= r.MaxTokens, len(r.Prompt)+len(u.out) >= e.ctx:
+		e.end(u, FinishLength, nil, true)
+	default:
+		u.todo = []int32{id}
+	}
+}
+
+// end finishes one sample, freeing its KV at once. Text still held back
+// (an incomplete UTF-8 sequence, a possible start of a stop string) is
+// released unless a stop string ended the sample.
+func (e *Engine) end(u *unit, f Finish, err error, flush bool) {
+	if u.fin != "" {
+		return
+	}
+	r := u.req
+	if flush {
+		text, stopped := u.stop.push(u.stream.Flush())
+		if !stopped {
+			text += u.stop.flush()
+		}
+		if text != "" {
+			u.text.WriteString(text)
+			r.out.push(Event{Sample: u.idx, Token: -1, Text: text})
+		}
+	}
+	u.fin = f
+	if u.seq != nil {
+		e.kvm.Free(u.seq)
+		u.seq = nil
+	}
+	r.done++
+	r.out.push(Event{Sample: u.idx, Token: -1, Finish: f, Err: err, Cached: r.cached})
+	if r.done == len(r.units) && r.forked {
+		e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
+		r.out.close()
+	}
+}
+
+// finish ends every sample of a request (cancel, error, shutdown).
+func (e *Engine) finish(r *request, f Finish, err error) {
+	if !r.forked {
+		// The samples were never created: report each as ended.
+		if r.units[0].seq != nil {
+			e.kvm.Free(r.units[0].seq)
+			r.units[0].seq = nil
+		}
+		for i := 0; i < max(1, r.N); i++ {
+			r.out.push(Event{Sample: i, Token: -1, Finish: f, Err: err})
+		}
+		r.units[0].fin = f
+		e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
+		r.out.close()
+		return
+	}
+	for _, u := range r.units {
+		e.end(u, f, err, false)
+	}
+	e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
+}
+
+func (e *Engine) failUnit(u *unit, err error) {
+	if u.ext != nil {
+		u.ext(nil, err)
+		return
+	}
+	e.finish(u.req, FinishError, err)
+}
+
+// reap ends requests whose context is done, freeing their blocks at once.
+func (e *Engine) reap() {
+	for _, list := range [][]*request{slices.Clone(e.running), slices.Clone(e.waiting)} {
+		for _, r := range list {
+			if err := r.ctx.Err(); err != nil {
+				e.waiting = slices.DeleteFunc(e.waiting, func(x *request) bool { return x == r })
+				e.finish(r, FinishCancelled, err)
+			}
+		}
+	}
+}
