@@ -5,6 +5,7 @@
 package gemma3
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/tscale/engine/backend"
@@ -26,16 +27,28 @@ func init() {
 func load(f *gguf.File, be backend.Backend) (model.Model, error) {
 	m := model.NewMeta(f)
 	dim := m.Int("embedding_length")
+	heads := m.Int("attention.head_count")
 	window := m.Int("attention.sliding_window", 0)
 	softcap := m.Float("final_logit_softcapping", 0)
 	if m.Err != nil {
 		return nil, m.Err
+	}
+	if heads <= 0 {
+		return nil, fmt.Errorf("%s: %s.attention.head_count = %d", f.Path, m.Arch, heads)
+	}
+	// Queries are scaled by 1/sqrt(head size), except in the 27B model
+	// (62 layers) by 1/sqrt(dim/heads), as Gemma's reference code and
+	// llama.cpp do.
+	qdim := m.Int("attention.key_length", dim/heads)
+	if m.Int("block_count") == 62 {
+		qdim = dim / heads
 	}
 	return llama.Load(f, be, llama.Options{
 		NeoX:         true,
 		Act:          backend.GELUTanh,
 		EmbedScale:   float32(math.Sqrt(float64(dim))),
 		FinalSoftcap: softcap,
+		QScale:       float32(1 / math.Sqrt(float64(qdim))),
 		Layer: func(il int, global backend.RoPE) (backend.RoPE, int) {
 			if il%pattern == pattern-1 {
 				return global, 0

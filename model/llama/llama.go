@@ -5,12 +5,14 @@
 package llama
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/model"
 	"github.com/tscale/engine/model/gguf"
+	"github.com/tscale/engine/quant"
 )
 
 func init() {
@@ -35,6 +37,12 @@ type Options struct {
 	Layer func(il int, rope backend.RoPE) (backend.RoPE, int)
 	// FinalSoftcap soft-caps the logits (0 = none).
 	FinalSoftcap float32
+	// QScale, when non-zero, multiplies the queries before attention (as
+	// Gemma does) instead of the scores by 1/sqrt(head size). llama.cpp
+	// rounds the scaled queries to F16 for q·k, so unless QScale is a power
+	// of two (then scaling the scores is the same but for F16 subnormals)
+	// it is folded into the Q norm weights, which such models have.
+	QScale float32
 }
 
 // Model is a loaded Llama-family model.
@@ -107,6 +115,14 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 
 	w := &model.Weights{F: f, BE: be}
 	md := &Model{hp: hp, opt: opt, be: be, eps: eps, scale: float32(1 / math.Sqrt(float64(hp.HeadDim)))}
+	foldQ := false
+	if opt.QScale != 0 {
+		md.scale = opt.QScale
+		if frac, _ := math.Frexp(float64(opt.QScale)); frac != 0.5 {
+			md.scale, foldQ = 1, true
+		}
+	}
+	var err error
 	md.embd = w.Get("token_embd.weight")
 	if w.Err != nil {
 		return nil, w.Err
@@ -158,6 +174,14 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 		}
 		if w.Err != nil {
 			return nil, w.Err
+		}
+		if foldQ {
+			if l.qNorm == nil {
+				return nil, fmt.Errorf("%s: tensor %sattn_q_norm.weight is missing (needed to scale queries)", f.Path, p)
+			}
+			if l.qNorm, err = scaled(f, be, p+"attn_q_norm.weight", opt.QScale); err != nil {
+				return nil, err
+			}
 		}
 		md.layers = append(md.layers, l)
 		r, win := rope, 0
@@ -249,4 +273,22 @@ func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (
 		be.Softcap(logits, m.opt.FinalSoftcap)
 	}
 	return logits, nil
+}
+
+// scaled uploads tensor name multiplied by s, as F32.
+func scaled(f *gguf.File, be backend.Backend, name string, s float32) (backend.Weight, error) {
+	t, _ := f.Tensor(name)
+	vals := make([]float32, t.Elems())
+	if err := quant.Dequantize(t.Type, f.Data(t), vals); err != nil {
+		return nil, fmt.Errorf("%s: tensor %s: %w", f.Path, name, err)
+	}
+	data := make([]byte, 4*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v*s))
+	}
+	w, err := be.Upload(name, quant.F32, t.Shape, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return w, nil
 }
