@@ -44,41 +44,66 @@ func benchData(b *testing.B, typ Type, rows int) (w, x []byte) {
 
 var sink float32
 
-// BenchmarkVecDot measures one 4096-element row; MB/s counts weight bytes.
+// impls are the dot products to compare for typ: the Go code and, where
+// this CPU has one, the assembly kernel.
+func impls(typ Type) []struct {
+	name string
+	f    DotFn
+} {
+	out := []struct {
+		name string
+		f    DotFn
+	}{{"go", genericDot(typ)}}
+	if f := archDot(typ); f != nil {
+		out = append(out, struct {
+			name string
+			f    DotFn
+		}{"asm", f})
+	}
+	return out
+}
+
+// BenchmarkVecDot measures one 4096-element row, Go code against the
+// assembly kernel; MB/s counts weight bytes.
 func BenchmarkVecDot(b *testing.B) {
 	for _, typ := range benchTypes {
-		b.Run(typ.String(), func(b *testing.B) {
-			w, x := benchData(b, typ, 1)
-			f := DotFunc(typ)
-			b.SetBytes(int64(len(w)))
-			b.ResetTimer()
-			for b.Loop() {
-				sink += f(benchN, w, x)
-			}
-			b.ReportMetric(float64(benchN)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
-		})
+		for _, im := range impls(typ) {
+			b.Run(typ.String()+"/"+im.name, func(b *testing.B) {
+				w, x := benchData(b, typ, 1)
+				f := im.f
+				b.SetBytes(int64(len(w)))
+				b.ResetTimer()
+				for b.Loop() {
+					sink += f(benchN, w, x)
+				}
+				b.ReportMetric(float64(benchN)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			})
+		}
 	}
 }
 
 // BenchmarkMatVec multiplies a 1024x4096 weight by one activation row on
-// one goroutine; MB/s counts weight bytes.
+// one goroutine, Go code against the assembly kernel; MB/s counts weight
+// bytes.
 func BenchmarkMatVec(b *testing.B) {
 	const rows = 1024
 	for _, typ := range benchTypes {
-		b.Run(typ.String(), func(b *testing.B) {
-			w, x := benchData(b, typ, rows)
-			rb := len(w) / rows
-			f := DotFunc(typ)
-			out := make([]float32, rows)
-			b.SetBytes(int64(len(w)))
-			b.ResetTimer()
-			for b.Loop() {
-				for r := range out {
-					out[r] = f(benchN, w[r*rb:(r+1)*rb], x)
+		for _, im := range impls(typ) {
+			b.Run(typ.String()+"/"+im.name, func(b *testing.B) {
+				w, x := benchData(b, typ, rows)
+				rb := len(w) / rows
+				f := im.f
+				out := make([]float32, rows)
+				b.SetBytes(int64(len(w)))
+				b.ResetTimer()
+				for b.Loop() {
+					for r := range out {
+						out[r] = f(benchN, w[r*rb:(r+1)*rb], x)
+					}
 				}
-			}
-			b.ReportMetric(float64(rows*benchN)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
-		})
+				b.ReportMetric(float64(rows*benchN)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			})
+		}
 	}
 }
 

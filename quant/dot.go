@@ -28,8 +28,17 @@ func VecDotType(t Type) Type {
 }
 
 // DotFunc returns the dot product for weights of type t, or nil when t has
-// none. Fetch it once per matrix and call it per row.
+// none. Fetch it once per matrix and call it per row. Where the CPU allows,
+// it is an assembly kernel whose results are bit-identical to the Go code.
 func DotFunc(t Type) DotFn {
+	if f := archDot(t); f != nil {
+		return f
+	}
+	return genericDot(t)
+}
+
+// genericDot returns the portable Go dot product for t, or nil.
+func genericDot(t Type) DotFn {
 	switch t {
 	case F32:
 		return dotF32

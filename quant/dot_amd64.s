@@ -1,0 +1,409 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 integer parts of the quantized dot products. Every kernel returns
+// exact int32 sums (the same integers as the Go code computes), leaving the
+// float32 arithmetic to Go so results stay bit-identical.
+//
+// VPMADDUBSW multiplies unsigned by signed bytes and adds adjacent pairs
+// into int16 with saturation. Weight codes are kept unsigned (< 64) so no
+// pair can saturate; a code offset (q-8, q-16, q-32) is applied by
+// subtracting VPMADDUBSW(offset, y), also exact. Q8_0 weights are signed,
+// so they go through int16 (VPMOVSXBW + VPMADDWD), exact for all bytes.
+
+// perm16 reorders each 16-byte half to 0,8,1,9,...,7,15 so that VPMADDUBSW
+// pairs element l with element l+8: both fall in lane l mod 8, as the
+// k-quant lane sums need.
+DATA perm16<>+0(SB)/8, $0x0b030a0209010800
+DATA perm16<>+8(SB)/8, $0x0f070e060d050c04
+DATA perm16<>+16(SB)/8, $0x0b030a0209010800
+DATA perm16<>+24(SB)/8, $0x0f070e060d050c04
+GLOBL perm16<>(SB), RODATA|NOPTR, $32
+
+// qhShuf spreads the 4 bytes of a Q5 qh word: byte k of qh to bytes
+// 8k..8k+7 (the VPSHUFB indices are relative to each 128-bit half).
+DATA qhShuf<>+0(SB)/8, $0x0000000000000000
+DATA qhShuf<>+8(SB)/8, $0x0101010101010101
+DATA qhShuf<>+16(SB)/8, $0x0202020202020202
+DATA qhShuf<>+24(SB)/8, $0x0303030303030303
+GLOBL qhShuf<>(SB), RODATA|NOPTR, $32
+
+// qhBits selects bit j mod 8 in byte j.
+DATA qhBits<>+0(SB)/8, $0x8040201008040201
+DATA qhBits<>+8(SB)/8, $0x8040201008040201
+DATA qhBits<>+16(SB)/8, $0x8040201008040201
+DATA qhBits<>+24(SB)/8, $0x8040201008040201
+GLOBL qhBits<>(SB), RODATA|NOPTR, $32
+
+DATA c30<>+0(SB)/8, $0x3030303030303030
+DATA c30<>+8(SB)/8, $0x3030303030303030
+DATA c30<>+16(SB)/8, $0x3030303030303030
+DATA c30<>+24(SB)/8, $0x3030303030303030
+GLOBL c30<>(SB), RODATA|NOPTR, $32
+
+// BCAST fills every byte of Y with the byte b.
+#define BCAST(b, X, Y) \
+	MOVL $(b*0x01010101), AX; \
+	VMOVD AX, X; \
+	VPBROADCASTD X, Y
+
+// HSUM stores the sum of the eight int32 of Y0 at (DX). Clobbers X1.
+#define HSUM \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPADDD X1, X0, X0; \
+	VPSHUFD $0x4e, X0, X1; \
+	VPADDD X1, X0, X0; \
+	VPSHUFD $0xb1, X0, X1; \
+	VPADDD X1, X0, X0; \
+	VMOVD X0, (DX)
+
+// func sumsQ8_0(nb int, w, x *byte, out *int32)
+TEXT ·sumsQ8_0(SB), NOSPLIT, $0-32
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ out+24(FP), DX
+	TESTQ CX, CX
+	JLE  q8done
+
+q8loop:
+	VPMOVSXBW 2(SI), Y0
+	VPMOVSXBW 18(SI), Y1
+	VPMOVSXBW 2(DI), Y2
+	VPMOVSXBW 18(DI), Y3
+	VPMADDWD  Y2, Y0, Y0
+	VPMADDWD  Y3, Y1, Y1
+	VPADDD    Y1, Y0, Y0
+	HSUM
+	ADDQ $34, SI
+	ADDQ $34, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q8loop
+
+q8done:
+	VZEROUPPER
+	RET
+
+// Q4 loads the 16 packed bytes at qs(SI) as 32 codes in element order into
+// Y0: low nibbles, then high nibbles. Y15 holds 0x0f bytes.
+#define Q4(qs) \
+	VMOVDQU qs(SI), X0; \
+	VPSRLW $4, X0, X1; \
+	VINSERTI128 $1, X1, Y0, Y0; \
+	VPAND Y15, Y0, Y0
+
+// Q5 ORs the fifth bits from the qh word at qh(SI) into Y0 as 0x10.
+// Y12 holds qhShuf, Y11 qhBits, Y10 0x10 bytes.
+#define Q5(qh) \
+	VPBROADCASTD qh(SI), Y2; \
+	VPSHUFB Y12, Y2, Y2; \
+	VPAND Y11, Y2, Y2; \
+	VPCMPEQB Y11, Y2, Y2; \
+	VPAND Y10, Y2, Y2; \
+	VPOR Y2, Y0, Y0
+
+// DOT32 sums Y0 (unsigned codes) times the 32 int8 at qs(DI) into Y0 as
+// eight int32. Y14 holds int16 ones.
+#define DOT32(qs) \
+	VPMADDUBSW qs(DI), Y0, Y0; \
+	VPMADDWD Y14, Y0, Y0
+
+// DOT32OFF is DOT32 for codes minus the offset whose bytes Y13 holds.
+#define DOT32OFF(qs) \
+	VPMADDUBSW qs(DI), Y0, Y0; \
+	VPMADDUBSW qs(DI), Y13, Y1; \
+	VPSUBW Y1, Y0, Y0; \
+	VPMADDWD Y14, Y0, Y0
+
+// SETUP loads the arguments and the constants the 32-element kernels use.
+#define SETUP(off) \
+	MOVQ nb+0(FP), CX; \
+	MOVQ w+8(FP), SI; \
+	MOVQ x+16(FP), DI; \
+	MOVQ out+24(FP), DX; \
+	BCAST(0x0f, X15, Y15); \
+	MOVL $0x00010001, AX; \
+	VMOVD AX, X14; \
+	VPBROADCASTD X14, Y14; \
+	BCAST(off, X13, Y13); \
+	VMOVDQU qhShuf<>(SB), Y12; \
+	VMOVDQU qhBits<>(SB), Y11; \
+	BCAST(0x10, X10, Y10)
+
+// NEXT advances to the next blocks and loops back to label l.
+#define NEXT(wsize, xsize, l) \
+	ADDQ $wsize, SI; \
+	ADDQ $xsize, DI; \
+	ADDQ $4, DX; \
+	DECQ CX; \
+	JNZ  l
+
+// func sumsQ4_0(nb int, w, x *byte, out *int32)
+TEXT ·sumsQ4_0(SB), NOSPLIT, $0-32
+	SETUP(8)
+	TESTQ CX, CX
+	JLE   q40done
+
+q40loop:
+	Q4(2)
+	DOT32OFF(2)
+	HSUM
+	NEXT(18, 34, q40loop)
+
+q40done:
+	VZEROUPPER
+	RET
+
+// func sumsQ4_1(nb int, w, x *byte, out *int32)
+TEXT ·sumsQ4_1(SB), NOSPLIT, $0-32
+	SETUP(0)
+	TESTQ CX, CX
+	JLE   q41done
+
+q41loop:
+	Q4(4)
+	DOT32(4)
+	HSUM
+	NEXT(20, 36, q41loop)
+
+q41done:
+	VZEROUPPER
+	RET
+
+// func sumsQ5_0(nb int, w, x *byte, out *int32)
+TEXT ·sumsQ5_0(SB), NOSPLIT, $0-32
+	SETUP(16)
+	TESTQ CX, CX
+	JLE   q50done
+
+q50loop:
+	Q4(6)
+	Q5(2)
+	DOT32OFF(2)
+	HSUM
+	NEXT(22, 34, q50loop)
+
+q50done:
+	VZEROUPPER
+	RET
+
+// func sumsQ5_1(nb int, w, x *byte, out *int32)
+TEXT ·sumsQ5_1(SB), NOSPLIT, $0-32
+	SETUP(0)
+	TESTQ CX, CX
+	JLE   q51done
+
+q51loop:
+	Q4(8)
+	Q5(4)
+	DOT32(4)
+	HSUM
+	NEXT(24, 36, q51loop)
+
+q51done:
+	VZEROUPPER
+	RET
+
+// The k-quant kernels return, per 256-element block, the eight lane sums of
+// sc*q*y (lane = element index mod 8) that ggml's generic code builds. They
+// take 64 elements at a time as two 32-element halves A and B; each 16
+// elements have one scale, read from sc as four int16 per 64 elements:
+// A's first 16, B's first 16, A's second 16, B's second 16.
+//
+// Register use: Y13 perm16, Y15 0x0f bytes, Y8/Y9 lanes 0-3/4-7 (one copy
+// per 128-bit half), R8 scales, DX output.
+
+// KPAIR adds the scaled lane sums of the int16 pair sums in Y0 (A) and Y1
+// (B), whose scales are at soff(R8).
+#define KPAIR(soff) \
+	VPBROADCASTD soff(R8), Y4; \
+	VPBROADCASTD (soff+4)(R8), X5; \
+	VINSERTI128 $1, X5, Y4, Y4; \
+	VPUNPCKLWD Y1, Y0, Y5; \
+	VPUNPCKHWD Y1, Y0, Y6; \
+	VPMADDWD Y4, Y5, Y5; \
+	VPMADDWD Y4, Y6, Y6; \
+	VPADDD Y5, Y8, Y8; \
+	VPADDD Y6, Y9, Y9
+
+// KLOADY loads 32 int8 activations at qs(DI) in perm16 order into Y.
+#define KLOADY(qs, Y) \
+	VMOVDQU qs(DI), Y; \
+	VPSHUFB Y13, Y, Y
+
+// KSTORE adds the two halves of Y8/Y9 and stores the eight lanes at (DX).
+#define KSTORE \
+	VPERM2I128 $0x20, Y9, Y8, Y0; \
+	VPERM2I128 $0x31, Y9, Y8, Y1; \
+	VPADDD Y1, Y0, Y0; \
+	VMOVDQU Y0, (DX)
+
+// KSETUP loads the constants; the arguments are in CX, SI, DI, R8, DX.
+#define KSETUP \
+	VMOVDQU perm16<>(SB), Y13; \
+	BCAST(0x0f, X15, Y15)
+
+#define KNEXT(wsize, l) \
+	ADDQ $wsize, SI; \
+	ADDQ $292, DI; \
+	ADDQ $32, R8; \
+	ADDQ $32, DX; \
+	DECQ CX; \
+	JNZ  l
+
+// Q4K64 handles elements 64m..64m+63 of a Q4_K block: the 32 bytes at
+// 16+32m hold A in low nibbles and B in high nibbles.
+#define Q4K64(m) \
+	VMOVDQU (16+32*m)(SI), Y0; \
+	VPSHUFB Y13, Y0, Y0; \
+	VPSRLW $4, Y0, Y1; \
+	VPAND Y15, Y0, Y0; \
+	VPAND Y15, Y1, Y1; \
+	KLOADY(4+64*m, Y2); \
+	KLOADY(36+64*m, Y3); \
+	VPMADDUBSW Y2, Y0, Y0; \
+	VPMADDUBSW Y3, Y1, Y1; \
+	KPAIR(8*m)
+
+// func lanesQ4_K(nb int, w, x *byte, sc *uint64, out *int32)
+TEXT ·lanesQ4_K(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ sc+24(FP), R8
+	MOVQ out+32(FP), DX
+	KSETUP
+	TESTQ CX, CX
+	JLE   q4kdone
+
+q4kloop:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	Q4K64(0)
+	Q4K64(1)
+	Q4K64(2)
+	Q4K64(3)
+	KSTORE
+	KNEXT(144, q4kloop)
+
+q4kdone:
+	VZEROUPPER
+	RET
+
+// Q5K64 is Q4K64 for Q5_K: low/high nibbles of the 32 bytes at 48+32m plus
+// the fifth bits, taken from Y7 (qh in perm16 order, shifted right one bit
+// after each use) as 0x10. Y12 holds 0x01 bytes.
+#define Q5K64(m) \
+	VMOVDQU (48+32*m)(SI), Y0; \
+	VPSHUFB Y13, Y0, Y0; \
+	VPSRLW $4, Y0, Y1; \
+	VPAND Y15, Y0, Y0; \
+	VPAND Y15, Y1, Y1; \
+	VPAND Y12, Y7, Y2; \
+	VPSLLW $4, Y2, Y2; \
+	VPOR Y2, Y0, Y0; \
+	VPSRLW $1, Y7, Y7; \
+	VPAND Y12, Y7, Y2; \
+	VPSLLW $4, Y2, Y2; \
+	VPOR Y2, Y1, Y1; \
+	VPSRLW $1, Y7, Y7; \
+	KLOADY(4+64*m, Y2); \
+	KLOADY(36+64*m, Y3); \
+	VPMADDUBSW Y2, Y0, Y0; \
+	VPMADDUBSW Y3, Y1, Y1; \
+	KPAIR(8*m)
+
+// func lanesQ5_K(nb int, w, x *byte, sc *uint64, out *int32)
+TEXT ·lanesQ5_K(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ sc+24(FP), R8
+	MOVQ out+32(FP), DX
+	KSETUP
+	BCAST(0x01, X12, Y12)
+	TESTQ CX, CX
+	JLE   q5kdone
+
+q5kloop:
+	VPXOR   Y8, Y8, Y8
+	VPXOR   Y9, Y9, Y9
+	VMOVDQU 16(SI), Y7
+	VPSHUFB Y13, Y7, Y7
+	Q5K64(0)
+	Q5K64(1)
+	Q5K64(2)
+	Q5K64(3)
+	KSTORE
+	KNEXT(176, q5kloop)
+
+q5kdone:
+	VZEROUPPER
+	RET
+
+// Q6DOT ORs the two high bits (already at 0x30 in Y2) into the low four
+// bits in Y0, then leaves in Yout the int16 pair sums of (q-32)*y with the
+// activations at qs(DI). Y10 holds 0x20 bytes.
+#define Q6DOT(qs, Yout) \
+	VPOR Y2, Y0, Y0; \
+	KLOADY(qs, Y3); \
+	VPMADDUBSW Y3, Y0, Yout; \
+	VPMADDUBSW Y3, Y10, Y3; \
+	VPSUBW Y3, Yout, Yout
+
+// Q6K128 handles elements 128k..128k+127 of a Q6_K block: ql bytes 64k..
+// 64k+63 (Y11, Y12) and qh bytes 128+32k.. (Y7), all in perm16 order.
+#define Q6K128(k) \
+	VMOVDQU (64*k)(SI), Y11; \
+	VPSHUFB Y13, Y11, Y11; \
+	VMOVDQU (64*k+32)(SI), Y12; \
+	VPSHUFB Y13, Y12, Y12; \
+	VMOVDQU (128+32*k)(SI), Y7; \
+	VPSHUFB Y13, Y7, Y7; \
+	VPAND Y15, Y11, Y0; \
+	VPSLLW $4, Y7, Y2; \
+	VPAND c30<>(SB), Y2, Y2; \
+	Q6DOT(4+128*k, Y14); \
+	VPAND Y15, Y12, Y0; \
+	VPSLLW $2, Y7, Y2; \
+	VPAND c30<>(SB), Y2, Y2; \
+	Q6DOT(36+128*k, Y1); \
+	VMOVDQA Y14, Y0; \
+	KPAIR(16*k); \
+	VPSRLW $4, Y11, Y0; \
+	VPAND Y15, Y0, Y0; \
+	VPAND c30<>(SB), Y7, Y2; \
+	Q6DOT(68+128*k, Y14); \
+	VPSRLW $4, Y12, Y0; \
+	VPAND Y15, Y0, Y0; \
+	VPSRLW $2, Y7, Y2; \
+	VPAND c30<>(SB), Y2, Y2; \
+	Q6DOT(100+128*k, Y1); \
+	VMOVDQA Y14, Y0; \
+	KPAIR(16*k+8)
+
+// func lanesQ6_K(nb int, w, x *byte, sc *uint64, out *int32)
+TEXT ·lanesQ6_K(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ sc+24(FP), R8
+	MOVQ out+32(FP), DX
+	KSETUP
+	BCAST(0x20, X10, Y10)
+	TESTQ CX, CX
+	JLE   q6kdone
+
+q6kloop:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	Q6K128(0)
+	Q6K128(1)
+	KSTORE
+	KNEXT(210, q6kloop)
+
+q6kdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package quant
+
+// archDot returns nil: only the generic Go dot products exist here.
+func archDot(Type) DotFn { return nil }
