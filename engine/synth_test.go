@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/model/synth"
+	"github.com/tscale/engine/quant"
+)
+
+// The synthetic models (package model/synth) cover every family the engine
+// runs with tiny random-weight files; testdata/golden/synth holds llama.cpp's
+// outputs for them (scripts/make-golden-synth.sh).
+
+const synthVocab = "../../shared/models/stories260K.gguf"
+
+// Log-probability tolerances against llama.cpp: F32 models differ only by
+// summation order, so over the whole vocabulary; quantized ones over
+// plausible tokens, as in TestGoldenGreedy (llama.cpp's x86 kernels quantize
+// activations and repack Q4_0, so per-token rounding differs).
+const (
+	synthF32Tol = 1e-3
+	synthQ8Tol  = 0.05
+	synthQ4Tol  = 0.15
+)
+
+// buildSynth writes spec's model into a temporary folder and returns its
+// path and sha256; it skips when the borrowed vocabulary is absent.
+func buildSynth(t *testing.T, s synth.Spec) (string, string) {
+	t.Helper()
+	if _, err := os.Stat(synthVocab); err != nil {
+		t.Skipf("%s is absent (../shared must sit beside the repository): the synthetic models borrow its vocabulary", synthVocab)
+	}
+	p := filepath.Join(t.TempDir(), s.Name+".gguf")
+	require.NoError(t, synth.Write(p, synthVocab, s))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	sum := sha256.Sum256(b)
+	return p, hex.EncodeToString(sum[:])
+}
+
+func TestSynthGolden(t *testing.T) {
+	for _, s := range synth.Specs() {
+		t.Run(s.Name, func(t *testing.T) {
+			g := loadGolden(t, filepath.Join("synth", s.Name))
+			var meta struct {
+				SHA256 string `json:"model_sha256"`
+			}
+			b, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "synth", s.Name+".json"))
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(b, &meta))
+			path, sum := buildSynth(t, s)
+			require.Equal(t, meta.SHA256, sum,
+				"%s differs from the model llama.cpp ran: regenerate with scripts/make-golden-synth.sh", s.Name)
+
+			tol := map[quant.Type]float64{quant.F32: synthF32Tol, quant.Q8_0: synthQ8Tol, quant.Q4_0: synthQ4Tol}[s.Type]
+			require.NotZero(t, tol, "no tolerance for %s", s.Type)
+			exact := s.Type == quant.F32
+			e, err := Open(path, WithContext(512))
+			require.NoError(t, err)
+			defer e.Close()
+			var worst float64
+			for i, c := range g.Cases {
+				ids := e.Tokenizer().Encode(c.Prompt, true, false)
+				require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
+				res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
+				got := res.Samples[0].Tokens
+				require.NoError(t, err)
+				if exact {
+					require.Equal(t, c.Tokens, got, "case %d: greedy continuation of %q", i, c.Prompt)
+				} else {
+					checkUntilNearTie(t, e, ids, c.Tokens, got)
+				}
+
+				want := readLogits(t, filepath.Join("synth", c.Logits))
+				have, err := e.Logits(context.Background(), ids)
+				require.NoError(t, err)
+				require.Len(t, have, len(want))
+				have = logSoftmax(have)
+				var d float64
+				for j := range want {
+					if exact || want[j] > plausible {
+						d = max(d, math.Abs(float64(have[j]-want[j])))
+					}
+				}
+				require.Less(t, d, tol, "case %d: log-probabilities of %q", i, c.Prompt)
+				worst = max(worst, d)
+			}
+			how := "greedy tokens equal llama.cpp's; max |log-prob diff| %.2g over the vocabulary"
+			if !exact {
+				how = "greedy tokens pass the near-tie rule; max |log-prob diff| %.2g over tokens above -10"
+			}
+			t.Logf("%s: %d cases, "+how+" (tolerance %g)", s.Name, len(g.Cases), worst, tol)
+		})
+	}
+}
+
+// TestSynthBatchMatchesAlone runs several sequences at different positions
+// (some past gemma3's sliding window) in one Forward and checks each row's
+// logits are exactly those of the sequence run alone, for every family.
+func TestSynthBatchMatchesAlone(t *testing.T) {
+	for _, s := range synth.Specs() {
+		if s.Type != quant.F32 {
+			continue
+		}
+		t.Run(s.Arch, func(t *testing.T) {
+			path, _ := buildSynth(t, s)
+			e, err := Open(path, WithContext(128))
+			require.NoError(t, err)
+			defer e.Close()
+			tok := e.Tokenizer()
+			prompts := [][]int32{
+				tok.Encode("Once upon a time", true, false),
+				tok.Encode("Lily and her mom went to the park. They saw a big tree with red apples.", true, false),
+				tok.Encode("Tom", true, false),
+				tok.Encode("The cat sat on the mat and looked at the big red ball", true, false),
+			}
+			alone := make([][]float32, len(prompts))
+			for i, p := range prompts {
+				alone[i], err = e.Logits(context.Background(), p)
+				require.NoError(t, err)
+			}
+
+			// Step 1 prefills all but each prompt's last token, in one batch;
+			// step 2 adds the last tokens, again in one batch.
+			// A private cache: sequence i owns blocks 8i .. 8i+7.
+			kvc, err := e.be.NewKV(e.model.KVSpec(8*len(prompts), 16))
+			require.NoError(t, err)
+			b := &backend.Batch{}
+			for i, p := range prompts {
+				b.Blocks = append(b.Blocks, []int32{int32(8 * i), int32(8*i + 1), int32(8*i + 2), int32(8*i + 3), int32(8*i + 4), int32(8*i + 5), int32(8*i + 6), int32(8*i + 7)})
+				for j := 0; j < len(p)-1; j++ {
+					b.Tokens = append(b.Tokens, p[j])
+					b.Pos = append(b.Pos, int32(j))
+					b.Seq = append(b.Seq, int32(i))
+				}
+			}
+			_, err = e.model.Forward(b, kvc, nil)
+			require.NoError(t, err)
+			last := &backend.Batch{Blocks: b.Blocks}
+			var rows []int
+			for i, p := range prompts {
+				last.Tokens = append(last.Tokens, p[len(p)-1])
+				last.Pos = append(last.Pos, int32(len(p)-1))
+				last.Seq = append(last.Seq, int32(i))
+				rows = append(rows, i)
+			}
+			logits, err := e.model.Forward(last, kvc, rows)
+			require.NoError(t, err)
+			for i, p := range prompts {
+				got := make([]float32, logits.Cols())
+				e.Backend().Read(logits, i, got)
+				require.Equal(t, alone[i], got, "sequence %d (%d tokens)", i, len(p))
+			}
+		})
+	}
+}
