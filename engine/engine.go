@@ -25,6 +25,7 @@ type config struct {
 	threads     int
 	ctx         int
 	budget      int64
+	blocks      int
 	blockSize   int
 	stepTokens  int
 	maxQueue    int
@@ -46,6 +47,9 @@ func WithContext(n int) Option { return func(c *config) { c.ctx = n } }
 // number of blocks (default: enough for 8 full-context sequences, at most
 // 1 GiB).
 func WithKVBudget(bytes int64) Option { return func(c *config) { c.budget = bytes } }
+
+// WithKVBlocks sets the number of KV blocks directly (overrides WithKVBudget).
+func WithKVBlocks(n int) Option { return func(c *config) { c.blocks = n } }
 
 // WithBlockSize sets the tokens per KV block (default 16).
 func WithBlockSize(n int) Option { return func(c *config) { c.blockSize = n } }
@@ -162,6 +166,9 @@ func open(f *gguf.File, c config) (*Engine, error) {
 		budget = min(1<<30, perBlock*int64(8*((n+c.blockSize-1)/c.blockSize+1)))
 	}
 	blocks := kv.BlocksFor(budget, m.KVSpec(1, c.blockSize))
+	if c.blocks > 0 {
+		blocks = c.blocks
+	}
 	if need := (n + c.blockSize - 1) / c.blockSize; blocks < need {
 		return nil, fmt.Errorf("KV budget of %d bytes gives %d blocks of %d tokens; one %d-token sequence needs %d",
 			budget, blocks, c.blockSize, n, need)

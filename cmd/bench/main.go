@@ -17,11 +17,12 @@ import (
 
 	"github.com/tscale/engine/bench"
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/sample"
 )
 
 func main() {
 	root := &cobra.Command{Use: "bench", Short: "Throughput suites for the engine", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(speedCmd())
+	root.AddCommand(speedCmd(), parallelCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: "+err.Error())
 		os.Exit(1)
@@ -63,5 +64,71 @@ func speedCmd() *cobra.Command {
 	f.IntVar(&prompt, "prompt", 128, "prompt tokens (one prefill batch)")
 	f.IntVar(&gen, "gen", 128, "generated tokens")
 	f.IntVar(&reps, "reps", 3, "measured runs (after one warm-up)")
+	return c
+}
+
+func parallelCmd() *cobra.Command {
+	var (
+		model, plotPath            string
+		threads, prompt, gen, seed int
+		ns                         []int
+		temp                       float32
+	)
+	c := &cobra.Command{
+		Use:   "parallel -m MODEL",
+		Short: "Aggregate tokens/s and KV bytes per sample for N samples of one prompt, shared vs separate",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if model == "" {
+				return errors.New("parallel: --model is required")
+			}
+			maxN := 0
+			for _, n := range ns {
+				if n < 1 {
+					return fmt.Errorf("parallel: bad N %d", n)
+				}
+				maxN = max(maxN, n)
+			}
+			ctxLen := prompt + gen + 16
+			// Room for maxN unshared sequences, so separate runs never preempt.
+			blocks := maxN * ((ctxLen+15)/16 + 1)
+			e, err := engine.Open(model, engine.WithThreads(threads), engine.WithContext(ctxLen),
+				engine.WithPrefixCache(false), engine.WithKVBlocks(blocks))
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			pts, err := bench.Parallel(context.Background(), e, bench.ParallelConfig{
+				Prompt: prompt, Gen: gen, Ns: ns,
+				Sampling: sample.Params{Temperature: temp, TopK: 40, TopP: 0.95},
+			})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "| N | shared tok/s | separate tok/s | shared / separate | shared vs N=1 | KV bytes/sample shared | KV bytes/sample separate |\n")
+			fmt.Fprintf(w, "| --- | --- | --- | --- | --- | --- | --- |\n")
+			for _, p := range pts {
+				fmt.Fprintf(w, "| %d | %.1f | %.1f | %.2f | %.2f | %d | %d |\n", p.N, p.SharedTPS, p.SeparateTPS,
+					p.SharedTPS/p.SeparateTPS, p.SharedTPS/pts[0].SharedTPS, p.SharedKVBytes, p.SeparateKVBytes)
+			}
+			if plotPath != "" {
+				title := fmt.Sprintf("%s, %d threads, %d-token prompt, %d new tokens", filepath.Base(model), threads, prompt, gen)
+				if err := bench.PlotParallel(pts, title, plotPath); err != nil {
+					return err
+				}
+			}
+			return json.NewEncoder(cmd.ErrOrStderr()).Encode(pts)
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&model, "model", "m", "", "GGUF model file")
+	f.IntVarP(&threads, "threads", "t", 2, "CPU threads")
+	f.IntVar(&prompt, "prompt", 256, "prompt tokens")
+	f.IntVar(&gen, "gen", 128, "new tokens per sample")
+	f.IntSliceVar(&ns, "n", []int{1, 4, 16, 64}, "sample counts")
+	f.Float32Var(&temp, "temp", 0.8, "sampling temperature")
+	f.IntVar(&seed, "seed", 0, "seed")
+	f.StringVar(&plotPath, "plot", "", "write a PNG plot here")
 	return c
 }
