@@ -8,24 +8,29 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// The AVX2 kernels in dot_amd64.s compute only the exact integer part of a
-// dot product; the float32 combination below repeats the generic code's
-// operations in the same order, so results are bit-identical to it.
+// The AVX2 kernels in dot_amd64.s get the same exact integer sums as the Go
+// code and repeat its float32 operations in the same order, so results are
+// bit-identical to it (a NaN result may carry another NaN payload).
+
+// The 32-element kernels do the whole dot; tab is f16Table.
 
 //go:noescape
-func sumsQ8_0(nb int, w, x *byte, out *int32)
+func dotQ8_0Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
 
 //go:noescape
-func sumsQ4_0(nb int, w, x *byte, out *int32)
+func dotQ4_0Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
 
 //go:noescape
-func sumsQ4_1(nb int, w, x *byte, out *int32)
+func dotQ4_1Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
 
 //go:noescape
-func sumsQ5_0(nb int, w, x *byte, out *int32)
+func dotQ5_0Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
 
 //go:noescape
-func sumsQ5_1(nb int, w, x *byte, out *int32)
+func dotQ5_1Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
+
+// The k-quant kernels return per super-block the eight int32 lane sums;
+// Go adds the mins and the float part.
 
 //go:noescape
 func lanesQ4_K(nb int, w, x *byte, sc *uint64, out *int32)
@@ -66,29 +71,18 @@ func archDot(t Type) DotFn {
 	return nil
 }
 
-// Blocks per kernel call: the scratch lives on the stack.
-const (
-	chunk32 = 128 // 32-element blocks
-	chunkK  = 16  // 256-element super-blocks
-)
+// Super-blocks per k-quant kernel call: the scratch lives on the stack.
+const chunkK = 16
 
 func dotQ8_0AVX2(n int, w, x []byte) float32 {
 	nb, ok := blocks(n, 32, 34, 34, w, x)
 	if !ok {
 		return nan32
 	}
-	var sums [chunk32]int32
-	var sumf float32
-	for i0 := 0; i0 < nb; i0 += chunk32 {
-		c := min(chunk32, nb-i0)
-		sumsQ8_0(c, &w[i0*34], &x[i0*34], &sums[0])
-		for k, s := range sums[:c] {
-			b := w[(i0+k)*34:]
-			y := x[(i0+k)*34:]
-			sumf += float32(float32(s) * float32(half(b[0:])*half(y[0:])))
-		}
+	if nb == 0 {
+		return 0
 	}
-	return sumf
+	return dotQ8_0Asm(nb, &w[0], &x[0], f16Table)
 }
 
 func dotQ4_0AVX2(n int, w, x []byte) float32 {
@@ -96,18 +90,10 @@ func dotQ4_0AVX2(n int, w, x []byte) float32 {
 	if !ok {
 		return nan32
 	}
-	var sums [chunk32]int32
-	var sumf float32
-	for i0 := 0; i0 < nb; i0 += chunk32 {
-		c := min(chunk32, nb-i0)
-		sumsQ4_0(c, &w[i0*18], &x[i0*34], &sums[0])
-		for k, s := range sums[:c] {
-			b := w[(i0+k)*18:]
-			y := x[(i0+k)*34:]
-			sumf += float32(float32(s) * half(b[0:]) * half(y[0:]))
-		}
+	if nb == 0 {
+		return 0
 	}
-	return sumf
+	return dotQ4_0Asm(nb, &w[0], &x[0], f16Table)
 }
 
 func dotQ4_1AVX2(n int, w, x []byte) float32 {
@@ -115,18 +101,10 @@ func dotQ4_1AVX2(n int, w, x []byte) float32 {
 	if !ok {
 		return nan32
 	}
-	var sums [chunk32]int32
-	var sumf float32
-	for i0 := 0; i0 < nb; i0 += chunk32 {
-		c := min(chunk32, nb-i0)
-		sumsQ4_1(c, &w[i0*20], &x[i0*36], &sums[0])
-		for k, s := range sums[:c] {
-			b := w[(i0+k)*20:]
-			y := x[(i0+k)*36:]
-			sumf += float32(float32(half(b[0:])*half(y[0:]))*float32(s)) + float32(half(b[2:])*half(y[2:]))
-		}
+	if nb == 0 {
+		return 0
 	}
-	return sumf
+	return dotQ4_1Asm(nb, &w[0], &x[0], f16Table)
 }
 
 func dotQ5_0AVX2(n int, w, x []byte) float32 {
@@ -134,18 +112,10 @@ func dotQ5_0AVX2(n int, w, x []byte) float32 {
 	if !ok {
 		return nan32
 	}
-	var sums [chunk32]int32
-	var sumf float32
-	for i0 := 0; i0 < nb; i0 += chunk32 {
-		c := min(chunk32, nb-i0)
-		sumsQ5_0(c, &w[i0*22], &x[i0*34], &sums[0])
-		for k, s := range sums[:c] {
-			b := w[(i0+k)*22:]
-			y := x[(i0+k)*34:]
-			sumf += float32(float32(half(b[0:])*half(y[0:])) * float32(s))
-		}
+	if nb == 0 {
+		return 0
 	}
-	return sumf
+	return dotQ5_0Asm(nb, &w[0], &x[0], f16Table)
 }
 
 func dotQ5_1AVX2(n int, w, x []byte) float32 {
@@ -153,18 +123,10 @@ func dotQ5_1AVX2(n int, w, x []byte) float32 {
 	if !ok {
 		return nan32
 	}
-	var sums [chunk32]int32
-	var sumf float32
-	for i0 := 0; i0 < nb; i0 += chunk32 {
-		c := min(chunk32, nb-i0)
-		sumsQ5_1(c, &w[i0*24], &x[i0*36], &sums[0])
-		for k, s := range sums[:c] {
-			b := w[(i0+k)*24:]
-			y := x[(i0+k)*36:]
-			sumf += float32(float32(half(b[0:])*half(y[0:]))*float32(s)) + float32(half(b[2:])*half(y[2:]))
-		}
+	if nb == 0 {
+		return 0
 	}
-	return sumf
+	return dotQ5_1Asm(nb, &w[0], &x[0], f16Table)
 }
 
 // The lane kernels read a super-block's scales as four uint64, one per 64

@@ -2,9 +2,9 @@
 
 #include "textflag.h"
 
-// AVX2 integer parts of the quantized dot products. Every kernel returns
-// exact int32 sums (the same integers as the Go code computes), leaving the
-// float32 arithmetic to Go so results stay bit-identical.
+// AVX2 quantized dot products. The integer part of each block is exact, so
+// the kernels get the same int32 sums as the Go code; the float32 part
+// repeats the Go code's operations in its order, so results are identical.
 //
 // VPMADDUBSW multiplies unsigned by signed bytes and adds adjacent pairs
 // into int16 with saturation. Weight codes are kept unsigned (< 64) so no
@@ -48,22 +48,34 @@ GLOBL c30<>(SB), RODATA|NOPTR, $32
 	VMOVD AX, X; \
 	VPBROADCASTD X, Y
 
-// HSUM stores the sum of the eight int32 of Y0 at (DX). Clobbers X1.
+// HSUM leaves the sum of the eight int32 of Y0 in every lane of X0.
+// Clobbers X1.
 #define HSUM \
 	VEXTRACTI128 $1, Y0, X1; \
 	VPADDD X1, X0, X0; \
 	VPSHUFD $0x4e, X0, X1; \
 	VPADDD X1, X0, X0; \
 	VPSHUFD $0xb1, X0, X1; \
-	VPADDD X1, X0, X0; \
-	VMOVD X0, (DX)
+	VPADDD X1, X0, X0
 
-// func sumsQ8_0(nb int, w, x *byte, out *int32)
-TEXT ·sumsQ8_0(SB), NOSPLIT, $0-32
+// The 32-element kernels also do the float32 part, one block after the
+// other, with the same scalar operations in the same order as the Go code
+// (VEX-encoded so that mixing with the YMM code costs nothing). fp16 scales
+// are read through the same table as the Go code (R9), so every value is
+// identical. X7 accumulates sumf.
+
+// HALF loads the fp16 at off(R) as float32 into X.
+#define HALF(off, R, X) \
+	MOVWLZX off(R), AX; \
+	VMOVSS (R9)(AX*4), X
+
+// func dotQ8_0Asm(nb int, w, x *byte, tab *[65536]float32) float32
+TEXT ·dotQ8_0Asm(SB), NOSPLIT, $0-36
 	MOVQ nb+0(FP), CX
 	MOVQ w+8(FP), SI
 	MOVQ x+16(FP), DI
-	MOVQ out+24(FP), DX
+	MOVQ tab+24(FP), R9
+	VXORPS X7, X7, X7
 	TESTQ CX, CX
 	JLE  q8done
 
@@ -76,13 +88,20 @@ q8loop:
 	VPMADDWD  Y3, Y1, Y1
 	VPADDD    Y1, Y0, Y0
 	HSUM
+	// sumf += float32(s) * (d_w * d_x)
+	VCVTDQ2PS X0, X0
+	HALF(0, SI, X2)
+	HALF(0, DI, X3)
+	VMULSS    X3, X2, X2
+	VMULSS    X2, X0, X0
+	VADDSS    X0, X7, X7
 	ADDQ $34, SI
 	ADDQ $34, DI
-	ADDQ $4, DX
 	DECQ CX
 	JNZ  q8loop
 
 q8done:
+	VMOVSS X7, ret+32(FP)
 	VZEROUPPER
 	RET
 
@@ -117,12 +136,9 @@ q8done:
 	VPSUBW Y1, Y0, Y0; \
 	VPMADDWD Y14, Y0, Y0
 
-// SETUP loads the arguments and the constants the 32-element kernels use.
-#define SETUP(off) \
-	MOVQ nb+0(FP), CX; \
-	MOVQ w+8(FP), SI; \
-	MOVQ x+16(FP), DI; \
-	MOVQ out+24(FP), DX; \
+// CONSTS loads the constants of the 4- and 5-bit kernels; off is the code
+// offset (8, 16 or 0).
+#define CONSTS(off) \
 	BCAST(0x0f, X15, Y15); \
 	MOVL $0x00010001, AX; \
 	VMOVD AX, X14; \
@@ -130,19 +146,55 @@ q8done:
 	BCAST(off, X13, Y13); \
 	VMOVDQU qhShuf<>(SB), Y12; \
 	VMOVDQU qhBits<>(SB), Y11; \
-	BCAST(0x10, X10, Y10)
+	BCAST(0x10, X10, Y10); \
+	VXORPS X7, X7, X7
+
+// FMUL3 is sumf += float32(float32(s) * d_w * d_x) (Q4_0's order).
+#define FMUL3 \
+	VCVTDQ2PS X0, X0; \
+	HALF(0, SI, X2); \
+	HALF(0, DI, X3); \
+	VMULSS X2, X0, X0; \
+	VMULSS X3, X0, X0; \
+	VADDSS X0, X7, X7
+
+// FMUL is sumf += float32(float32(d_w * d_x) * float32(s)) (Q5_0).
+#define FMUL \
+	VCVTDQ2PS X0, X0; \
+	HALF(0, SI, X2); \
+	HALF(0, DI, X3); \
+	VMULSS X3, X2, X2; \
+	VMULSS X0, X2, X2; \
+	VADDSS X2, X7, X7
+
+// FMULMIN is sumf += float32(d_w*d_x)*float32(s) + float32(m_w*s_x)
+// (Q4_1, Q5_1: d and m/s are the block's first two fp16).
+#define FMULMIN \
+	VCVTDQ2PS X0, X0; \
+	HALF(0, SI, X2); \
+	HALF(0, DI, X3); \
+	VMULSS X3, X2, X2; \
+	VMULSS X0, X2, X2; \
+	HALF(2, SI, X3); \
+	HALF(2, DI, X4); \
+	VMULSS X4, X3, X3; \
+	VADDSS X3, X2, X2; \
+	VADDSS X2, X7, X7
 
 // NEXT advances to the next blocks and loops back to label l.
 #define NEXT(wsize, xsize, l) \
 	ADDQ $wsize, SI; \
 	ADDQ $xsize, DI; \
-	ADDQ $4, DX; \
 	DECQ CX; \
 	JNZ  l
 
-// func sumsQ4_0(nb int, w, x *byte, out *int32)
-TEXT ·sumsQ4_0(SB), NOSPLIT, $0-32
-	SETUP(8)
+// func dotQ4_0Asm(nb int, w, x *byte, tab *[65536]float32) float32
+TEXT ·dotQ4_0Asm(SB), NOSPLIT, $0-36
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ tab+24(FP), R9
+	CONSTS(8)
 	TESTQ CX, CX
 	JLE   q40done
 
@@ -150,15 +202,21 @@ q40loop:
 	Q4(2)
 	DOT32OFF(2)
 	HSUM
+	FMUL3
 	NEXT(18, 34, q40loop)
 
 q40done:
+	VMOVSS X7, ret+32(FP)
 	VZEROUPPER
 	RET
 
-// func sumsQ4_1(nb int, w, x *byte, out *int32)
-TEXT ·sumsQ4_1(SB), NOSPLIT, $0-32
-	SETUP(0)
+// func dotQ4_1Asm(nb int, w, x *byte, tab *[65536]float32) float32
+TEXT ·dotQ4_1Asm(SB), NOSPLIT, $0-36
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ tab+24(FP), R9
+	CONSTS(0)
 	TESTQ CX, CX
 	JLE   q41done
 
@@ -166,15 +224,21 @@ q41loop:
 	Q4(4)
 	DOT32(4)
 	HSUM
+	FMULMIN
 	NEXT(20, 36, q41loop)
 
 q41done:
+	VMOVSS X7, ret+32(FP)
 	VZEROUPPER
 	RET
 
-// func sumsQ5_0(nb int, w, x *byte, out *int32)
-TEXT ·sumsQ5_0(SB), NOSPLIT, $0-32
-	SETUP(16)
+// func dotQ5_0Asm(nb int, w, x *byte, tab *[65536]float32) float32
+TEXT ·dotQ5_0Asm(SB), NOSPLIT, $0-36
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ tab+24(FP), R9
+	CONSTS(16)
 	TESTQ CX, CX
 	JLE   q50done
 
@@ -183,15 +247,21 @@ q50loop:
 	Q5(2)
 	DOT32OFF(2)
 	HSUM
+	FMUL
 	NEXT(22, 34, q50loop)
 
 q50done:
+	VMOVSS X7, ret+32(FP)
 	VZEROUPPER
 	RET
 
-// func sumsQ5_1(nb int, w, x *byte, out *int32)
-TEXT ·sumsQ5_1(SB), NOSPLIT, $0-32
-	SETUP(0)
+// func dotQ5_1Asm(nb int, w, x *byte, tab *[65536]float32) float32
+TEXT ·dotQ5_1Asm(SB), NOSPLIT, $0-36
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ tab+24(FP), R9
+	CONSTS(0)
 	TESTQ CX, CX
 	JLE   q51done
 
@@ -200,9 +270,11 @@ q51loop:
 	Q5(4)
 	DOT32(4)
 	HSUM
+	FMULMIN
 	NEXT(24, 36, q51loop)
 
 q51done:
+	VMOVSS X7, ret+32(FP)
 	VZEROUPPER
 	RET
 

@@ -55,6 +55,9 @@ func TestArchDotMatchesGeneric(t *testing.T) {
 			bs := int(typ.BlockSize())
 			check := func(name string, nb int, w, x []byte) {
 				got, want := asm(nb*bs, w, x), gen(nb*bs, w, x)
+				if got != got && want != want {
+					return // NaN scales: both NaN (the payload may differ)
+				}
 				require.Equal(t, math.Float32bits(want), math.Float32bits(got), "%s, %d blocks: asm %v, Go %v", name, nb, got, want)
 			}
 			for _, nb := range []int{0, 1, 2, 3, 7, 17, 130, 300} {
