@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync"
 
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/quant"
@@ -131,6 +132,8 @@ func (b *Backend) RMSNorm(dst, x backend.Tensor, w backend.Weight, eps float32) 
 
 // MatMul implements backend.Backend: activations are first converted to the
 // weight's dot-product type (e.g. Q8_0 for Q4_0 weights), as ggml does.
+// Every output is one dot of a weight row with an activation row, so a
+// row's result never depends on the rest of the batch.
 func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	d, s, ww := ten(dst), ten(x), wgt(w)
 	in, out := s.cols, ww.rows()
@@ -138,25 +141,30 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		panic(fmt.Sprintf("cpu: matmul %s: x %dx%d, w %v, dst %dx%d", ww.name, s.rows, s.cols, ww.shape, d.rows, d.cols))
 	}
 	vt := quant.VecDotType(ww.typ)
-	xb, _ := quant.RowBytes(vt, int64(in))
-	xq := make([]byte, int(xb)*s.rows)
-	parallel(b.threads, s.rows, 4, func(lo, hi int) {
+	xb64, _ := quant.RowBytes(vt, int64(in))
+	xb, rows := int(xb64), s.rows
+	buf := scratch.Get().(*[]byte)
+	if cap(*buf) < xb*rows {
+		*buf = make([]byte, xb*rows)
+	}
+	xq := (*buf)[:xb*rows]
+	parallel(b.threads, rows, 4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			if err := quant.QuantizeActivation(vt, s.row(r), xq[r*int(xb):(r+1)*int(xb)]); err != nil {
+			if err := quant.QuantizeActivation(vt, s.row(r), xq[r*xb:(r+1)*xb]); err != nil {
 				panic(fmt.Sprintf("cpu: matmul %s: %v", ww.name, err))
 			}
 		}
 	})
 	dot := quant.DotFunc(ww.typ)
-	rows := s.rows
 	parallel(b.threads, out, 16, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
 			for r := 0; r < rows; r++ {
-				d.d[r*out+j] = dot(in, wr, xq[r*int(xb):(r+1)*int(xb)])
+				d.d[r*out+j] = dot(in, wr, xq[r*xb:(r+1)*xb])
 			}
 		}
 	})
+	scratch.Put(buf)
 	if bias != nil {
 		bv := wgt(bias).f32
 		for r := 0; r < rows; r++ {
@@ -167,6 +175,10 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		}
 	}
 }
+
+// scratch holds quantized-activation buffers reused across MatMul calls
+// (a prefill batch needs hundreds of KiB per product).
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // RoPE implements backend.Backend, computing angles as ggml does: the
 // per-pair angle is built by repeated float32 multiplication.
