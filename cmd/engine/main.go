@@ -23,7 +23,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), infoCmd(), tokenizeCmd())
+	root.AddCommand(runCmd(), infoCmd(), tokenizeCmd(), serveCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

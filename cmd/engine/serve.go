@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/server"
+)
+
+func serveCmd() *cobra.Command {
+	var (
+		modelPath, addr, apiKey, name, logFormat string
+		threads, ctxSize, maxQueue, kvBlocks     int
+		timeout, shutdownTimeout                 time.Duration
+		maxBody                                  int64
+		verbose                                  bool
+	)
+	c := &cobra.Command{
+		Use:   "serve -m MODEL [--addr 127.0.0.1:8080]",
+		Short: "Serve an OpenAI-compatible HTTP API (completions, chat, models, health, metrics)",
+		Long: `Serve an OpenAI-compatible HTTP API over the model.
+
+The port opens at once; /health answers 503 while the model loads, then 200.
+SIGTERM or SIGINT stops accepting connections, lets running requests finish
+within --shutdown-timeout (then cancels them) and exits 0. The API key can
+also come from the environment variable ENGINE_API_KEY.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if modelPath == "" {
+				return errors.New("serve: --model is required")
+			}
+			if maxQueue < 1 || timeout < 0 || shutdownTimeout < 0 || maxBody < 0 {
+				return errors.New("serve: need --max-queue >= 1 and non-negative --timeout, --shutdown-timeout, --max-body")
+			}
+			if apiKey == "" {
+				apiKey = os.Getenv("ENGINE_API_KEY")
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, verbose)
+			if err != nil {
+				return err
+			}
+			opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize), engine.WithMaxQueue(maxQueue)}
+			if kvBlocks > 0 {
+				opts = append(opts, engine.WithKVBlocks(kvBlocks))
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return serve(ctx, log, addr, modelPath, opts, shutdownTimeout, server.Config{
+				Model: name, APIKey: apiKey, Timeout: timeout, MaxBodyBytes: maxBody, Logger: log,
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file")
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the log says which)")
+	f.StringVar(&name, "model-name", "", "model id for the API (default: the file name without .gguf)")
+	f.StringVar(&apiKey, "api-key", "", "require 'Authorization: Bearer KEY' (default: $ENGINE_API_KEY)")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "deadline of one request (0 = none)")
+	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running requests may finish")
+	f.IntVar(&maxQueue, "max-queue", 256, "samples waiting to start before requests get 429 (n samples count n)")
+	f.Int64Var(&maxBody, "max-body", 8<<20, "largest request body in bytes (413 above)")
+	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
+	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
+	f.IntVar(&kvBlocks, "kv-blocks", 0, "KV cache blocks of 16 tokens (0 = enough for 8 full contexts)")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	return c
+}
+
+func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {
+	o := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if verbose {
+		o.Level = slog.LevelDebug
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("serve: --log-format must be text or json, got %q", format)
+}
+
+// serve listens at once, loads the model in the background and serves
+// until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, log *slog.Logger, addr, modelPath string, opts []engine.Option,
+	shutdownTimeout time.Duration, cfg server.Config) error {
+	srv := server.New(cfg)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	// Requests live under base, so a shutdown that runs out of time can
+	// cancel them (which frees their KV at once).
+	base, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "model", modelPath)
+
+	type result struct {
+		e   *engine.Engine
+		err error
+	}
+	loaded := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		e, err := engine.Open(modelPath, opts...)
+		if err == nil {
+			if err = srv.SetEngine(e); err != nil {
+				e.Close()
+				e = nil
+			}
+		}
+		if err == nil {
+			log.Info("model loaded", "seconds", time.Since(start).Seconds())
+		}
+		loaded <- result{e, err}
+	}()
+
+	var eng *engine.Engine
+	for eng == nil {
+		select {
+		case r := <-loaded:
+			if r.err != nil {
+				hs.Close()
+				return r.err
+			}
+			eng = r.e
+		case err := <-served:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			// Stopped while loading: wait for the load, then shut down.
+			if r := <-loaded; r.e != nil {
+				defer r.e.Close()
+			}
+			srv.Drain()
+			hs.Close()
+			log.Info("stopped while loading")
+			return nil
+		}
+	}
+	defer eng.Close()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout.String())
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("running requests did not finish in time; cancelling them", "err", err)
+		cancelAll()
+		hs.Close()
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,613 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/sample"
+)
+
+// job is one API request turned into engine requests, one per prompt.
+type job struct {
+	chat    bool
+	params  params
+	prompts [][]int32
+	texts   []string // prompt texts, for completions' text_offset
+}
+
+func readBody(r *http.Request) ([]byte, *apiError) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, newError(http.StatusRequestEntityTooLarge, "invalid_request_error", "", "request_too_large",
+				"the request body is larger than %d bytes", mb.Limit)
+		}
+		return nil, newError(http.StatusBadRequest, "invalid_request_error", "", "invalid_body", "cannot read the request body: %v", err)
+	}
+	return b, nil
+}
+
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
+	l := s.ready(w)
+	if l == nil {
+		return
+	}
+	body, e := readBody(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	req, e := decodeCompletion(body)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if req.Model != l.name {
+		writeError(w, modelNotFound(req.Model))
+		return
+	}
+	tok := l.e.Tokenizer()
+	j := &job{params: req.params}
+	for _, p := range req.Prompts {
+		if p.IsTokens {
+			j.prompts = append(j.prompts, p.Tokens)
+			j.texts = append(j.texts, tok.Decode(p.Tokens))
+		} else {
+			j.prompts = append(j.prompts, tok.Encode(p.Text, true, true))
+			j.texts = append(j.texts, p.Text)
+		}
+	}
+	s.generate(w, r, l, j)
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	l := s.ready(w)
+	if l == nil {
+		return
+	}
+	body, e := readBody(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	req, e := decodeChat(body)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if req.Model != l.name {
+		writeError(w, modelNotFound(req.Model))
+		return
+	}
+	text, err := l.tmpl.render(req.Messages, true)
+	if err != nil {
+		// raise_exception in a template rejects the conversation.
+		writeError(w, badParam("messages", "%v", err))
+		return
+	}
+	tok := l.e.Tokenizer()
+	text = stripBOS(text, l.tmpl.bos, tok.AddBOS())
+	s.generate(w, r, l, &job{chat: true, params: req.params, prompts: [][]int32{tok.Encode(text, true, true)}, texts: []string{text}})
+}
+
+func tooLong(format string, args ...any) *apiError {
+	return newError(http.StatusBadRequest, "invalid_request_error", "messages", "context_length_exceeded", format, args...)
+}
+
+// requests builds the engine requests, checking what the engine would
+// otherwise reject with a less helpful error.
+func (j *job) requests(e *engine.Engine) ([]engine.Request, *apiError) {
+	p := j.params
+	if err := p.Sampling.Validate(e.Hyper().Vocab); err != nil {
+		return nil, badParam("logit_bias", "%v", err)
+	}
+	seed := rand.Uint64()
+	if p.Seed != nil {
+		seed = *p.Seed
+	}
+	ctx := e.Context()
+	param := "prompt"
+	if j.chat {
+		param = "messages"
+	}
+	out := make([]engine.Request, len(j.prompts))
+	for i, ids := range j.prompts {
+		if len(ids) == 0 {
+			return nil, badParam(param, "the prompt is empty after tokenization")
+		}
+		for _, id := range ids {
+			if id < 0 || int(id) >= e.Hyper().Vocab {
+				return nil, badParam(param, "token id %d is outside the vocabulary of %d", id, e.Hyper().Vocab)
+			}
+		}
+		max := p.MaxTokens
+		switch {
+		case len(ids) >= ctx:
+			e := tooLong("this model's maximum context length is %d tokens, but the prompt has %d tokens", ctx, len(ids))
+			e.Param = &param
+			return nil, e
+		case max == 0 && j.chat:
+			max = ctx - len(ids)
+		case max == 0:
+			max = min(16, ctx-len(ids)) // OpenAI's default for completions
+		case len(ids)+max > ctx:
+			e := tooLong("this model's maximum context length is %d tokens, but %d tokens were requested (%d in the prompt, %d for the completion)",
+				ctx, len(ids)+max, len(ids), max)
+			e.Param = &param
+			return nil, e
+		}
+		out[i] = engine.Request{
+			Prompt: ids, N: p.N, MaxTokens: max, Sampling: p.Sampling, Seed: seed + uint64(i*p.N),
+			Stop: p.Stop, IgnoreEOG: p.IgnoreEOS, Logprobs: p.Logprobs, TopLogprobs: p.TopLogprobs,
+		}
+	}
+	return out, nil
+}
+
+// tagged is an engine event with its choice index (prompt × n + sample).
+type tagged struct {
+	choice int
+	ev     engine.Event
+}
+
+// start submits every request and merges their events. On an error the
+// requests already started end with ctx, which the caller cancels.
+func start(ctx context.Context, e *engine.Engine, reqs []engine.Request) (<-chan tagged, *apiError) {
+	chans := make([]<-chan engine.Event, len(reqs))
+	for i, req := range reqs {
+		ch, err := e.Stream(ctx, req)
+		if err != nil {
+			return nil, engineError(err)
+		}
+		chans[i] = ch
+	}
+	out := make(chan tagged)
+	var wg sync.WaitGroup
+	for i, ch := range chans {
+		base := i * max(1, reqs[i].N)
+		wg.Go(func() {
+			for ev := range ch {
+				select {
+				case out <- tagged{base + ev.Sample, ev}:
+				case <-ctx.Done():
+					return // the engine's goroutine also stops on ctx
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	return out, nil
+}
+
+// engineError maps an engine error to an API error.
+func engineError(err error) *apiError {
+	switch {
+	case errors.Is(err, engine.ErrQueueFull):
+		return newError(http.StatusTooManyRequests, "rate_limit_error", "", "queue_full", "the server is busy (%v); retry later", err)
+	case errors.Is(err, engine.ErrTooLong):
+		return tooLong("%v", err)
+	case errors.Is(err, engine.ErrClosed):
+		return unavailable("the engine is shutting down")
+	case errors.Is(err, engine.ErrNoSpace):
+		return newError(http.StatusUnprocessableEntity, "invalid_request_error", "n", "kv_cache_too_small", "%v", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return newError(http.StatusGatewayTimeout, "timeout_error", "", "timeout", "the request did not finish in time")
+	}
+	return internal("%v", err)
+}
+
+// choice accumulates one sample.
+type choice struct {
+	text   strings.Builder
+	tokens int
+	lps    []tokenLP
+	finish engine.Finish
+	err    error
+	offset int // completions' text_offset of the next token
+	last   time.Time
+}
+
+type tokenLP struct {
+	id     int32
+	lp     float32
+	top    []sample.TokenLogprob
+	offset int
+}
+
+func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *job) {
+	begin := time.Now()
+	reqs, e := j.requests(l.e)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	if s.cfg.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), s.cfg.Timeout)
+	}
+	defer cancel()
+	events, e := start(ctx, l.e, reqs)
+	if e != nil {
+		if e.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, e)
+		return
+	}
+	p := j.params
+	nChoices := len(reqs) * p.N
+	s.m.samples.Add(float64(nChoices))
+	defer s.m.samples.Sub(float64(nChoices))
+	promptToks := 0
+	for _, rq := range reqs {
+		promptToks += len(rq.Prompt)
+	}
+	s.m.promptToks.Add(float64(promptToks))
+
+	out := &responder{w: w, s: s, l: l, j: j, id: randomID(), created: time.Now().Unix()}
+	if j.chat {
+		out.id = "chatcmpl-" + out.id
+	} else {
+		out.id = "cmpl-" + out.id
+	}
+	choices := make([]choice, nChoices)
+	for i := range choices {
+		choices[i].offset = len(j.texts[i/p.N])
+	}
+	if p.Stream {
+		out.startStream(nChoices)
+	}
+	first, cached := true, 0
+	for t := range events {
+		c, ev := &choices[t.choice], t.ev
+		if ev.Token >= 0 {
+			now := time.Now()
+			if first {
+				s.m.ttft.Observe(now.Sub(begin).Seconds())
+				first = false
+			} else if !c.last.IsZero() {
+				s.m.itl.Observe(now.Sub(c.last).Seconds())
+			}
+			c.last = now
+			c.tokens++
+		}
+		var lp *tokenLP
+		if ev.Token >= 0 && p.Logprobs {
+			c.lps = append(c.lps, tokenLP{id: ev.Token, lp: ev.Logprob, top: ev.Top, offset: c.offset})
+			lp = &c.lps[len(c.lps)-1]
+		}
+		c.offset += len(ev.Text)
+		c.text.WriteString(ev.Text)
+		if ev.Finish != "" {
+			c.finish, c.err = ev.Finish, ev.Err
+			if t.ev.Sample == 0 {
+				cached += ev.Cached
+			}
+		}
+		if p.Stream && c.err == nil && c.finish != engine.FinishCancelled && c.finish != engine.FinishError {
+			if err := out.chunk(t.choice, ev, lp); err != nil {
+				cancel() // the client is gone
+			}
+		}
+	}
+
+	completion := 0
+	var failed error
+	for i := range choices {
+		completion += choices[i].tokens
+		if c := choices[i]; c.err != nil && failed == nil && c.finish != engine.FinishCancelled {
+			failed = c.err
+		}
+	}
+	s.m.genToks.Add(float64(completion))
+	s.m.cachedToks.Add(float64(cached))
+	u := usage{PromptTokens: promptToks, CompletionTokens: completion, TotalTokens: promptToks + completion}
+	if cached > 0 {
+		u.Details = &promptDetails{CachedTokens: cached}
+	}
+	in := reqInfo(r.Context())
+	in.attrs = append(in.attrs, "n", p.N, "stream", p.Stream, "prompt_tokens", promptToks, "completion_tokens", completion)
+
+	switch {
+	case r.Context().Err() != nil:
+		in.attrs = append(in.attrs, "cancelled", "client disconnected")
+		return
+	case ctx.Err() != nil:
+		failed = context.DeadlineExceeded
+	case failed == nil:
+		for i := range choices {
+			if choices[i].finish == engine.FinishCancelled || choices[i].finish == "" {
+				failed = engine.ErrClosed // cancelled, but not by the client or the deadline
+			}
+		}
+	}
+	if failed != nil {
+		ae := engineError(failed)
+		in.attrs = append(in.attrs, "error", failed.Error())
+		if p.Stream {
+			out.streamError(ae)
+		} else {
+			writeError(w, ae)
+		}
+		return
+	}
+	if p.Stream {
+		out.endStream(u)
+		return
+	}
+	out.whole(choices, u)
+}
+
+// responder writes a job's response: one JSON object or a stream of
+// server-sent events.
+type responder struct {
+	w       http.ResponseWriter
+	s       *Server
+	l       *loaded
+	j       *job
+	id      string
+	created int64
+	rc      *http.ResponseController
+}
+
+type usage struct {
+	PromptTokens     int            `json:"prompt_tokens"`
+	CompletionTokens int            `json:"completion_tokens"`
+	TotalTokens      int            `json:"total_tokens"`
+	Details          *promptDetails `json:"prompt_tokens_details,omitempty"`
+}
+
+type promptDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+type completionLogprobs struct {
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []float64            `json:"token_logprobs"`
+	TopLogprobs   []map[string]float64 `json:"top_logprobs"`
+	TextOffset    []int                `json:"text_offset"`
+}
+
+type completionChoice struct {
+	Index        int                 `json:"index"`
+	Text         string              `json:"text"`
+	Logprobs     *completionLogprobs `json:"logprobs"`
+	FinishReason *string             `json:"finish_reason"`
+}
+
+type chatMessage struct {
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
+}
+
+type chatDelta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type chatTop struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+type chatTokenLogprob struct {
+	chatTop
+	TopLogprobs []chatTop `json:"top_logprobs"`
+}
+
+type chatLogprobs struct {
+	Content []chatTokenLogprob `json:"content"`
+	Refusal []chatTokenLogprob `json:"refusal"`
+}
+
+type chatChoice struct {
+	Index        int           `json:"index"`
+	Message      *chatMessage  `json:"message,omitempty"`
+	Delta        *chatDelta    `json:"delta,omitempty"`
+	Logprobs     *chatLogprobs `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
+}
+
+type response struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+	Choices any    `json:"choices"`
+	Usage   *usage `json:"usage,omitempty"`
+}
+
+func (o *responder) object(chunk bool) string {
+	switch {
+	case o.j.chat && chunk:
+		return "chat.completion.chunk"
+	case o.j.chat:
+		return "chat.completion"
+	}
+	return "text_completion"
+}
+
+// logprob is JSON-safe: a banned token's -Inf becomes OpenAI's -9999.
+func logprob(v float32) float64 {
+	if math.IsInf(float64(v), -1) || math.IsNaN(float64(v)) {
+		return -9999
+	}
+	return float64(v)
+}
+
+func (o *responder) piece(id int32) string { return o.l.e.Tokenizer().Piece(id) }
+
+func (o *responder) top(t sample.TokenLogprob) chatTop {
+	p := o.piece(t.ID)
+	b := make([]int, len(p))
+	for i := range len(p) {
+		b[i] = int(p[i])
+	}
+	return chatTop{Token: p, Logprob: logprob(t.Logprob), Bytes: b}
+}
+
+func (o *responder) completionLogprobs(lps []tokenLP) *completionLogprobs {
+	c := &completionLogprobs{Tokens: []string{}, TokenLogprobs: []float64{}, TextOffset: []int{}}
+	if o.j.params.TopLogprobs > 0 {
+		c.TopLogprobs = []map[string]float64{}
+	}
+	for _, t := range lps {
+		c.Tokens = append(c.Tokens, o.piece(t.id))
+		c.TokenLogprobs = append(c.TokenLogprobs, logprob(t.lp))
+		c.TextOffset = append(c.TextOffset, t.offset)
+		if o.j.params.TopLogprobs > 0 {
+			m := make(map[string]float64, len(t.top))
+			for _, a := range t.top {
+				if _, dup := m[o.piece(a.ID)]; !dup {
+					m[o.piece(a.ID)] = logprob(a.Logprob)
+				}
+			}
+			c.TopLogprobs = append(c.TopLogprobs, m)
+		}
+	}
+	return c
+}
+
+func (o *responder) chatLogprobs(lps []tokenLP) *chatLogprobs {
+	c := &chatLogprobs{Content: []chatTokenLogprob{}}
+	for _, t := range lps {
+		e := chatTokenLogprob{chatTop: o.top(sample.TokenLogprob{ID: t.id, Logprob: t.lp}), TopLogprobs: []chatTop{}}
+		for _, a := range t.top {
+			e.TopLogprobs = append(e.TopLogprobs, o.top(a))
+		}
+		c.Content = append(c.Content, e)
+	}
+	return c
+}
+
+func finishReason(f engine.Finish) *string {
+	if f == "" {
+		return nil
+	}
+	s := string(f)
+	return &s
+}
+
+// whole writes the non-streaming response.
+func (o *responder) whole(choices []choice, u usage) {
+	res := response{ID: o.id, Object: o.object(false), Created: o.created, Model: o.l.name, Usage: &u}
+	if o.j.chat {
+		list := make([]chatChoice, len(choices))
+		for i := range choices {
+			c := &choices[i]
+			list[i] = chatChoice{Index: i, Message: &chatMessage{Role: "assistant", Content: c.text.String()},
+				FinishReason: finishReason(c.finish)}
+			if o.j.params.Logprobs {
+				list[i].Logprobs = o.chatLogprobs(c.lps)
+			}
+		}
+		res.Choices = list
+	} else {
+		list := make([]completionChoice, len(choices))
+		for i := range choices {
+			c := &choices[i]
+			list[i] = completionChoice{Index: i, Text: c.text.String(), FinishReason: finishReason(c.finish)}
+			if o.j.params.Logprobs {
+				list[i].Logprobs = o.completionLogprobs(c.lps)
+			}
+		}
+		res.Choices = list
+	}
+	writeJSON(o.w, http.StatusOK, res)
+}
+
+func (o *responder) startStream(n int) {
+	h := o.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	o.w.WriteHeader(http.StatusOK)
+	o.rc = http.NewResponseController(o.w)
+	if o.j.chat {
+		// The role comes first, once per choice, as OpenAI sends it.
+		empty := ""
+		list := make([]chatChoice, n)
+		for i := range list {
+			list[i] = chatChoice{Index: i, Delta: &chatDelta{Role: "assistant", Content: &empty}}
+		}
+		o.send(o.chunkOf(list))
+		return
+	}
+	o.rc.Flush()
+}
+
+func (o *responder) chunkOf(choices any) response {
+	return response{ID: o.id, Object: o.object(true), Created: o.created, Model: o.l.name, Choices: choices}
+}
+
+// chunk sends one event of one choice; it skips events with nothing to say
+// (a token whose text is held back, without logprobs).
+func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP) error {
+	if ev.Text == "" && lp == nil && ev.Finish == "" {
+		return nil
+	}
+	var lps []tokenLP
+	if lp != nil {
+		lps = []tokenLP{*lp}
+	}
+	if o.j.chat {
+		c := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finishReason(ev.Finish)}
+		if ev.Text != "" || lp != nil {
+			c.Delta.Content = &ev.Text
+		}
+		if lp != nil {
+			c.Logprobs = o.chatLogprobs(lps)
+		}
+		return o.send(o.chunkOf([]chatChoice{c}))
+	}
+	c := completionChoice{Index: i, Text: ev.Text, FinishReason: finishReason(ev.Finish)}
+	if lp != nil {
+		c.Logprobs = o.completionLogprobs(lps)
+	}
+	return o.send(o.chunkOf([]completionChoice{c}))
+}
+
+func (o *responder) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(o.w, "data: %s\n\n", b); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+func (o *responder) endStream(u usage) {
+	if o.j.params.IncludeUsage {
+		res := o.chunkOf([]any{})
+		res.Usage = &u
+		o.send(res)
+	}
+	fmt.Fprint(o.w, "data: [DONE]\n\n")
+	o.rc.Flush()
+}
+
+// streamError reports a failure after the stream began, as OpenAI does: an
+// event holding an error object.
+func (o *responder) streamError(e *apiError) {
+	o.send(map[string]*apiError{"error": e})
+	fmt.Fprint(o.w, "data: [DONE]\n\n")
+	o.rc.Flush()
+}

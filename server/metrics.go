@@ -1,0 +1,101 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tscale/engine/engine"
+)
+
+// metrics are the server's Prometheus collectors, on a registry of its own
+// so that several servers (tests) never clash.
+type metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec // by endpoint and status
+	promptToks prometheus.Counter
+	cachedToks prometheus.Counter
+	genToks    prometheus.Counter
+	ttft       prometheus.Histogram
+	itl        prometheus.Histogram
+	e2e        *prometheus.HistogramVec
+	samples    prometheus.Gauge // samples of requests in flight
+}
+
+func newMetrics(eng func() *engine.Engine) *metrics {
+	lat := prometheus.ExponentialBuckets(0.001, 2, 16) // 1 ms .. 33 s
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "engine_http_requests_total", Help: "HTTP requests by endpoint and status code.",
+		}, []string{"endpoint", "status"}),
+		promptToks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "engine_prompt_tokens_total", Help: "Prompt tokens of accepted requests.",
+		}),
+		cachedToks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "engine_prompt_tokens_cached_total", Help: "Prompt tokens found in the prefix cache.",
+		}),
+		genToks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "engine_generation_tokens_total", Help: "Generated tokens, all samples.",
+		}),
+		ttft: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "engine_time_to_first_token_seconds", Help: "Time from a request's arrival to its first generated token.",
+			Buckets: lat,
+		}),
+		itl: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "engine_inter_token_latency_seconds", Help: "Time between consecutive tokens of one sample.",
+			Buckets: lat,
+		}),
+		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "engine_request_duration_seconds", Help: "Time to serve a request, by endpoint.",
+			Buckets: lat,
+		}, []string{"endpoint"}),
+		samples: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "engine_samples_in_flight", Help: "Samples (n per request) of requests being served.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.promptToks, m.cachedToks, m.genToks, m.ttft, m.itl, m.e2e, m.samples,
+		&engineCollector{eng: eng})
+	return m
+}
+
+// engineCollector reads the scheduler's state once per scrape.
+type engineCollector struct {
+	eng func() *engine.Engine
+}
+
+var (
+	descWaiting = prometheus.NewDesc("engine_queue_depth", "Requests waiting to start.", nil, nil)
+	descRunning = prometheus.NewDesc("engine_requests_running", "Requests being computed.", nil, nil)
+	descBlocks  = prometheus.NewDesc("engine_kv_blocks", "KV cache blocks by state (used, free, cached).", []string{"state"}, nil)
+	descHitRate = prometheus.NewDesc("engine_prefix_cache_hit_rate", "Prompt tokens found in the prefix cache / prompt tokens looked up, since start.", nil, nil)
+	descSteps   = prometheus.NewDesc("engine_steps_total", "Batched forward passes.", nil, nil)
+	descPreempt = prometheus.NewDesc("engine_preemptions_total", "Requests preempted for lack of KV blocks.", nil, nil)
+)
+
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descHitRate, descSteps, descPreempt} {
+		ch <- d
+	}
+}
+
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	e := c.eng()
+	if e == nil {
+		return
+	}
+	s := e.Stats()
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	g(descWaiting, float64(s.Waiting))
+	g(descRunning, float64(s.Running))
+	g(descBlocks, float64(s.KV.Used), "used")
+	g(descBlocks, float64(s.KV.Free), "free")
+	g(descBlocks, float64(s.KV.Cached), "cached")
+	rate := 0.0
+	if s.KV.QueryTokens > 0 {
+		rate = float64(s.KV.HitTokens) / float64(s.KV.QueryTokens)
+	}
+	g(descHitRate, rate)
+	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(s.Steps))
+	ch <- prometheus.MustNewConstMetric(descPreempt, prometheus.CounterValue, float64(s.Preemptions))
+}

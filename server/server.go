@@ -1,0 +1,275 @@
+// Package server is an OpenAI-compatible HTTP API over the engine:
+// POST /v1/completions and /v1/chat/completions (JSON or server-sent
+// events), GET /v1/models, /health and /metrics (Prometheus).
+//
+// Every request runs on the engine's continuous-batching scheduler; its n
+// samples share the prompt's KV cache. A full queue answers 429, a client
+// that goes away cancels its request (freeing its KV blocks at once), and
+// errors are OpenAI error objects.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tscale/engine/engine"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Model is the id served by /v1/models and expected in requests
+	// (default: the model file's name without .gguf).
+	Model string
+	// APIKey, when set, is required as "Authorization: Bearer KEY" on
+	// every endpoint but /health.
+	APIKey string
+	// Timeout bounds one generation request (0 = none).
+	Timeout time.Duration
+	// MaxBodyBytes bounds a request body (default 8 MiB); larger ones get 413.
+	MaxBodyBytes int64
+	// Logger receives one line per request (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server is an http.Handler. It answers 503 until SetEngine gives it a
+// model, and again once Drain is called.
+type Server struct {
+	cfg      Config
+	model    atomic.Pointer[loaded]
+	draining atomic.Bool
+	m        *metrics
+	mux      *http.ServeMux
+	log      *slog.Logger
+}
+
+// loaded is the model being served.
+type loaded struct {
+	e       *engine.Engine
+	name    string
+	tmpl    *chatTemplate
+	created int64
+}
+
+// New returns a server with no model yet.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 8 << 20
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.m = newMetrics(func() *engine.Engine {
+		if l := s.model.Load(); l != nil {
+			return l.e
+		}
+		return nil
+	})
+	s.route("/v1/completions", http.MethodPost, s.completions)
+	s.route("/v1/chat/completions", http.MethodPost, s.chat)
+	s.route("/v1/models", http.MethodGet, s.models)
+	s.route("/v1/models/{id}", http.MethodGet, s.modelByID)
+	s.route("/health", http.MethodGet, s.health)
+	metrics := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
+	s.route("/metrics", http.MethodGet, metrics.ServeHTTP)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, newError(http.StatusNotFound, "invalid_request_error", "", "unknown_url",
+			"unknown URL: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// SetEngine starts serving e. Its chat template comes from the GGUF key
+// tokenizer.chat_template (a fallback when absent).
+func (s *Server) SetEngine(e *engine.Engine) error {
+	tok := e.Tokenizer()
+	src, _ := e.File().String(ChatTemplateKey)
+	tmpl, err := newChatTemplate(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+	if err != nil {
+		return err
+	}
+	name := s.cfg.Model
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
+	}
+	s.model.Store(&loaded{e: e, name: name, tmpl: tmpl, created: time.Now().Unix()})
+	s.log.Info("model ready", "model", name, "context", e.Context(), "chat_template", !tmpl.Fallback)
+	return nil
+}
+
+// Drain makes the server refuse new work with 503 (and /health report
+// 503) while requests in flight finish; call it before http.Server.Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// info carries what a handler wants logged about its request.
+type info struct {
+	id    string
+	attrs []any
+}
+
+type infoKey struct{}
+
+func reqInfo(ctx context.Context) *info {
+	if i, ok := ctx.Value(infoKey{}).(*info); ok {
+		return i
+	}
+	return &info{}
+}
+
+// route registers a handler for one method with request ids, logging,
+// metrics, the API key, the body limit and a JSON 405 for other methods.
+func (s *Server) route(pattern, method string, h http.HandlerFunc) {
+	endpoint := pattern
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		in := &info{id: requestID(r.Header.Get("X-Request-Id"))}
+		w.Header().Set("X-Request-Id", in.id)
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, in))
+		defer func() {
+			d := time.Since(start)
+			s.m.requests.WithLabelValues(endpoint, strconv.Itoa(rec.status)).Inc()
+			if strings.HasPrefix(endpoint, "/v1/") {
+				s.m.e2e.WithLabelValues(endpoint).Observe(d.Seconds())
+			}
+			lvl := slog.LevelInfo
+			if rec.status >= 500 {
+				lvl = slog.LevelError
+			}
+			s.log.Log(r.Context(), lvl, "request", append([]any{"request_id", in.id, "method", r.Method,
+				"path", r.URL.Path, "status", rec.status, "duration_ms", d.Milliseconds()}, in.attrs...)...)
+		}()
+		switch {
+		case r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead):
+			rec.Header().Set("Allow", method)
+			writeError(rec, newError(http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed",
+				"%s %s is not allowed; use %s", r.Method, r.URL.Path, method))
+		case pattern != "/health" && !s.authorized(r):
+			writeError(rec, newError(http.StatusUnauthorized, "invalid_request_error", "", "invalid_api_key",
+				"missing or incorrect API key: send it as 'Authorization: Bearer KEY'"))
+		default:
+			r.Body = http.MaxBytesReader(rec, r.Body, s.cfg.MaxBodyBytes)
+			h(rec, r)
+		}
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.APIKey == "" {
+		return true
+	}
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(key)), []byte(s.cfg.APIKey)) == 1
+}
+
+// ready returns the model, or writes 503 while loading or draining.
+func (s *Server) ready(w http.ResponseWriter) *loaded {
+	if s.draining.Load() {
+		writeError(w, unavailable("the server is shutting down"))
+		return nil
+	}
+	l := s.model.Load()
+	if l == nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, unavailable("the model is loading"))
+	}
+	return l
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.draining.Load():
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+	case s.model.Load() == nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+type modelObject struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func (l *loaded) object() modelObject {
+	return modelObject{ID: l.name, Object: "model", Created: l.created, OwnedBy: "engine"}
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	l := s.ready(w)
+	if l == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []modelObject{l.object()}})
+}
+
+func (s *Server) modelByID(w http.ResponseWriter, r *http.Request) {
+	l := s.ready(w)
+	if l == nil {
+		return
+	}
+	if id := r.PathValue("id"); id != l.name {
+		writeError(w, modelNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, l.object())
+}
+
+func modelNotFound(id string) *apiError {
+	return newError(http.StatusNotFound, "invalid_request_error", "model", "model_not_found",
+		"the model %q does not exist", id)
+}
+
+// recorder remembers the status for logs and metrics; Unwrap lets
+// http.ResponseController flush server-sent events through it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// requestID keeps a client's X-Request-Id when it is short and printable,
+// and makes one otherwise.
+func requestID(h string) string {
+	if n := len(h); n > 0 && n <= 128 && strings.IndexFunc(h, func(c rune) bool { return c < 0x21 || c > 0x7e }) < 0 {
+		return h
+	}
+	return randomID()
+}
+
+func randomID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
