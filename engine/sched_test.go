@@ -159,6 +159,10 @@ func TestSchedulerUnderPressure(t *testing.T) {
 	defer ref.Close()
 
 	rng := rand.New(rand.NewPCG(9, 9))
+	maxNew := 40 // fewer tokens under -short, which CI runs with -race
+	if testing.Short() {
+		maxNew = 12
+	}
 	starts := []string{"Once upon a time", "Tom had a dog", "The sun was hot", "Lily saw a bird", "One day, Ben"}
 	reqs := make([]Request, 200)
 	for i := range reqs {
@@ -168,7 +172,7 @@ func TestSchedulerUnderPressure(t *testing.T) {
 		}
 		reqs[i] = Request{
 			Prompt: e.Tokenizer().Encode(text, true, false), N: 1 + rng.IntN(3),
-			MaxTokens: 8 + rng.IntN(40), Sampling: warm, Seed: uint64(i),
+			MaxTokens: 4 + rng.IntN(maxNew), Sampling: warm, Seed: uint64(i),
 		}
 	}
 	results := make([]*Result, len(reqs))
