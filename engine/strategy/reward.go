@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/tscale/engine/engine"
@@ -27,14 +26,12 @@ type RewardModel struct {
 	e        *engine.Engine
 	policy   Decoder
 	template string
-	yes, no  int32
 }
 
 // NewRewardModel prepares reward model e. policy decodes the prompts that
 // Score receives (the policy model's tokenizer). template holds {prompt}
 // and {answer} and ends where the verdict word goes ("" means
-// DefaultVerifyTemplate). The yes and no tokens are the first tokens that
-// " Yes" and " No" add after "Answer:" in e's tokenizer.
+// DefaultVerifyTemplate).
 func NewRewardModel(e *engine.Engine, policy Decoder, template string) (*RewardModel, error) {
 	if template == "" {
 		template = DefaultVerifyTemplate
@@ -42,49 +39,52 @@ func NewRewardModel(e *engine.Engine, policy Decoder, template string) (*RewardM
 	if !strings.Contains(template, "{answer}") {
 		return nil, fmt.Errorf("reward model: template %q has no {answer}", template)
 	}
-	tok := e.Tokenizer()
-	word := func(w string) (int32, error) {
-		base := tok.Encode("Answer:", false, false)
-		ids := tok.Encode("Answer: "+w, false, false)
-		if len(ids) <= len(base) || !slices.Equal(ids[:len(base)], base) {
-			return 0, fmt.Errorf("reward model: %q does not tokenize as a continuation of \"Answer:\"", " "+w)
-		}
-		return ids[len(base)], nil
-	}
-	yes, err := word("Yes")
-	if err != nil {
+	r := &RewardModel{e: e, policy: policy, template: template}
+	if _, _, _, err := r.Query("", ""); err != nil {
 		return nil, err
 	}
-	no, err := word("No")
-	if err != nil {
-		return nil, err
-	}
-	if yes == no {
-		return nil, fmt.Errorf("reward model: \" Yes\" and \" No\" start with the same token %d", yes)
-	}
-	return &RewardModel{e: e, policy: policy, template: template, yes: yes, no: no}, nil
+	return r, nil
 }
-
-// Tokens returns the yes and no token ids.
-func (r *RewardModel) Tokens() (yes, no int32) { return r.yes, r.no }
 
 // Prompt fills the template for one pair.
 func (r *RewardModel) Prompt(prompt, answer string) string {
 	return strings.NewReplacer("{prompt}", prompt, "{answer}", answer).Replace(r.template)
 }
 
+// Query returns the tokens the reward model reads for a pair, and the yes
+// and no tokens that may follow them: the filled template followed by
+// " Yes" and by " No" are tokenized with the reward model's tokenizer, and
+// ids is their common prefix (which may hold the space), yes and no the
+// first tokens where they differ.
+func (r *RewardModel) Query(prompt, answer string) (ids []int32, yes, no int32, err error) {
+	text := r.Prompt(prompt, answer)
+	tok := r.e.Tokenizer()
+	y := tok.Encode(text+" Yes", true, false)
+	n := tok.Encode(text+" No", true, false)
+	i := 0
+	for i < len(y) && i < len(n) && y[i] == n[i] {
+		i++
+	}
+	if i == 0 || i == len(y) || i == len(n) {
+		return nil, 0, 0, fmt.Errorf("reward model: \" Yes\" and \" No\" do not tokenize apart after the template %q", r.template)
+	}
+	if i >= r.e.Context() {
+		return nil, 0, 0, fmt.Errorf("reward model: verification prompt of %d tokens does not fit the context of %d", i, r.e.Context())
+	}
+	return y[:i], y[i], n[i], nil
+}
+
 // Score returns P(yes) / (P(yes) + P(no)) after the filled template.
 func (r *RewardModel) Score(ctx context.Context, prompt []int32, c engine.Completion) (float64, error) {
-	text := r.Prompt(r.policy.Decode(prompt), c.Text)
-	ids := r.e.Tokenizer().Encode(text, true, false)
-	if len(ids) >= r.e.Context() {
-		return 0, fmt.Errorf("reward model: verification prompt of %d tokens does not fit the context of %d", len(ids), r.e.Context())
+	ids, yes, no, err := r.Query(r.policy.Decode(prompt), c.Text)
+	if err != nil {
+		return 0, err
 	}
 	logits, err := r.e.Logits(ctx, ids)
 	if err != nil {
 		return 0, err
 	}
-	y, n := float64(logits[r.yes]), float64(logits[r.no])
+	y, n := float64(logits[yes]), float64(logits[no])
 	if math.IsNaN(y) || math.IsNaN(n) {
 		return 0, errors.New("reward model: NaN logits")
 	}

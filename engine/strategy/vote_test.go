@@ -152,11 +152,11 @@ func TestVote(t *testing.T) {
 			// tokens its weight is at most e^(-8/4): after 0 (w≈1) and 1
 			// (w=e^-0.5≈0.61), 1 > 0.61 + 0.14 stops it. An unweighted
 			// bound of 1 per sample would not: 1 < 0.61 + 1.
-			name: "weighted bound uses the logprobs so far",
+			name:    "weighted bound uses the logprobs so far",
 			samples: [][]tok{{{"7", 0}}, {{"8", -0.5}}, {{"long ", -8}, {"road ", 0}, {"to ", 0}, {"7", 0}}},
-			opt:    VoteOptions{Weighted: true},
-			max:    4,
-			answer: "7", votes: []Tally{{Answer: "7", Count: 1, Weight: 1}, {Answer: "8", Count: 1, Weight: math.Exp(-0.5)}},
+			opt:     VoteOptions{Weighted: true},
+			max:     4,
+			answer:  "7", votes: []Tally{{Answer: "7", Count: 1, Weight: 1}, {Answer: "8", Count: 1, Weight: math.Exp(-0.5)}},
 			order: []int{0, 1}, early: true,
 		},
 	} {
