@@ -77,4 +77,3 @@ func FuzzDecodeChat(f *testing.F) {
 		}
 	})
 }
-
