@@ -24,6 +24,7 @@ func runCmd() *cobra.Command {
 		temp, topP, minP  float32
 		seed              uint64
 		greedy, stats     bool
+		st                strategyFlags
 	)
 	c := &cobra.Command{
 		Use:   "run -m MODEL -p PROMPT",
@@ -38,6 +39,9 @@ func runCmd() *cobra.Command {
 			}
 			if temp < 0 || topP < 0 || topP > 1 || minP < 0 || minP > 1 || topK < 0 {
 				return errors.New("run: need --temp >= 0, 0 <= --top-p <= 1, 0 <= --min-p <= 1, --top-k >= 0")
+			}
+			if err := st.check(cmd); err != nil {
+				return err
 			}
 			e, err := openEngine(modelPath, threads, ctxSize)
 			if err != nil {
@@ -55,6 +59,10 @@ func runCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			out := bufio.NewWriter(cmd.OutOrStdout())
+			if st.samples > 1 || st.strategy != "" {
+				defer out.Flush()
+				return st.run(ctx, out, e, prompt, req, threads, ctxSize)
+			}
 			start := time.Now()
 			fmt.Fprint(out, prompt)
 			out.Flush()
@@ -89,6 +97,7 @@ func runCmd() *cobra.Command {
 	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
 	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
 	f.BoolVar(&stats, "stats", false, "print timing to stderr")
+	st.flags(c)
 	return c
 }
 
