@@ -69,6 +69,10 @@ func Beam(ctx context.Context, lm LM, prompt []int32, opt BeamOptions) (*BeamRes
 		return nil, fmt.Errorf("beam: need Width >= 0 and MaxTokens > 0, got Width %d, MaxTokens %d, LengthPenalty %v",
 			opt.Width, opt.MaxTokens, opt.LengthPenalty)
 	}
+	if n := len(prompt) + opt.MaxTokens - 1; n > maxLen(lm) {
+		// The last token is never fed back, hence the -1.
+		return nil, fmt.Errorf("beam: %d prompt tokens + MaxTokens %d do not fit the model's %d", len(prompt), opt.MaxTokens, maxLen(lm))
+	}
 	root, err := lm.Start(ctx, prompt)
 	if err != nil {
 		return nil, err

@@ -33,8 +33,8 @@ type Node interface {
 // delimiters in Tree).
 type TextLM interface {
 	LM
-	// Decoder streams the text that tokens add after prefix.
-	Decoder(prefix []int32) TextStream
+	// NewStream decodes the text that tokens add after prefix.
+	NewStream(prefix []int32) TextStream
 }
 
 // TextStream decodes tokens incrementally. Add may hold text back (an
@@ -42,6 +42,20 @@ type TextLM interface {
 type TextStream interface {
 	Add(id int32) string
 	Flush() string
+}
+
+// Limited is an LM whose sequences hold at most MaxLen tokens, prompt
+// included; Beam and Tree respect it when the LM implements it.
+type Limited interface {
+	MaxLen() int
+}
+
+// maxLen is lm's sequence limit, or MaxInt.
+func maxLen(lm LM) int {
+	if l, ok := lm.(Limited); ok {
+		return l.MaxLen()
+	}
+	return math.MaxInt
 }
 
 // FromEngine adapts e: nodes are engine.Seqs, Fork shares KV blocks and
@@ -86,9 +100,11 @@ func (m engineLM) Extend(ctx context.Context, nodes []Node, toks []int32) error 
 	return err
 }
 
+func (m engineLM) MaxLen() int { return m.e.Context() }
+
 func (m engineLM) IsEOG(id int32) bool { return m.e.Tokenizer().IsEOG(id) }
 
-func (m engineLM) Decoder(prefix []int32) TextStream { return m.e.Tokenizer().NewStreamAfter(prefix) }
+func (m engineLM) NewStream(prefix []int32) TextStream { return m.e.Tokenizer().NewStreamAfter(prefix) }
 
 func (n *seqNode) Logprobs() []float32 {
 	if n.lp == nil {

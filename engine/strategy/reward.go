@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultVerifyTemplate asks the reward model whether an answer is right.
-// The next token after it should be " Yes" or " No".
+// The reward model weighs " Yes" against " No" after it.
 const DefaultVerifyTemplate = "Question: {prompt}\nProposed answer: {answer}\nIs the proposed answer correct? Answer Yes or No.\nAnswer:"
 
 // Decoder turns the policy model's prompt tokens back into text.

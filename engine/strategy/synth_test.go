@@ -79,7 +79,7 @@ func (m *synthLM) Extend(_ context.Context, nodes []Node, toks []int32) error {
 
 func (m *synthLM) IsEOG(id int32) bool { return id == 0 }
 
-func (m *synthLM) Decoder([]int32) TextStream { return &synthStream{m} }
+func (m *synthLM) NewStream([]int32) TextStream { return &synthStream{m} }
 
 type synthStream struct{ m *synthLM }
 

@@ -33,7 +33,7 @@ type TreeNode struct {
 	Logprobs          []float32
 	Text              string // the step's text
 	Score             float64
-	Done              bool // ended by an EOG token (not in Tokens): never expanded
+	Done              bool // ended by an EOG token (not in Tokens) or the LM's length limit: never expanded
 }
 
 // Round is one depth of the search: the candidates (new children and the
@@ -81,6 +81,7 @@ func (r *TreeResult) Completion(id int) engine.Completion {
 // child is a node being sampled.
 type child struct {
 	id     int
+	len    int // tokens in the node's sequence, prompt included
 	node   Node
 	smp    *sample.Sampler
 	stream TextStream
@@ -195,14 +196,15 @@ func (r *TreeResult) spawn(lm TextLM, prompt []int32, parent, depth int, node No
 	r.Nodes = append(r.Nodes, TreeNode{ID: id, Parent: parent, Depth: depth})
 	open[id] = node
 	hist := append(slices.Clone(prompt), r.Completion(parent).Tokens...)
-	return &child{id: id, node: node, smp: sample.NewWithHistory(opt.Sampling, opt.Seed+uint64(id), hist),
-		stream: lm.Decoder(hist)}
+	return &child{id: id, len: len(hist), node: node, smp: sample.NewWithHistory(opt.Sampling, opt.Seed+uint64(id), hist),
+		stream: lm.NewStream(hist)}
 }
 
 // step samples one step for every child, advancing all children still in
 // their step with one Extend per token.
 func (r *TreeResult) step(ctx context.Context, lm TextLM, kids []*child, opt TreeOptions) error {
 	active := kids
+	limit := maxLen(lm)
 	for len(active) > 0 {
 		var nodes []Node
 		var toks []int32
@@ -221,6 +223,13 @@ func (r *TreeResult) step(ctx context.Context, lm TextLM, kids []*child, opt Tre
 			n.Tokens = append(n.Tokens, tok)
 			n.Logprobs = append(n.Logprobs, lp[tok])
 			c.text.WriteString(c.stream.Add(tok))
+			if c.len++; c.len >= limit {
+				// Full: keep the token but never feed it.
+				n.Done = true
+				c.text.WriteString(c.stream.Flush())
+				n.Text = c.text.String()
+				continue
+			}
 			nodes, toks = append(nodes, c.node), append(toks, tok)
 			if strings.Contains(c.text.String(), opt.Delimiter) || len(n.Tokens) >= opt.MaxStepTokens {
 				c.text.WriteString(c.stream.Flush())

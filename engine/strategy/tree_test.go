@@ -201,3 +201,45 @@ func TestTreeErrors(t *testing.T) {
 	require.EqualError(t, err, fmt.Sprintf("tree: scoring node %d: more calls than scripted scores", 3))
 	require.Zero(t, m.open, "nodes are closed on errors too")
 }
+
+// limited is a synthetic LM whose sequences hold at most n tokens.
+type limited struct {
+	*synthLM
+	n int
+}
+
+func (l limited) MaxLen() int { return l.n }
+
+func (l limited) Extend(ctx context.Context, nodes []Node, toks []int32) error {
+	for _, n := range nodes {
+		if len(n.(*synthNode).toks)+1 > l.n {
+			return fmt.Errorf("sequence of %d tokens is full", len(n.(*synthNode).toks))
+		}
+	}
+	return l.synthLM.Extend(ctx, nodes, toks)
+}
+
+// TestTreeLengthLimit: a step that reaches the LM's length limit ends the
+// node (done) instead of failing the search.
+func TestTreeLengthLimit(t *testing.T) {
+	m := newSynth(stepVocab, stepLogits(2, nil))
+	res, err := Tree(context.Background(), limited{m, 5}, []int32{4}, TreeOptions{K: 2, B: 2, MaxDepth: 4, Delimiter: "|",
+		Sampling: warmSampling, Scorer: letterScore{}})
+	require.NoError(t, err)
+	require.Len(t, res.Rounds, 2, "all kept nodes are full after two rounds")
+	for _, n := range res.Nodes[1:] {
+		if n.Depth == 1 {
+			require.Len(t, n.Tokens, 3)
+			require.False(t, n.Done)
+		} else {
+			require.Len(t, n.Tokens, 1, "1 prompt + 3 + 1 tokens fill the 5")
+			require.True(t, n.Done)
+		}
+	}
+	require.Zero(t, m.open)
+
+	_, err = Beam(context.Background(), limited{m, 5}, []int32{4, 4}, BeamOptions{MaxTokens: 5})
+	require.EqualError(t, err, "beam: 2 prompt tokens + MaxTokens 5 do not fit the model's 5")
+	_, err = Beam(context.Background(), limited{m, 5}, []int32{4, 4}, BeamOptions{MaxTokens: 4})
+	require.NoError(t, err)
+}

@@ -85,6 +85,7 @@ func Vote(ctx context.Context, s Sampler, req engine.Request, opt VoteOptions) (
 	done := make([]bool, n)
 	tally := map[string]*Tally{}
 	decided := false
+	var failed error // the first sample error
 	for ev := range ch {
 		if decided {
 			continue // drain what was sent before the cancel took hold
@@ -110,6 +111,9 @@ func Vote(ctx context.Context, s Sampler, req engine.Request, opt VoteOptions) (
 		c.Text = string(texts[ev.Sample])
 		res.Order = append(res.Order, ev.Sample)
 		c.Answer, c.Weight, c.Abstain = "", 0, true
+		if ev.Err != nil && failed == nil {
+			failed = fmt.Errorf("vote: sample %d: %w", ev.Sample, ev.Err)
+		}
 		if ev.Finish == engine.FinishStop || ev.Finish == engine.FinishLength {
 			if a, ok := ext.Extract(c.Text); ok {
 				c.Answer, c.Abstain = a, false
@@ -139,6 +143,9 @@ func Vote(ctx context.Context, s Sampler, req engine.Request, opt VoteOptions) (
 		}
 	}
 	res.Votes = ranked(tally)
+	if len(res.Votes) == 0 && failed != nil {
+		return nil, failed // no answer because samples failed, not because they abstained
+	}
 	if len(res.Votes) > 0 {
 		res.Answer = res.Votes[0].Answer
 	}

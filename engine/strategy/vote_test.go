@@ -245,3 +245,21 @@ func TestVoteCancelled(t *testing.T) {
 	_, err = Vote(context.Background(), &script{samples: [][]tok{words("1", 0)}}, engine.Request{Prompt: []int32{1}, N: 2}, VoteOptions{})
 	require.ErrorContains(t, err, "script has 1 samples, request 2")
 }
+
+// failing is a Sampler whose samples all fail.
+type failing struct{}
+
+func (failing) Stream(ctx context.Context, req engine.Request) (<-chan engine.Event, error) {
+	ch := make(chan engine.Event, req.N)
+	for i := 0; i < req.N; i++ {
+		ch <- engine.Event{Sample: i, Token: -1, Finish: engine.FinishError, Err: engine.ErrNoSpace}
+	}
+	close(ch)
+	return ch, nil
+}
+
+func TestVoteAllFailed(t *testing.T) {
+	_, err := Vote(context.Background(), failing{}, engine.Request{Prompt: []int32{1}, N: 2}, VoteOptions{})
+	require.ErrorIs(t, err, engine.ErrNoSpace)
+	require.ErrorContains(t, err, "vote: sample 0")
+}
