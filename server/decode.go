@@ -46,6 +46,8 @@ type rawCommon struct {
 	MinP              *float64 `json:"min_p"`
 	RepetitionPenalty *float64 `json:"repetition_penalty"`
 	IgnoreEOS         *bool    `json:"ignore_eos"`
+	// Test-time scaling (see reasoning.go).
+	Reasoning json.RawMessage `json:"reasoning"`
 }
 
 type rawCompletion struct {
@@ -84,6 +86,7 @@ type params struct {
 	Stream       bool
 	IncludeUsage bool
 	IgnoreEOS    bool
+	Reasoning    *reasoning // nil: plain sampling
 }
 
 // prompt is one completions prompt: text, or token ids when Tokens is set.
@@ -420,6 +423,9 @@ func (r *rawCommon) validate() (params, *apiError) {
 	}
 	if r.IgnoreEOS != nil {
 		p.IgnoreEOS = *r.IgnoreEOS
+	}
+	if e = decodeReasoning(r.Reasoning, &p); e != nil {
+		return p, e
 	}
 	return p, nil
 }

@@ -235,6 +235,14 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 		writeError(w, e)
 		return
 	}
+	if j.params.Reasoning != nil {
+		if len(reqs) > 1 {
+			writeError(w, badParam("prompt", "'reasoning' takes a single prompt, got %d", len(reqs)))
+			return
+		}
+		s.reason(w, r, l, j, reqs[0])
+		return
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	if s.cfg.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(r.Context(), s.cfg.Timeout)
@@ -355,13 +363,14 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 // responder writes a job's response: one JSON object or a stream of
 // server-sent events.
 type responder struct {
-	w       http.ResponseWriter
-	s       *Server
-	l       *loaded
-	j       *job
-	id      string
-	created int64
-	rc      *http.ResponseController
+	w         http.ResponseWriter
+	s         *Server
+	l         *loaded
+	j         *job
+	id        string
+	created   int64
+	rc        *http.ResponseController
+	reasoning *reasoningJSON
 }
 
 type usage struct {
@@ -431,6 +440,8 @@ type response struct {
 	Model   string `json:"model"`
 	Choices any    `json:"choices"`
 	Usage   *usage `json:"usage,omitempty"`
+	// Reasoning reports a test-time scaling strategy (an extension).
+	Reasoning *reasoningJSON `json:"reasoning,omitempty"`
 }
 
 func (o *responder) object(chunk bool) string {
@@ -506,7 +517,7 @@ func finishReason(f engine.Finish) *string {
 
 // whole writes the non-streaming response.
 func (o *responder) whole(choices []choice, u usage) {
-	res := response{ID: o.id, Object: o.object(false), Created: o.created, Model: o.l.name, Usage: &u}
+	res := response{ID: o.id, Object: o.object(false), Created: o.created, Model: o.l.name, Usage: &u, Reasoning: o.reasoning}
 	if o.j.chat {
 		list := make([]chatChoice, len(choices))
 		for i := range choices {
