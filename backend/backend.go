@@ -32,6 +32,31 @@ const (
 	GELUTanh            // GeGLU: gelu_tanh(gate) * up
 )
 
+// Gating turns a mixture-of-experts router's logits into expert scores.
+type Gating int
+
+const (
+	Softmax Gating = iota // softmax over all experts (Mixtral, Qwen MoE)
+	Sigmoid               // independent sigmoid per expert
+)
+
+// Route describes one layer's mixture-of-experts routing.
+type Route struct {
+	Layer   int     // layer index (for per-layer expert statistics)
+	Experts int     // experts in the layer: columns of the router logits
+	K       int     // experts used per token
+	Gating  Gating  // scores from logits
+	Norm    bool    // divide the K chosen scores by their sum
+	Scale   float32 // multiply the weights by Scale (0 or 1 = none)
+}
+
+// Routing is the result of MoERoute: for each token, K expert ids in
+// descending score order and their weights. It stays on the device.
+type Routing interface {
+	Tokens() int
+	K() int
+}
+
 // RoPE describes rotary position embedding for one layer.
 type RoPE struct {
 	Dims      int       // rotated dimensions per head (n_rot), <= head size
@@ -113,6 +138,18 @@ type Backend interface {
 	Add(dst, a, b Tensor)
 	// Softcap sets x = c·tanh(x/c).
 	Softcap(x Tensor, c float32)
+	// MoERoute chooses each token's experts from router logits (one row
+	// per token, r.Experts columns): scores by r.Gating, the r.K best
+	// (ties to the lower id) in descending order, their scores as weights,
+	// optionally renormalised and scaled.
+	MoERoute(logits Tensor, r Route) Routing
+	// MoEExperts sets dst row i to the sum, in routing order, of weight ×
+	// down_e(act(gate_e·x_i) × up_e·x_i) over token i's experts e. gate and
+	// up are [dim, ff, experts], down is [ff, dim, experts] (GGML order).
+	MoEExperts(dst, x Tensor, rt Routing, gate, up, down Weight, act Act)
+	// SigmoidGate multiplies row i of x by sigmoid(g[i][0]) (a shared
+	// expert's gate; g has one column).
+	SigmoidGate(x, g Tensor)
 	// Gather sets dst row i to row rows[i] of x (e.g. the rows that need logits).
 	Gather(dst, x Tensor, rows []int)
 

@@ -50,58 +50,66 @@ func buildSynth(t *testing.T, s synth.Spec) (string, string) {
 
 func TestSynthGolden(t *testing.T) {
 	for _, s := range synth.Specs() {
-		t.Run(s.Name, func(t *testing.T) {
-			g := loadGolden(t, filepath.Join("synth", s.Name))
-			var meta struct {
-				SHA256 string `json:"model_sha256"`
-			}
-			b, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "synth", s.Name+".json"))
-			require.NoError(t, err)
-			require.NoError(t, json.Unmarshal(b, &meta))
-			path, sum := buildSynth(t, s)
-			require.Equal(t, meta.SHA256, sum,
-				"%s differs from the model llama.cpp ran: regenerate with scripts/make-golden-synth.sh", s.Name)
-
-			tol := map[quant.Type]float64{quant.F32: synthF32Tol, quant.Q8_0: synthQ8Tol, quant.Q4_0: synthQ4Tol}[s.Type]
-			require.NotZero(t, tol, "no tolerance for %s", s.Type)
-			exact := s.Type == quant.F32
-			e, err := Open(path, WithContext(512))
-			require.NoError(t, err)
-			defer e.Close()
-			var worst float64
-			for i, c := range g.Cases {
-				ids := e.Tokenizer().Encode(c.Prompt, true, false)
-				require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
-				res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
-				got := res.Samples[0].Tokens
-				require.NoError(t, err)
-				if exact {
-					require.Equal(t, c.Tokens, got, "case %d: greedy continuation of %q", i, c.Prompt)
-				} else {
-					checkUntilNearTie(t, e, ids, c.Tokens, got)
-				}
-
-				want := readLogits(t, filepath.Join("synth", c.Logits))
-				have, err := e.Logits(context.Background(), ids)
-				require.NoError(t, err)
-				require.Len(t, have, len(want))
-				have = logSoftmax(have)
-				var d float64
-				for j := range want {
-					if exact || want[j] > plausible {
-						d = max(d, math.Abs(float64(have[j]-want[j])))
-					}
-				}
-				require.Less(t, d, tol, "case %d: log-probabilities of %q", i, c.Prompt)
-				worst = max(worst, d)
-			}
-			how := "greedy tokens equal llama.cpp's; max |log-prob diff| %.2g over the vocabulary"
-			if !exact {
-				how = "greedy tokens pass the near-tie rule; max |log-prob diff| %.2g over tokens above -10"
-			}
-			t.Logf("%s: %d cases, "+how+" (tolerance %g)", s.Name, len(g.Cases), worst, tol)
-		})
+		t.Run(s.Name, func(t *testing.T) { checkSynthGolden(t, s, 0) })
 	}
+}
+
+// checkSynthGolden compares spec's model with its llama.cpp golden file:
+// greedy tokens (exact on F32, near-tie rule otherwise) and first-step
+// log-probabilities, within tol (0: the default for the weight type).
+func checkSynthGolden(t *testing.T, s synth.Spec, tol float64) {
+	t.Helper()
+	g := loadGolden(t, filepath.Join("synth", s.Name))
+	var meta struct {
+		SHA256 string `json:"model_sha256"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "synth", s.Name+".json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &meta))
+	path, sum := buildSynth(t, s)
+	require.Equal(t, meta.SHA256, sum,
+		"%s differs from the model llama.cpp ran: regenerate with scripts/make-golden-synth.sh", s.Name)
+
+	if tol == 0 {
+		tol = map[quant.Type]float64{quant.F32: synthF32Tol, quant.Q8_0: synthQ8Tol, quant.Q4_0: synthQ4Tol}[s.Type]
+	}
+	require.NotZero(t, tol, "no tolerance for %s", s.Type)
+	exact := s.Type == quant.F32
+	e, err := Open(path, WithContext(512))
+	require.NoError(t, err)
+	defer e.Close()
+	var worst float64
+	for i, c := range g.Cases {
+		ids := e.Tokenizer().Encode(c.Prompt, true, false)
+		require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
+		res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
+		got := res.Samples[0].Tokens
+		require.NoError(t, err)
+		if exact {
+			require.Equal(t, c.Tokens, got, "case %d: greedy continuation of %q", i, c.Prompt)
+		} else {
+			checkUntilNearTie(t, e, ids, c.Tokens, got)
+		}
+
+		want := readLogits(t, filepath.Join("synth", c.Logits))
+		have, err := e.Logits(context.Background(), ids)
+		require.NoError(t, err)
+		require.Len(t, have, len(want))
+		have = logSoftmax(have)
+		var d float64
+		for j := range want {
+			if exact || want[j] > plausible {
+				d = max(d, math.Abs(float64(have[j]-want[j])))
+			}
+		}
+		require.Less(t, d, tol, "case %d: log-probabilities of %q", i, c.Prompt)
+		worst = max(worst, d)
+	}
+	how := "greedy tokens equal llama.cpp's; max |log-prob diff| %.2g over the vocabulary"
+	if !exact {
+		how = "greedy tokens pass the near-tie rule; max |log-prob diff| %.2g over tokens above -10"
+	}
+	t.Logf("%s: %d cases, "+how+" (tolerance %g)", s.Name, len(g.Cases), worst, tol)
 }
 
 // TestSynthBatchMatchesAlone runs several sequences at different positions

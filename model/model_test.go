@@ -9,8 +9,8 @@ import (
 
 	"github.com/tscale/engine/backend/cpu"
 	"github.com/tscale/engine/model"
-	"github.com/tscale/engine/model/gguf"
 	_ "github.com/tscale/engine/model/gemma3"
+	"github.com/tscale/engine/model/gguf"
 	_ "github.com/tscale/engine/model/llama"
 )
 
@@ -71,7 +71,7 @@ func TestLoadErrors(t *testing.T) {
 				}
 				return v, true
 			},
-			want: `architecture "mamba9" is not supported (supported: gemma3, llama, qwen2, qwen3)`,
+			want: `architecture "mamba9" is not supported (supported: gemma3, llama, qwen2, qwen2moe, qwen3, qwen3moe)`,
 		},
 		{
 			name: "missing hyperparameter",

@@ -2,7 +2,7 @@
 # make-golden-synth.sh — regenerate testdata/golden/synth/ from llama.cpp (prebuilt, via npm's
 # node-llama-cpp) for the synthetic models of package model/synth.
 #
-# Builds every synth.Specs() model into a temporary folder (go run ./model/synth/cmd/synth,
+# Builds every synth.Specs() and synth.MoESpecs() model into a temporary folder (go run ./model/synth/cmd/synth,
 # vocabulary from ../shared/models/stories260K.gguf) and runs scripts/ref/golden-synth.mjs on
 # them. The models are not kept: engine/synth_test.go rebuilds them and checks their sha256
 # against the one recorded here. Needs go, node >= 20, npm.

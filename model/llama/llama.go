@@ -1,6 +1,7 @@
 // Package llama implements the Llama family of decoder-only transformers:
-// llama (Llama 2/3, TinyLlama, SmolLM2, Mistral), qwen2 (QKV bias) and qwen3
-// (Q/K norm). Other families with the same block (gemma3) configure it
+// llama (Llama 2/3, TinyLlama, SmolLM2, Mistral, Mixtral), qwen2 (QKV bias),
+// qwen3 (Q/K norm) and the mixture-of-experts qwen2moe and qwen3moe. Other
+// families with the same block (gemma3) configure it
 // through New.
 package llama
 
@@ -54,6 +55,7 @@ type Model struct {
 	scale  float32
 	ropes  []backend.RoPE
 	window []int
+	moe    *moeSpec // nil for dense models
 
 	embd, outNorm, output backend.Weight
 	layers                []layer
@@ -65,6 +67,7 @@ type layer struct {
 	qNorm, kNorm             backend.Weight // qwen3, gemma3
 	postAttn, postFFN        backend.Weight // gemma3
 	ffnNorm, gate, up, down  backend.Weight
+	moe                      *moeLayer // replaces gate, up, down
 }
 
 // Load reads hyperparameters and uploads the weights of a Llama-family file.
@@ -91,8 +94,9 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 	if v := m.Int("attention.value_length", hp.HeadDim); v != hp.HeadDim {
 		return nil, fmt.Errorf("%s: key length %d != value length %d is not supported", f.Path, hp.HeadDim, v)
 	}
-	if n := m.Int("expert_count", 0); n > 0 {
-		return nil, fmt.Errorf("%s: mixture-of-experts models (%d experts) are not supported yet", f.Path, n)
+	moe, err := readMoE(f, m, &hp)
+	if err != nil {
+		return nil, err
 	}
 	rope := backend.RoPE{
 		Dims:      m.Int("rope.dimension_count", hp.HeadDim),
@@ -114,7 +118,7 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 	}
 
 	w := &model.Weights{F: f, BE: be}
-	md := &Model{hp: hp, opt: opt, be: be, eps: eps, scale: float32(1 / math.Sqrt(float64(hp.HeadDim)))}
+	md := &Model{hp: hp, opt: opt, be: be, eps: eps, scale: float32(1 / math.Sqrt(float64(hp.HeadDim))), moe: moe}
 	foldQ := false
 	if opt.QScale != 0 {
 		md.scale = opt.QScale
@@ -122,7 +126,6 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 			md.scale, foldQ = 1, true
 		}
 	}
-	var err error
 	md.embd = w.Get("token_embd.weight")
 	if w.Err != nil {
 		return nil, w.Err
@@ -168,9 +171,13 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 			postAttn: w.Opt(p+"post_attention_norm.weight", d),
 			postFFN:  w.Opt(p+"post_ffw_norm.weight", d),
 			ffnNorm:  w.Get(p+"ffn_norm.weight", d),
-			gate:     w.Get(p+"ffn_gate.weight", d, ffn),
-			up:       w.Get(p+"ffn_up.weight", d, ffn),
-			down:     w.Get(p+"ffn_down.weight", ffn, d),
+		}
+		if moe != nil {
+			l.moe = moe.load(w, p, d)
+		} else {
+			l.gate = w.Get(p+"ffn_gate.weight", d, ffn)
+			l.up = w.Get(p+"ffn_up.weight", d, ffn)
+			l.down = w.Get(p+"ffn_down.weight", ffn, d)
 		}
 		if w.Err != nil {
 			return nil, w.Err
@@ -227,7 +234,13 @@ func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (
 	xn := be.Alloc(n, hp.Dim)
 	q, k, v := be.Alloc(n, qd), be.Alloc(n, kvd), be.Alloc(n, kvd)
 	att, o := be.Alloc(n, qd), be.Alloc(n, hp.Dim)
-	g, u := be.Alloc(n, hp.FFN), be.Alloc(n, hp.FFN)
+	var g, u backend.Tensor
+	var mb *moeBufs
+	if m.moe != nil {
+		mb = m.newMoEBufs(n)
+	} else {
+		g, u = be.Alloc(n, hp.FFN), be.Alloc(n, hp.FFN)
+	}
 	for il, l := range m.layers {
 		be.RMSNorm(xn, x, l.attnNorm, m.eps)
 		be.MatMul(q, xn, l.wq, l.bq)
@@ -252,10 +265,14 @@ func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (
 		be.Add(x, x, o)
 
 		be.RMSNorm(xn, x, l.ffnNorm, m.eps)
-		be.MatMul(g, xn, l.gate, nil)
-		be.MatMul(u, xn, l.up, nil)
-		be.GLU(g, g, u, m.opt.Act)
-		be.MatMul(o, g, l.down, nil)
+		if l.moe != nil {
+			m.moeFFN(o, xn, l.moe, il, mb)
+		} else {
+			be.MatMul(g, xn, l.gate, nil)
+			be.MatMul(u, xn, l.up, nil)
+			be.GLU(g, g, u, m.opt.Act)
+			be.MatMul(o, g, l.down, nil)
+		}
 		if l.postFFN != nil {
 			be.RMSNorm(o, o, l.postFFN, m.eps)
 		}

@@ -21,7 +21,7 @@ import (
 // Spec describes one synthetic model.
 type Spec struct {
 	Name    string     // file stem and general.name
-	Arch    string     // llama, qwen2, qwen3 or gemma3
+	Arch    string     // llama, qwen2, qwen3, gemma3, qwen2moe or qwen3moe
 	Type    quant.Type // type of the weight matrices; norms and biases stay F32
 	Dim     int
 	Layers  int
@@ -32,6 +32,12 @@ type Spec struct {
 	Window  int  // gemma3 attention.sliding_window
 	Tied    bool // no output.weight: logits use token_embd
 	Seed    uint64
+
+	// Mixture of experts (llama: Mixtral-style; qwen2moe, qwen3moe).
+	Experts   int // expert_count; 0 = dense FFN
+	ExpertsK  int // expert_used_count
+	ExpertFFN int // expert_feed_forward_length (qwen2moe, qwen3moe); llama's experts use FFN
+	SharedFFN int // expert_shared_feed_forward_length (qwen2moe's shared expert)
 }
 
 // Specs are the models the engine's synthetic golden tests use: every
@@ -66,6 +72,34 @@ func Specs() []Spec {
 	return out
 }
 
+// MoESpecs are the mixture-of-experts models of the engine's MoE golden
+// tests, in F32 and Q8_0: Mixtral-style llama (renormalised top-2 of 4),
+// qwen2moe (top-2 of 6 without renormalisation, plus a sigmoid-gated shared
+// expert) and qwen3moe (renormalised top-3 of 6, so the sum of three expert
+// outputs tests the order of additions). Fewer than 8 experts keeps
+// llama.cpp's router softmax on its scalar expf, whatever the SIMD width.
+// Routers stay F32, as llama-quantize leaves ffn_gate_inp.
+func MoESpecs() []Spec {
+	base := map[string]Spec{
+		"llama-moe": {Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 128,
+			Experts: 4, ExpertsK: 2, Seed: 11},
+		"qwen2moe": {Arch: "qwen2moe", Dim: 64, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 128,
+			Experts: 6, ExpertsK: 2, ExpertFFN: 64, SharedFFN: 96, Seed: 12},
+		"qwen3moe": {Arch: "qwen3moe", Dim: 64, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 192,
+			Experts: 6, ExpertsK: 3, ExpertFFN: 64, Seed: 13},
+	}
+	var out []Spec
+	for _, name := range []string{"llama-moe", "qwen2moe", "qwen3moe"} {
+		for _, typ := range []quant.Type{quant.F32, quant.Q8_0} {
+			sp := base[name]
+			sp.Type = typ
+			sp.Name = "synth-" + name + "-" + strings.ToLower(typ.String())
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
 // family holds what differs between architectures.
 type family struct {
 	eps      float32
@@ -74,13 +108,18 @@ type family struct {
 	qkvBias  bool // qwen2
 	qkNorm   bool // qwen3, gemma3
 	postNorm bool // gemma3: post_attention_norm, post_ffw_norm
+	moe      int  // 0: dense only, 1: experts optional (llama), 2: experts required
+	shared   bool // qwen2moe: shared expert
 }
 
 var families = map[string]family{
-	"llama":  {eps: 1e-5, ropeBase: 10000},
+	"llama":  {eps: 1e-5, ropeBase: 10000, moe: 1},
 	"qwen2":  {eps: 1e-6, ropeBase: 1000000, qkvBias: true},
 	"qwen3":  {eps: 1e-6, ropeBase: 1000000, headLen: true, qkNorm: true},
 	"gemma3": {eps: 1e-6, ropeBase: 1000000, headLen: true, qkNorm: true, postNorm: true},
+
+	"qwen2moe": {eps: 1e-6, ropeBase: 1000000, qkvBias: true, moe: 2, shared: true},
+	"qwen3moe": {eps: 1e-6, ropeBase: 1000000, headLen: true, qkNorm: true, moe: 2},
 }
 
 // fileTypes are llama.cpp's general.file_type values (enum llama_ftype).
@@ -89,7 +128,7 @@ var fileTypes = map[quant.Type]uint32{quant.F32: 0, quant.F16: 1, quant.Q4_0: 2,
 func (s Spec) check() (family, error) {
 	fam, ok := families[s.Arch]
 	if !ok {
-		return fam, fmt.Errorf("synth %s: unknown arch %q (llama, qwen2, qwen3, gemma3)", s.Name, s.Arch)
+		return fam, fmt.Errorf("synth %s: unknown arch %q (llama, qwen2, qwen3, gemma3, qwen2moe, qwen3moe)", s.Name, s.Arch)
 	}
 	if _, ok := fileTypes[s.Type]; !ok {
 		return fam, fmt.Errorf("synth %s: weight type %s not supported (F32, F16, Q4_0, Q4_1, Q8_0)", s.Name, s.Type)
@@ -102,8 +141,20 @@ func (s Spec) check() (family, error) {
 	if !fam.headLen && s.HeadDim*s.Heads != s.Dim {
 		return fam, fmt.Errorf("synth %s: %s needs head dim × heads = dim, got %d × %d != %d", s.Name, s.Arch, s.HeadDim, s.Heads, s.Dim)
 	}
+	switch {
+	case s.Experts == 0 && fam.moe == 2:
+		return fam, fmt.Errorf("synth %s: %s needs experts", s.Name, s.Arch)
+	case s.Experts > 0 && fam.moe == 0:
+		return fam, fmt.Errorf("synth %s: %s has no experts", s.Name, s.Arch)
+	case s.Experts < 0 || (s.Experts > 0 && (s.ExpertsK < 1 || s.ExpertsK > s.Experts)):
+		return fam, fmt.Errorf("synth %s: %d experts, %d used per token", s.Name, s.Experts, s.ExpertsK)
+	case s.Experts > 0 && s.Arch != "llama" && s.ExpertFFN <= 0:
+		return fam, fmt.Errorf("synth %s: %s needs an expert FFN length", s.Name, s.Arch)
+	case s.Experts > 0 && fam.shared && s.SharedFFN <= 0:
+		return fam, fmt.Errorf("synth %s: %s needs a shared expert FFN length", s.Name, s.Arch)
+	}
 	bs := int(s.Type.BlockSize())
-	for _, n := range []int{s.Dim, s.FFN, s.Heads * s.HeadDim} {
+	for _, n := range []int{s.Dim, s.FFN, s.Heads * s.HeadDim, max(s.ExpertFFN, bs), max(s.SharedFFN, bs)} {
 		if n%bs != 0 {
 			return fam, fmt.Errorf("synth %s: row length %d is not a multiple of %s's block size %d", s.Name, n, s.Type, bs)
 		}
@@ -150,6 +201,16 @@ func Build(spec Spec, vocab *gguf.File) (*gguf.Writer, error) {
 	}
 	if spec.Arch == "gemma3" {
 		set(a+"attention.sliding_window", uint32(spec.Window))
+	}
+	if spec.Experts > 0 {
+		set(a+"expert_count", uint32(spec.Experts))
+		set(a+"expert_used_count", uint32(spec.ExpertsK))
+		if spec.ExpertFFN > 0 {
+			set(a+"expert_feed_forward_length", uint32(spec.ExpertFFN))
+		}
+		if spec.SharedFFN > 0 {
+			set(a+"expert_shared_feed_forward_length", uint32(spec.SharedFFN))
+		}
 	}
 	for _, kv := range vocab.KVs {
 		if strings.HasPrefix(kv.Key, "tokenizer.ggml.") {
@@ -200,9 +261,13 @@ func Build(spec Spec, vocab *gguf.File) (*gguf.Writer, error) {
 			g.norm(p+"post_attention_norm.weight", d)
 		}
 		g.norm(p+"ffn_norm.weight", d)
-		g.matrix(p+"ffn_gate.weight", d, ff, inv(d))
-		g.matrix(p+"ffn_up.weight", d, ff, inv(d))
-		g.matrix(p+"ffn_down.weight", ff, d, inv(ff))
+		if spec.Experts > 0 {
+			g.experts(p, spec, fam)
+		} else {
+			g.matrix(p+"ffn_gate.weight", d, ff, inv(d))
+			g.matrix(p+"ffn_up.weight", d, ff, inv(d))
+			g.matrix(p+"ffn_down.weight", ff, d, inv(ff))
+		}
 		if fam.postNorm {
 			g.norm(p+"post_ffw_norm.weight", d)
 		}
@@ -282,8 +347,9 @@ func (g *gen) add(name string, typ quant.Type, shape []int64, vals []float32) {
 		}
 	} else {
 		// Rows are quantized separately, as blocks never cross rows.
-		rb := len(data) / int(shape[1])
-		for r := 0; r < int(shape[1]); r++ {
+		rows := len(vals) / int(shape[0])
+		rb := len(data) / rows
+		for r := 0; r < rows; r++ {
 			row := vals[r*int(shape[0]) : (r+1)*int(shape[0])]
 			if err := quant.Quantize(typ, row, data[r*rb:(r+1)*rb]); err != nil {
 				g.err = fmt.Errorf("tensor %s: %w", name, err)
@@ -298,6 +364,28 @@ func (g *gen) add(name string, typ quant.Type, shape []int64, vals []float32) {
 // the spec's type.
 func (g *gen) matrix(name string, cols, rows int, std float32) {
 	g.add(name, g.typ, []int64{int64(cols), int64(rows)}, g.uniform(cols*rows, 0, std))
+}
+
+// experts adds a layer's router, experts (3-D: [cols, rows, experts]) and
+// shared expert. The router's logits have a spread of about 1, so routing
+// is decided but not one-sided.
+func (g *gen) experts(p string, s Spec, fam family) {
+	inv := func(n int) float32 { return float32(1 / math.Sqrt(float64(n))) }
+	d, n, ff := s.Dim, s.Experts, s.FFN
+	if s.ExpertFFN > 0 {
+		ff = s.ExpertFFN
+	}
+	g.add(p+"ffn_gate_inp.weight", quant.F32, []int64{int64(d), int64(n)}, g.uniform(d*n, 0, inv(d)))
+	g.add(p+"ffn_gate_exps.weight", g.typ, []int64{int64(d), int64(ff), int64(n)}, g.uniform(d*ff*n, 0, inv(d)))
+	g.add(p+"ffn_up_exps.weight", g.typ, []int64{int64(d), int64(ff), int64(n)}, g.uniform(d*ff*n, 0, inv(d)))
+	g.add(p+"ffn_down_exps.weight", g.typ, []int64{int64(ff), int64(d), int64(n)}, g.uniform(ff*d*n, 0, inv(ff)))
+	if fam.shared {
+		sf := s.SharedFFN
+		g.vector(p+"ffn_gate_inp_shexp.weight", d, 0, inv(d))
+		g.matrix(p+"ffn_gate_shexp.weight", d, sf, inv(d))
+		g.matrix(p+"ffn_up_shexp.weight", d, sf, inv(d))
+		g.matrix(p+"ffn_down_shexp.weight", sf, d, inv(sf))
+	}
 }
 
 // vector adds an F32 vector.

@@ -120,7 +120,7 @@ async function run(llama, info, opt, path) {
         model_sha256: await sha256File(path),
         architecture: meta?.general?.architecture ?? null,
         n_vocab: nVocab,
-        generator: "go run ./model/synth/cmd/synth (package model/synth, Specs())",
+        generator: `go run ./model/synth/cmd/synth (package model/synth, ${name.includes("moe") ? "MoESpecs()" : "Specs()"})`,
         llamacpp: info,
         settings: {
             backend: "CPU",

@@ -1,5 +1,6 @@
-// Command synth writes the synthetic test models of package synth into a
-// folder, one NAME.gguf per spec, and prints their paths.
+// Command synth writes the synthetic test models of package synth (Specs
+// and MoESpecs) into a folder, one NAME.gguf per spec, and prints their
+// paths.
 //
 //	go run ./model/synth/cmd/synth -out DIR [-vocab ../shared/models/stories260K.gguf]
 package main
@@ -30,7 +31,7 @@ func run(out, vocab string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for _, s := range synth.Specs() {
+	for _, s := range append(synth.Specs(), synth.MoESpecs()...) {
 		p := filepath.Join(out, s.Name+".gguf")
 		if err := synth.Write(p, vocab, s); err != nil {
 			return err

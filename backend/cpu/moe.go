@@ -1,0 +1,316 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/quant"
+)
+
+// routing is the CPU's backend.Routing: token t's experts are
+// ids[t*k : (t+1)*k], with weights w at the same places.
+type routing struct {
+	n, k int
+	ids  []int32
+	w    []float32
+}
+
+func (r *routing) Tokens() int { return r.n }
+func (r *routing) K() int      { return r.k }
+
+// Experts returns the expert ids and weights of rt, token by token
+// (K per token), as host slices owned by rt.
+func Experts(rt backend.Routing) ([]int32, []float32) {
+	r := rt.(*routing)
+	return r.ids, r.w
+}
+
+// MoERoute implements backend.Backend with ggml's arithmetic: softmax with a
+// float64 sum scaled by a float32 reciprocal, sigmoid as 1/(1+e^-x), the
+// renormalising sum in float64 and clamped to F16's smallest normal.
+func (b *Backend) MoERoute(logits backend.Tensor, r backend.Route) backend.Routing {
+	t := ten(logits)
+	if r.Experts != t.cols || r.K < 1 || r.K > r.Experts {
+		panic(fmt.Sprintf("cpu: moe route: logits %dx%d, %d experts, k %d", t.rows, t.cols, r.Experts, r.K))
+	}
+	rt := &routing{n: t.rows, k: r.K, ids: make([]int32, t.rows*r.K), w: make([]float32, t.rows*r.K)}
+	p := make([]float32, t.cols)
+	for i := 0; i < t.rows; i++ {
+		scores(p, t.row(i), r.Gating)
+		ids, w := rt.ids[i*r.K:(i+1)*r.K], rt.w[i*r.K:(i+1)*r.K]
+		topK(ids, p)
+		for s, e := range ids {
+			w[s] = p[e]
+		}
+		if r.Norm {
+			var sum float64
+			for _, v := range w {
+				sum += float64(v)
+			}
+			d := max(float32(sum), 6.103515625e-5)
+			for s := range w {
+				w[s] /= d
+			}
+		}
+		if r.Scale != 0 && r.Scale != 1 {
+			for s := range w {
+				w[s] *= r.Scale
+			}
+		}
+	}
+	b.stats().add(r.Layer, r.Experts, rt.ids)
+	return rt
+}
+
+// scores sets p to the gating function of logits x.
+func scores(p, x []float32, g backend.Gating) {
+	switch g {
+	case backend.Softmax:
+		mx := float32(math.Inf(-1))
+		for _, v := range x {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for j, v := range x {
+			e := float32(math.Exp(float64(v - mx)))
+			p[j] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		for j := range p {
+			p[j] *= inv
+		}
+	case backend.Sigmoid:
+		for j, v := range x {
+			p[j] = 1 / (1 + float32(math.Exp(float64(-v))))
+		}
+	default:
+		panic(fmt.Sprintf("cpu: unknown gating %d", g))
+	}
+}
+
+// topK sets ids to the indices of the len(ids) largest values of p, in
+// descending order; equal values go to the lower index.
+func topK(ids []int32, p []float32) {
+	for s := range ids {
+		best := -1
+		for j, v := range p {
+			if taken(ids[:s], j) {
+				continue
+			}
+			if best < 0 || v > p[best] {
+				best = j
+			}
+		}
+		ids[s] = int32(best)
+	}
+}
+
+func taken(ids []int32, j int) bool {
+	for _, id := range ids {
+		if int(id) == j {
+			return true
+		}
+	}
+	return false
+}
+
+// MoEExperts implements backend.Backend. The batch's (token, slot) pairs
+// are grouped by expert and each chosen expert's matrices are read once
+// for its group; every output value is still one dot of a weight row with
+// one activation row (quantized as MatMul does), so results do not depend
+// on what else is in the batch. The weighted outputs are summed in slot
+// order, as llama.cpp's build_moe_ffn adds its expert views.
+func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, gate, up, down backend.Weight, act backend.Act) {
+	d, s, r := ten(dst), ten(x), rt.(*routing)
+	gw, uw, dw := wgt(gate), wgt(up), wgt(down)
+	if len(gw.shape) != 3 || len(dw.shape) != 3 || len(uw.shape) != 3 {
+		panic(fmt.Sprintf("cpu: moe experts: gate %v, up %v, down %v are not 3-D", gw.shape, uw.shape, dw.shape))
+	}
+	dim, ff, ne := int(gw.shape[0]), int(gw.shape[1]), int(gw.shape[2])
+	if s.cols != dim || uw.shape[0] != gw.shape[0] || uw.shape[1] != gw.shape[1] || uw.shape[2] != gw.shape[2] ||
+		dw.shape[0] != int64(ff) || dw.shape[1] != int64(dim) || dw.shape[2] != int64(ne) ||
+		d.rows != s.rows || d.cols != dim || r.n != s.rows {
+		panic(fmt.Sprintf("cpu: moe experts %s: x %dx%d, %d routed tokens, gate %v, up %v, down %v, dst %dx%d",
+			gw.name, s.rows, s.cols, r.n, gw.shape, uw.shape, dw.shape, d.rows, d.cols))
+	}
+	n, k := s.rows, r.k
+	// Slots t*k+i of the batch, grouped by expert.
+	groups := make([][]int, ne)
+	for sl, e := range r.ids {
+		if e < 0 || int(e) >= ne {
+			panic(fmt.Sprintf("cpu: moe experts %s: expert %d of %d", gw.name, e, ne))
+		}
+		groups[e] = append(groups[e], sl)
+	}
+	var active []int
+	for e, g := range groups {
+		if len(g) > 0 {
+			active = append(active, e)
+		}
+	}
+
+	xg, xgb := b.quantizeRows(s.d, n, dim, gw)
+	xu, xub := xg, xgb
+	if quant.VecDotType(uw.typ) != quant.VecDotType(gw.typ) {
+		xu, xub = b.quantizeRows(s.d, n, dim, uw)
+	}
+	hg, hu := make([]float32, n*k*ff), make([]float32, n*k*ff)
+	gdot, udot := quant.DotFunc(gw.typ), quant.DotFunc(uw.typ)
+	parallel(b.threads, len(active)*ff, 4, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			e, j := active[it/ff], it%ff
+			row := e*ff + j
+			gr := gw.data[row*gw.rowBytes : (row+1)*gw.rowBytes]
+			ur := uw.data[row*uw.rowBytes : (row+1)*uw.rowBytes]
+			for _, sl := range groups[e] {
+				t := sl / k
+				hg[sl*ff+j] = gdot(dim, gr, xg[t*xgb:(t+1)*xgb])
+				hu[sl*ff+j] = udot(dim, ur, xu[t*xub:(t+1)*xub])
+			}
+		}
+	})
+
+	// act(gate) × up, quantized for the down projection.
+	for i := range hg {
+		hg[i] = glu(hg[i], hu[i], act)
+	}
+	hq, hb := b.quantizeRows(hg, n*k, ff, dw)
+
+	out := make([]float32, n*k*dim)
+	ddot := quant.DotFunc(dw.typ)
+	parallel(b.threads, len(active)*dim, 4, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			e, j := active[it/dim], it%dim
+			row := e*dim + j
+			dr := dw.data[row*dw.rowBytes : (row+1)*dw.rowBytes]
+			for _, sl := range groups[e] {
+				out[sl*dim+j] = ddot(ff, dr, hq[sl*hb:(sl+1)*hb])
+			}
+		}
+	})
+
+	for t := 0; t < n; t++ {
+		dr := d.row(t)
+		for j := range dr {
+			acc := out[t*k*dim+j] * r.w[t*k]
+			for i := 1; i < k; i++ {
+				// The conversion rounds the product: no fused multiply-add.
+				acc += float32(out[(t*k+i)*dim+j] * r.w[t*k+i])
+			}
+			dr[j] = acc
+		}
+	}
+}
+
+// quantizeRows converts rows of x (each cols long) to w's dot-product type
+// and returns them with the byte length of one row.
+func (b *Backend) quantizeRows(x []float32, rows, cols int, w *weight) ([]byte, int) {
+	vt := quant.VecDotType(w.typ)
+	rb64, err := quant.RowBytes(vt, int64(cols))
+	if err != nil {
+		panic(fmt.Sprintf("cpu: moe %s: %v", w.name, err))
+	}
+	rb := int(rb64)
+	q := make([]byte, rb*rows)
+	parallel(b.threads, rows, 4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			if err := quant.QuantizeActivation(vt, x[r*cols:(r+1)*cols], q[r*rb:(r+1)*rb]); err != nil {
+				panic(fmt.Sprintf("cpu: moe %s: %v", w.name, err))
+			}
+		}
+	})
+	return q, rb
+}
+
+// glu is one element of GLU, with the same float32 arithmetic.
+func glu(g, u float32, act backend.Act) float32 {
+	switch act {
+	case backend.SiLU:
+		return g / (1 + float32(math.Exp(float64(-g)))) * u
+	case backend.GELUTanh:
+		return gelu(g) * u
+	}
+	panic(fmt.Sprintf("cpu: unknown activation %d", act))
+}
+
+// SigmoidGate implements backend.Backend. The gate is silu(g)/g, which is
+// how llama.cpp's qwen2moe computes its shared expert's sigmoid.
+func (b *Backend) SigmoidGate(x, g backend.Tensor) {
+	t, s := ten(x), ten(g)
+	if s.rows != t.rows {
+		panic(fmt.Sprintf("cpu: sigmoid gate: x has %d rows, gate %d", t.rows, s.rows))
+	}
+	for i := 0; i < t.rows; i++ {
+		v := s.d[i*s.cols]
+		gate := float32(0.5)
+		if v != 0 {
+			gate = v / (1 + float32(math.Exp(float64(-v)))) / v
+		}
+		row := t.row(i)
+		for j := range row {
+			row[j] *= gate
+		}
+	}
+}
+
+// expertStats counts routed tokens per layer and expert.
+type expertStats struct {
+	mu sync.Mutex
+	n  [][]int64
+}
+
+func (s *expertStats) add(layer, experts int, ids []int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.n) <= layer {
+		s.n = append(s.n, nil)
+	}
+	if len(s.n[layer]) < experts {
+		s.n[layer] = append(s.n[layer], make([]int64, experts-len(s.n[layer]))...)
+	}
+	for _, e := range ids {
+		s.n[layer][e]++
+	}
+}
+
+// allStats holds each Backend's counts. Backend is declared elsewhere, so
+// the counts live beside it, keyed weakly and dropped with the backend.
+var allStats sync.Map // weak.Pointer[Backend] -> *expertStats
+
+func (b *Backend) stats() *expertStats {
+	key := weak.Make(b)
+	if s, ok := allStats.Load(key); ok {
+		return s.(*expertStats)
+	}
+	s, loaded := allStats.LoadOrStore(key, &expertStats{})
+	if !loaded {
+		runtime.AddCleanup(b, func(k weak.Pointer[Backend]) { allStats.Delete(k) }, key)
+	}
+	return s.(*expertStats)
+}
+
+// ExpertCounts returns how many tokens MoERoute has sent to each expert,
+// indexed [layer][expert], since the backend was made or last reset.
+func (b *Backend) ExpertCounts() [][]int64 {
+	s := b.stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]int64, len(s.n))
+	for i, c := range s.n {
+		out[i] = append([]int64(nil), c...)
+	}
+	return out
+}
+
+// ResetExpertCounts zeroes the counts of ExpertCounts.
+func (b *Backend) ResetExpertCounts() {
+	s := b.stats()
+	s.mu.Lock()
+	s.n = nil
+	s.mu.Unlock()
+}
