@@ -99,80 +99,95 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 			copy(c.v32[l][o:o+kvDim], vt.row(i))
 		}
 	}
+	// One job per (token, KV head): each cached key and value row is
+	// decoded once and used by every query head of its group. Per head the
+	// arithmetic is the same, in the same order, as one head alone.
 	group := a.Heads / a.KVHeads
-	parallel(b.threads, bt.Len()*a.Heads, 4, func(lo, hi int) {
-		var scores []float32
-		qh := make([]float32, hd)
-		acc := make([]float64, hd)
+	parallel(b.threads, bt.Len()*a.KVHeads, 2, func(lo, hi int) {
+		qh := make([]float32, group*hd)
+		kf := make([]float32, hd)
+		acc := make([]float64, group*hd)
+		mx := make([]float32, group)
+		inv := make([]float32, group)
+		var scores []float32 // [position][head]
 		for job := lo; job < hi; job++ {
-			i, h := job/a.Heads, job%a.Heads
+			i, kh := job/a.KVHeads, job%a.KVHeads
 			p := int(bt.Pos[i])
 			first := 0
 			if a.Window > 0 {
 				first = max(0, p-a.Window+1)
 			}
 			table := bt.Blocks[bt.Seq[i]]
-			kvOff := (h / group) * hd
-			copy(qh, qt.row(i)[h*hd:(h+1)*hd])
+			kvOff := kh * hd
+			copy(qh, qt.row(i)[kh*group*hd:(kh+1)*group*hd])
 			if c.k16 != nil {
-				for j := range qh {
-					qh[j] = half[toHalf(qh[j])]
+				for e := range qh {
+					qh[e] = half[toHalf(qh[e])]
 				}
 			}
 			n := p - first + 1
-			if cap(scores) < n {
-				scores = make([]float32, n)
+			if cap(scores) < n*group {
+				scores = make([]float32, n*group)
 			}
-			scores = scores[:n]
-			mx := float32(math.Inf(-1))
+			scores = scores[:n*group]
+			for g := range mx {
+				mx[g] = float32(math.Inf(-1))
+			}
 			for j := 0; j < n; j++ {
 				pp := first + j
 				o := int(table[pp/bs])*c.stride + (pp%bs)*kvDim + kvOff
-				var s float32
 				if c.k16 != nil {
-					kr := c.k16[l][o : o+hd]
-					for e, x := range qh {
-						s += x * half[kr[e]]
+					for e, x := range c.k16[l][o : o+hd] {
+						kf[e] = half[x]
 					}
 				} else {
-					kr := c.k32[l][o : o+hd]
-					for e, x := range qh {
-						s += x * kr[e]
+					copy(kf, c.k32[l][o:o+hd])
+				}
+				for g := 0; g < group; g++ {
+					var sc float32
+					for e, x := range qh[g*hd : (g+1)*hd] {
+						sc += x * kf[e]
 					}
+					sc *= a.Scale
+					if a.Softcap > 0 {
+						sc = a.Softcap * float32(math.Tanh(float64(sc/a.Softcap)))
+					}
+					scores[j*group+g] = sc
+					mx[g] = max(mx[g], sc)
 				}
-				s *= a.Scale
-				if a.Softcap > 0 {
-					s = a.Softcap * float32(math.Tanh(float64(s/a.Softcap)))
+			}
+			for g := 0; g < group; g++ {
+				var sum float64
+				for j := 0; j < n; j++ {
+					ex := float32(math.Exp(float64(scores[j*group+g] - mx[g])))
+					scores[j*group+g] = ex
+					sum += float64(ex)
 				}
-				scores[j] = s
-				mx = max(mx, s)
+				inv[g] = float32(1 / sum)
 			}
-			var sum float64
-			for j, s := range scores {
-				e := float32(math.Exp(float64(s - mx)))
-				scores[j] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
 			clear(acc)
-			for j := range scores {
-				w := scores[j] * inv
+			for j := 0; j < n; j++ {
 				pp := first + j
 				o := int(table[pp/bs])*c.stride + (pp%bs)*kvDim + kvOff
 				if c.k16 != nil {
-					w = half[toHalf(w)]
-					vr := c.v16[l][o : o+hd]
-					for e := range acc {
-						acc[e] += float64(w * half[vr[e]])
+					for e, x := range c.v16[l][o : o+hd] {
+						kf[e] = half[x]
 					}
 				} else {
-					vr := c.v32[l][o : o+hd]
-					for e := range acc {
-						acc[e] += float64(w * vr[e])
+					copy(kf, c.v32[l][o:o+hd])
+				}
+				for g := 0; g < group; g++ {
+					w := scores[j*group+g] * inv[g]
+					if c.k16 != nil {
+						w = half[toHalf(w)]
+					}
+					ag := acc[g*hd : (g+1)*hd]
+					for e, v := range kf {
+						ag[e] += float64(w * v)
 					}
 				}
 			}
-			out := d.row(i)[h*hd : (h+1)*hd]
+			out := d.row(i)[kh*group*hd : (kh+1)*group*hd]
 			for e, x := range acc {
 				out[e] = float32(x)
 			}
