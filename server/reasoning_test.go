@@ -83,3 +83,55 @@ func TestReasoningErrors(t *testing.T) {
 	code, _, _ = post(t, ts.URL+"/v1/completions", `{"model":"stories260K","prompt":["a","b"],"reasoning":{"strategy":"vote"}}`)
 	require.Equal(t, 400, code)
 }
+
+func TestReasoningBeam(t *testing.T) {
+	ts, _, e := newTestServer(t, Config{})
+	code, m, _ := post(t, ts.URL+"/v1/completions", mustJSON(map[string]any{
+		"model": "stories260K", "prompt": "Once upon a time", "n": 3, "max_tokens": 10,
+		"reasoning": map[string]any{"strategy": "beam", "length_penalty": 1}}))
+	require.Equal(t, 200, code, "%v", m)
+	r := m["reasoning"].(map[string]any)
+	require.Equal(t, "beam", r["strategy"])
+	scores := r["scores"].([]any)
+	require.Len(t, scores, 3)
+	for i := 1; i < len(scores); i++ {
+		require.GreaterOrEqual(t, scores[i-1].(float64), scores[i].(float64), "beams best first")
+	}
+	// Width 1 is greedy decoding: the text equals a greedy completion.
+	code, m1, _ := post(t, ts.URL+"/v1/completions", mustJSON(map[string]any{
+		"model": "stories260K", "prompt": "Once upon a time", "n": 1, "max_tokens": 10,
+		"reasoning": map[string]any{"strategy": "beam"}}))
+	require.Equal(t, 200, code, "%v", m1)
+	code, g, _ := post(t, ts.URL+"/v1/completions", mustJSON(map[string]any{
+		"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 10, "temperature": 0}))
+	require.Equal(t, 200, code, "%v", g)
+	require.Equal(t, choices(t, g)[0]["text"], choices(t, m1)[0]["text"])
+	require.Zero(t, e.Stats().KV.Used)
+}
+
+func TestReasoningTree(t *testing.T) {
+	ts, _, e := newTestServer(t, Config{})
+	code, m, _ := post(t, ts.URL+"/v1/completions", mustJSON(map[string]any{
+		"model": "stories260K", "prompt": "Once upon a time", "temperature": 0.8, "seed": 3, "logprobs": 1,
+		"reasoning": map[string]any{"strategy": "tree", "k": 3, "b": 2, "depth": 3, "delimiter": ".", "step_tokens": 16}}))
+	require.Equal(t, 200, code, "%v", m)
+	r := m["reasoning"].(map[string]any)
+	require.Equal(t, "tree", r["strategy"])
+	require.Greater(t, r["nodes"].(float64), 3.0)
+	text := choices(t, m)[0]["text"].(string)
+	require.NotEmpty(t, text)
+	require.Zero(t, e.Stats().KV.Used)
+
+	for _, c := range []struct{ reasoning, param string }{
+		{`{"strategy":"tree","k":0}`, "reasoning.k"},
+		{`{"strategy":"tree","delimiter":""}`, "reasoning.delimiter"},
+		{`{"strategy":"beam","k":2}`, "reasoning.k"},
+		{`{"strategy":"beam","length_penalty":-1}`, "reasoning.length_penalty"},
+		{`{"strategy":"vote","depth":2}`, "reasoning.depth"},
+	} {
+		body := `{"model":"stories260K","prompt":"a","n":2,"reasoning":` + c.reasoning + `}`
+		code, m, _ := post(t, ts.URL+"/v1/completions", body)
+		require.Equal(t, 400, code, c.reasoning)
+		require.Equal(t, c.param, m["error"].(map[string]any)["param"], c.reasoning)
+	}
+}
