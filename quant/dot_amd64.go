@@ -228,3 +228,72 @@ func dotQ6_KAVX2(n int, w, x []byte) float32 {
 	}
 	return lanes.total(0)
 }
+
+// The four-row kernels set out[r] to the dot of w with the row at xs[r].
+
+//go:noescape
+func dotQ8_0x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
+
+//go:noescape
+func dotQ4_0x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
+
+//go:noescape
+func dotQ4_1x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
+
+//go:noescape
+func dotQ5_0x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
+
+//go:noescape
+func dotQ5_1x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
+
+// archDotRows returns the accelerated multi-row dot product for t, or nil.
+func archDotRows(t Type) DotRowsFn {
+	if !hasAVX2 {
+		return nil
+	}
+	switch t {
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
+		return func(n int, w []byte, xs [][]byte, out []float32) { rows32(t, n, w, xs, out) }
+	}
+	return nil
+}
+
+// rows32 is the multi-row dot of the 32-element block types, four rows per
+// kernel call; a short last group repeats its last row and drops the extra
+// results. Invalid sizes go through the single-row kernel, which reports
+// them as NaN per row.
+func rows32(t Type, n int, w []byte, xs [][]byte, out []float32) {
+	wsize, xsize := t.TypeSize(), VecDotType(t).TypeSize()
+	nb, ok := blocks(n, 32, wsize, 0, w, nil)
+	for _, x := range xs {
+		ok = ok && len(x) >= nb*xsize
+	}
+	if !ok || nb == 0 {
+		dot := archDot(t)
+		for r, x := range xs {
+			out[r] = dot(n, w, x)
+		}
+		return
+	}
+	out = out[:len(xs)]
+	for lo := 0; lo < len(xs); lo += 4 {
+		var p [4]*byte
+		for k := range p {
+			p[k] = &xs[min(lo+k, len(xs)-1)][0]
+		}
+		var o [4]float32
+		switch t {
+		case Q8_0:
+			dotQ8_0x4(nb, &w[0], &p, f16Table, &o)
+		case Q4_0:
+			dotQ4_0x4(nb, &w[0], &p, f16Table, &o)
+		case Q4_1:
+			dotQ4_1x4(nb, &w[0], &p, f16Table, &o)
+		case Q5_0:
+			dotQ5_0x4(nb, &w[0], &p, f16Table, &o)
+		case Q5_1:
+			dotQ5_1x4(nb, &w[0], &p, f16Table, &o)
+		}
+		copy(out[lo:], o[:])
+	}
+}

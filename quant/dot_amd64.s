@@ -479,3 +479,261 @@ q6kloop:
 q6kdone:
 	VZEROUPPER
 	RET
+
+
+// The four-row kernels dot one weight row with four activation rows: each
+// weight block is loaded and unpacked once (Y6), dotted with the four rows
+// (Y0-Y3), and the float32 part runs for the four rows at once, row r in
+// lane r of X7. Lane-wise VMULPS/VADDPS round exactly like VMULSS/VADDSS,
+// and each lane repeats the single-row kernel's operations in its order,
+// so every result is bit-identical to it. Rows are at DI, R10, R11, R12.
+
+// XSCALES loads the fp16 at off in each row's block into the lanes of X.
+#define XSCALES(off, X) \
+	MOVWLZX off(DI), AX; \
+	VMOVSS (R9)(AX*4), X; \
+	MOVWLZX off(R10), AX; \
+	VINSERTPS $0x10, (R9)(AX*4), X, X; \
+	MOVWLZX off(R11), AX; \
+	VINSERTPS $0x20, (R9)(AX*4), X, X; \
+	MOVWLZX off(R12), AX; \
+	VINSERTPS $0x30, (R9)(AX*4), X, X
+
+// WSCALE loads the weight block's fp16 at off into every lane of X.
+#define WSCALE(off, X) \
+	MOVWLZX off(SI), AX; \
+	VBROADCASTSS (R9)(AX*4), X
+
+// HSUM4 leaves in X0 the sums of the eight int32 of Y0, Y1, Y2, Y3, one per
+// lane. Clobbers Y1, Y2.
+#define HSUM4 \
+	VPHADDD Y1, Y0, Y0; \
+	VPHADDD Y3, Y2, Y2; \
+	VPHADDD Y2, Y0, Y0; \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPADDD X1, X0, X0
+
+// RDOT sums Y6 (unsigned codes) times the 32 int8 at qs(R) into Y as
+// eight int32; RDOTOFF does it for the codes minus the offset in Y13.
+#define RDOT(qs, R, Y) \
+	VPMADDUBSW qs(R), Y6, Y; \
+	VPMADDWD Y14, Y, Y
+
+#define RDOTOFF(qs, R, Y) \
+	VPMADDUBSW qs(R), Y6, Y; \
+	VPMADDUBSW qs(R), Y13, Y4; \
+	VPSUBW Y4, Y, Y; \
+	VPMADDWD Y14, Y, Y
+
+#define RDOT4(qs) \
+	RDOT(qs, DI, Y0); \
+	RDOT(qs, R10, Y1); \
+	RDOT(qs, R11, Y2); \
+	RDOT(qs, R12, Y3)
+
+#define RDOTOFF4(qs) \
+	RDOTOFF(qs, DI, Y0); \
+	RDOTOFF(qs, R10, Y1); \
+	RDOTOFF(qs, R11, Y2); \
+	RDOTOFF(qs, R12, Y3)
+
+// X4NEXT advances to the next blocks and loops back to label l.
+#define X4NEXT(wsize, xsize, l) \
+	ADDQ $wsize, SI; \
+	ADDQ $xsize, DI; \
+	ADDQ $xsize, R10; \
+	ADDQ $xsize, R11; \
+	ADDQ $xsize, R12; \
+	DECQ CX; \
+	JNZ  l
+
+// Q8ROW sums the 32 int8 weights in Y5, Y6 (as int16) times the 32 int8 at
+// 2(R) into Y as eight int32. Clobbers Y8, Y9.
+#define Q8ROW(R, Y) \
+	VPMOVSXBW 2(R), Y8; \
+	VPMOVSXBW 18(R), Y9; \
+	VPMADDWD Y8, Y5, Y; \
+	VPMADDWD Y9, Y6, Y8; \
+	VPADDD Y8, Y, Y
+
+// func dotQ8_0x4(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, out *[4]float32)
+TEXT ·dotQ8_0x4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	VXORPS X7, X7, X7
+	TESTQ  CX, CX
+	JLE    q8x4done
+
+q8x4loop:
+	VPMOVSXBW 2(SI), Y5
+	VPMOVSXBW 18(SI), Y6
+	Q8ROW(DI, Y0)
+	Q8ROW(R10, Y1)
+	Q8ROW(R11, Y2)
+	Q8ROW(R12, Y3)
+	HSUM4
+	// sumf += float32(s) * (d_w * d_x)
+	VCVTDQ2PS X0, X0
+	WSCALE(0, X2)
+	XSCALES(0, X3)
+	VMULPS X3, X2, X2
+	VMULPS X2, X0, X0
+	VADDPS X0, X7, X7
+	X4NEXT(34, 34, q8x4loop)
+
+q8x4done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// FMUL3X4 is FMUL3 for four rows.
+#define FMUL3X4 \
+	VCVTDQ2PS X0, X0; \
+	WSCALE(0, X2); \
+	XSCALES(0, X3); \
+	VMULPS X2, X0, X0; \
+	VMULPS X3, X0, X0; \
+	VADDPS X0, X7, X7
+
+// FMULX4 is FMUL for four rows.
+#define FMULX4 \
+	VCVTDQ2PS X0, X0; \
+	WSCALE(0, X2); \
+	XSCALES(0, X3); \
+	VMULPS X3, X2, X2; \
+	VMULPS X0, X2, X2; \
+	VADDPS X2, X7, X7
+
+// FMULMINX4 is FMULMIN for four rows.
+#define FMULMINX4 \
+	VCVTDQ2PS X0, X0; \
+	WSCALE(0, X2); \
+	XSCALES(0, X3); \
+	VMULPS X3, X2, X2; \
+	VMULPS X0, X2, X2; \
+	WSCALE(2, X3); \
+	XSCALES(2, X4); \
+	VMULPS X4, X3, X3; \
+	VADDPS X3, X2, X2; \
+	VADDPS X2, X7, X7
+
+// func dotQ4_0x4(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, out *[4]float32)
+TEXT ·dotQ4_0x4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	CONSTS(8)
+	TESTQ CX, CX
+	JLE   q40x4done
+
+q40x4loop:
+	Q4(2)
+	VMOVDQA Y0, Y6
+	RDOTOFF4(2)
+	HSUM4
+	FMUL3X4
+	X4NEXT(18, 34, q40x4loop)
+
+q40x4done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4_1x4(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, out *[4]float32)
+TEXT ·dotQ4_1x4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	CONSTS(0)
+	TESTQ CX, CX
+	JLE   q41x4done
+
+q41x4loop:
+	Q4(4)
+	VMOVDQA Y0, Y6
+	RDOT4(4)
+	HSUM4
+	FMULMINX4
+	X4NEXT(20, 36, q41x4loop)
+
+q41x4done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ5_0x4(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, out *[4]float32)
+TEXT ·dotQ5_0x4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	CONSTS(16)
+	TESTQ CX, CX
+	JLE   q50x4done
+
+q50x4loop:
+	Q4(6)
+	Q5(2)
+	VMOVDQA Y0, Y6
+	RDOTOFF4(2)
+	HSUM4
+	FMULX4
+	X4NEXT(22, 34, q50x4loop)
+
+q50x4done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ5_1x4(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, out *[4]float32)
+TEXT ·dotQ5_1x4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	CONSTS(0)
+	TESTQ CX, CX
+	JLE   q51x4done
+
+q51x4loop:
+	Q4(8)
+	Q5(4)
+	VMOVDQA Y0, Y6
+	RDOT4(4)
+	HSUM4
+	FMULMINX4
+	X4NEXT(24, 36, q51x4loop)
+
+q51x4done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET

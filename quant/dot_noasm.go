@@ -4,3 +4,6 @@ package quant
 
 // archDot returns nil: only the generic Go dot products exist here.
 func archDot(Type) DotFn { return nil }
+
+// archDotRows returns nil: DotRowsFunc loops the single-row dot here.
+func archDotRows(Type) DotRowsFn { return nil }

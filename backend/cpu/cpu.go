@@ -155,12 +155,27 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 			}
 		}
 	})
-	dot := quant.DotFunc(ww.typ)
+	dot, dotRows := quant.DotFunc(ww.typ), quant.DotRowsFunc(ww.typ)
+	xr := make([][]byte, rows)
+	for r := range xr {
+		xr[r] = xq[r*xb : (r+1)*xb]
+	}
 	parallel(b.threads, out, 16, func(lo, hi int) {
+		var res [tile]float32
 		for j := lo; j < hi; j++ {
 			wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
-			for r := 0; r < rows; r++ {
-				d.d[r*out+j] = dot(in, wr, xq[r*xb:(r+1)*xb])
+			// Tiles of rows share each unpacked weight block; every result
+			// equals the single-row dot, so tiling never changes outputs.
+			r := 0
+			for ; rows-r >= 2; r += tile {
+				n := min(tile, rows-r)
+				dotRows(in, wr, xr[r:r+n], res[:n])
+				for k, v := range res[:n] {
+					d.d[(r+k)*out+j] = v
+				}
+			}
+			for ; r < rows; r++ {
+				d.d[r*out+j] = dot(in, wr, xr[r])
 			}
 		}
 	})
@@ -175,6 +190,10 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		}
 	}
 }
+
+// tile is the number of activation rows dotted with one weight row per
+// multi-row kernel call.
+const tile = 4
 
 // scratch holds quantized-activation buffers reused across MatMul calls
 // (a prefill batch needs hundreds of KiB per product).

@@ -1,0 +1,96 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// rowsTypes are the types DotRowsFunc is checked for: every type with an
+// assembly dot product, plus a few that only have the generic loop.
+var rowsTypes = append([]Type{F32, F16, Q2_K, Q3_K}, archTypes...)
+
+// checkRows requires every out of the multi-row dot to be bit-equal to the
+// single-row DotFunc result for that row (NaN only against NaN).
+func checkRows(t *testing.T, typ Type, name string, n int, w []byte, xs [][]byte) {
+	t.Helper()
+	dot, rows := DotFunc(typ), DotRowsFunc(typ)
+	out := make([]float32, len(xs)+1)
+	out[len(xs)] = 42 // must stay untouched
+	rows(n, w, xs, out[:len(xs)])
+	for r, x := range xs {
+		want := dot(n, w, x)
+		if out[r] != out[r] && want != want {
+			continue
+		}
+		require.Equal(t, math.Float32bits(want), math.Float32bits(out[r]),
+			"%s, n %d, row %d of %d: rows %v, DotFunc %v", name, n, r, len(xs), out[r], want)
+	}
+	require.Equal(t, float32(42), out[len(xs)], "%s: wrote past out", name)
+}
+
+func TestDotRowsMatchesDotFunc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	random := func(int) byte { return byte(rng.Uint32()) }
+	for _, typ := range rowsTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			require.NotNil(t, DotRowsFunc(typ))
+			if archDot(typ) != nil && typ.BlockSize() == 32 {
+				require.NotNil(t, archDotRows(typ), "no multi-row kernel beside the single-row one")
+			}
+			vt := VecDotType(typ)
+			bs, xs := typ.BlockSize(), vt.TypeSize()
+			for _, nb := range []int{0, 1, 3, 17, 40} {
+				for nr := 1; nr <= 10; nr++ {
+					// Raw random bytes: every code and activation value.
+					x := make([][]byte, nr)
+					for r := range x {
+						x[r] = fill(vt, nb, random, 0)
+					}
+					checkRows(t, typ, "random bytes", nb*bs, fill(typ, nb, random, 0), x)
+					// Quantized Gaussian rows, as a model sees them.
+					src := make([]float32, nb*bs)
+					for i := range src {
+						src[i] = float32(rng.NormFloat64())
+					}
+					w := make([]byte, nb*typ.TypeSize())
+					require.NoError(t, Quantize(typ, src, w))
+					for r := range x {
+						for i := range src {
+							src[i] = float32(rng.NormFloat64() * 3)
+						}
+						x[r] = make([]byte, nb*xs)
+						require.NoError(t, QuantizeActivation(vt, src, x[r]))
+					}
+					checkRows(t, typ, "quantized", nb*bs, w, x)
+				}
+			}
+			// Extremes: saturating codes and activations, zero and huge scales,
+			// a different extreme per row.
+			xbytes := []byte{0x80, 0x7f, 0x00, 0x81, 0xff, 0x01}
+			for _, wb := range []byte{0x00, 0xff, 0x80, 0x7f, 0x55} {
+				for _, scale := range []float32{1, 0, -65504} {
+					nb := 9
+					w := fill(typ, nb, func(int) byte { return wb }, scale)
+					for nr := 1; nr <= 6; nr++ {
+						x := make([][]byte, nr)
+						for r := range x {
+							x[r] = fill(vt, nb, func(int) byte { return xbytes[r] }, scale)
+						}
+						checkRows(t, typ, fmt.Sprintf("w %#x scale %v", wb, scale), nb*bs, w, x)
+					}
+				}
+			}
+			// Bad sizes: NaN exactly where the single-row dot gives NaN.
+			n := 2 * bs
+			good := make([]byte, 2*xs)
+			checkRows(t, typ, "short x row", n, make([]byte, 4096), [][]byte{good, good[:1], good})
+			checkRows(t, typ, "short w row", n, make([]byte, 1), [][]byte{good, good})
+			checkRows(t, typ, "partial block", bs+1, make([]byte, 4096), [][]byte{make([]byte, 4096), make([]byte, 4096)})
+			checkRows(t, typ, "no rows", n, make([]byte, 4096), nil)
+		})
+	}
+}
