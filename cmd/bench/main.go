@@ -23,6 +23,7 @@ import (
 func main() {
 	root := &cobra.Command{Use: "bench", Short: "Throughput suites for the engine", SilenceUsage: true, SilenceErrors: true}
 	root.AddCommand(speedCmd(), parallelCmd(), serveCmd())
+	root.AddCommand(moeCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: "+err.Error())
 		os.Exit(1)

@@ -100,6 +100,15 @@ func MoESpecs() []Spec {
 	return out
 }
 
+// MoEBenchSpec is the Mixtral-style MoE that `bench moe` times: 8 layers
+// of dim 1024, 8 experts of FFN 2048 with 2 used per token, Q4_0 weights
+// (about 230 MB), sized so a 2-core machine decodes it at batch 64 in
+// minutes. It is generated on demand, never committed or golden-tested.
+func MoEBenchSpec() Spec {
+	return Spec{Name: "synth-llama-moe-bench-q4_0", Arch: "llama", Type: quant.Q4_0, Dim: 1024, Layers: 8,
+		Heads: 16, KVHeads: 4, HeadDim: 64, FFN: 2048, Experts: 8, ExpertsK: 2, Seed: 21}
+}
+
 // family holds what differs between architectures.
 type family struct {
 	eps      float32
