@@ -246,6 +246,14 @@ func dotQ5_0x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]flo
 //go:noescape
 func dotQ5_1x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
 
+// The four-row lane kernels store per super-block the lanes of four rows.
+
+//go:noescape
+func lanesQ4_Kx4(nb int, w *byte, xs *[4]*byte, sc *uint32, out *int32)
+
+//go:noescape
+func lanesQ6_Kx4(nb int, w *byte, xs *[4]*byte, sc *uint32, out *int32)
+
 // archDotRows returns the accelerated multi-row dot product for t, or nil.
 func archDotRows(t Type) DotRowsFn {
 	if !hasAVX2 {
@@ -254,6 +262,8 @@ func archDotRows(t Type) DotRowsFn {
 	switch t {
 	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
 		return func(n int, w []byte, xs [][]byte, out []float32) { rows32(t, n, w, xs, out) }
+	case Q4_K, Q6_K:
+		return func(n int, w []byte, xs [][]byte, out []float32) { rowsK(t, n, w, xs, out) }
 	}
 	return nil
 }
@@ -296,4 +306,118 @@ func rows32(t Type, n int, w []byte, xs [][]byte, out []float32) {
 		}
 		copy(out[lo:], o[:])
 	}
+}
+
+// rowsK is the multi-row dot of Q4_K and Q6_K, four rows per group as in
+// rows32.
+func rowsK(t Type, n int, w []byte, xs [][]byte, out []float32) {
+	nb, ok := blocks(n, QK_K, t.TypeSize(), 0, w, nil)
+	for _, x := range xs {
+		ok = ok && len(x) >= nb*292
+	}
+	if !ok || nb == 0 {
+		dot := archDot(t)
+		for r, x := range xs {
+			out[r] = dot(n, w, x)
+		}
+		return
+	}
+	out = out[:len(xs)]
+	for lo := 0; lo < len(xs); lo += 4 {
+		var ys [4][]byte
+		for k := range ys {
+			ys[k] = xs[min(lo+k, len(xs)-1)]
+		}
+		var o [4]float32
+		if t == Q4_K {
+			o = dotQ4_Kx4(nb, w, &ys)
+		} else {
+			o = dotQ6_Kx4(nb, w, &ys)
+		}
+		copy(out[lo:], o[:])
+	}
+}
+
+// spread writes the four-row kernels' scale operands of one super-block,
+// given its four uint64 as the single-row kernels read them.
+func spread(dst []uint32, s [4]uint64) {
+	for i, v := range s {
+		d := dst[8*i : 8*i+8 : 8*i+8]
+		d[0], d[1], d[2], d[3] = uint32(v), uint32(v), uint32(v), uint32(v)
+		d[4], d[5], d[6], d[7] = uint32(v>>32), uint32(v>>32), uint32(v>>32), uint32(v>>32)
+	}
+}
+
+// xptrs sets p to the four rows' pointers at super-block i.
+func xptrs(p *[4]*byte, ys *[4][]byte, i int) *[4]*byte {
+	for r := range p {
+		p[r] = &ys[r][i*292]
+	}
+	return p
+}
+
+// dotQ4_Kx4 is dotK4 (Q4_K) for four rows at once, with the same float
+// operations per row.
+func dotQ4_Kx4(nb int, w []byte, ys *[4][]byte) (o [4]float32) {
+	var lanes [4]kLanes
+	var sumf [4]float32
+	var sc [32 * chunkK]uint32
+	var mins [4][chunkK]int32
+	var acc [32 * chunkK]int32
+	var p [4]*byte
+	for i0 := 0; i0 < nb; i0 += chunkK {
+		c := min(chunkK, nb-i0)
+		for k := 0; k < c; k++ {
+			s, mn := k4Scales(w[(i0+k)*144+4 : (i0+k)*144+16])
+			for r := range ys {
+				y := (*[292]byte)(ys[r][(i0+k)*292:])
+				var sumi int32
+				for j := 0; j < 8; j++ {
+					sumi += (q8kBsum(y, 2*j) + q8kBsum(y, 2*j+1)) * int32(mn>>(8*j)&0xff)
+				}
+				mins[r][k] = sumi
+			}
+			spread(sc[32*k:], [4]uint64{scales2(s&0xff, s>>8&0xff), scales2(s>>16&0xff, s>>24&0xff),
+				scales2(s>>32&0xff, s>>40&0xff), scales2(s>>48&0xff, s>>56)})
+		}
+		lanesQ4_Kx4(c, &w[i0*144], xptrs(&p, ys, i0), &sc[0], &acc[0])
+		for k := 0; k < c; k++ {
+			b := w[(i0+k)*144:]
+			for r := range ys {
+				yd := q8kD((*[292]byte)(ys[r][(i0+k)*292:]))
+				lanes[r].add(half(b[0:])*yd, (*[8]int32)(acc[32*k+8*r:]))
+				sumf[r] -= float32(half(b[2:]) * yd * float32(mins[r][k]))
+			}
+		}
+	}
+	for r := range o {
+		o[r] = lanes[r].total(sumf[r])
+	}
+	return o
+}
+
+// dotQ6_Kx4 is dotQ6_KAVX2 for four rows at once.
+func dotQ6_Kx4(nb int, w []byte, ys *[4][]byte) (o [4]float32) {
+	var lanes [4]kLanes
+	var sc [32 * chunkK]uint32
+	var acc [32 * chunkK]int32
+	var p [4]*byte
+	for i0 := 0; i0 < nb; i0 += chunkK {
+		c := min(chunkK, nb-i0)
+		for k := 0; k < c; k++ {
+			s := w[(i0+k)*210+192 : (i0+k)*210+208]
+			spread(sc[32*k:], [4]uint64{scales4(s[0:4]), scales4(s[4:8]), scales4(s[8:12]), scales4(s[12:16])})
+		}
+		lanesQ6_Kx4(c, &w[i0*210], xptrs(&p, ys, i0), &sc[0], &acc[0])
+		for k := 0; k < c; k++ {
+			b := w[(i0+k)*210:]
+			for r := range ys {
+				lanes[r].add(half(b[208:])*q8kD((*[292]byte)(ys[r][(i0+k)*292:])), (*[8]int32)(acc[32*k+8*r:]))
+			}
+		}
+	}
+	for r := range o {
+		o[r] = lanes[r].total(0)
+	}
+	return o
 }

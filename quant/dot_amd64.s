@@ -737,3 +737,187 @@ q51x4done:
 	VMOVUPS X7, (AX)
 	VZEROUPPER
 	RET
+
+// The four-row k-quant kernels return the lane sums of lanesQ4_K/lanesQ6_K
+// for four activation rows (at DI, R10, R11, R12): per super-block, eight
+// int32 per row, row after row. Each 64-element step unpacks the weight
+// codes once (Y0 A, Y1 B) and adds every row's scaled lane sums into its
+// accumulators; the sums are exact, so they equal the single-row kernel's.
+// sc holds per step a whole 32-byte VPMADDWD operand: the int16 scale pair
+// of lanes 0-3 four times, then that of lanes 4-7 four times. Register use:
+// Y13 perm16, Y2-Y4 scratch, Y5 0x20 bytes (Q6_K), row accumulators
+// Y6/Y7, Y8/Y9, Y10/Y11, Y12/Y14.
+
+DATA c0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA c0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA c0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA c0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL c0f<>(SB), RODATA|NOPTR, $32
+
+// KLOADR loads 32 int8 activations at qs(R) in perm16 order into Y.
+#define KLOADR(qs, R, Y) \
+	VMOVDQU qs(R), Y; \
+	VPSHUFB Y13, Y, Y
+
+// KACC adds the scaled lane sums of the int16 pair sums in Y3 (A) and Y4
+// (B), scales at soff(R8), into the accumulators L and H.
+#define KACC(soff, L, H) \
+	VPUNPCKLWD Y4, Y3, Y2; \
+	VPUNPCKHWD Y4, Y3, Y3; \
+	VPMADDWD soff(R8), Y2, Y2; \
+	VPMADDWD soff(R8), Y3, Y3; \
+	VPADDD Y2, L, L; \
+	VPADDD Y3, H, H
+
+// K4ROW does one row of a Q4_K step: activations A at qa(R), B at qb(R).
+#define K4ROW(qa, qb, soff, R, L, H) \
+	KLOADR(qa, R, Y2); \
+	VPMADDUBSW Y2, Y0, Y3; \
+	KLOADR(qb, R, Y2); \
+	VPMADDUBSW Y2, Y1, Y4; \
+	KACC(soff, L, H)
+
+// K6ROW does one row of a Q6_K step, with the code offset 32.
+#define K6ROW(qa, qb, soff, R, L, H) \
+	KLOADR(qa, R, Y2); \
+	VPMADDUBSW Y2, Y0, Y3; \
+	VPMADDUBSW Y2, Y5, Y2; \
+	VPSUBW Y2, Y3, Y3; \
+	KLOADR(qb, R, Y2); \
+	VPMADDUBSW Y2, Y1, Y4; \
+	VPMADDUBSW Y2, Y5, Y2; \
+	VPSUBW Y2, Y4, Y4; \
+	KACC(soff, L, H)
+
+#define KROWS4(ROW, qa, qb, soff) \
+	ROW(qa, qb, soff, DI, Y6, Y7); \
+	ROW(qa, qb, soff, R10, Y8, Y9); \
+	ROW(qa, qb, soff, R11, Y10, Y11); \
+	ROW(qa, qb, soff, R12, Y12, Y14)
+
+#define KZERO4 \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; \
+	VPXOR Y9, Y9, Y9; \
+	VPXOR Y10, Y10, Y10; \
+	VPXOR Y11, Y11, Y11; \
+	VPXOR Y12, Y12, Y12; \
+	VPXOR Y14, Y14, Y14
+
+// KSTORER is KSTORE for the accumulators L, H at off(DX).
+#define KSTORER(L, H, off) \
+	VPERM2I128 $0x20, H, L, Y0; \
+	VPERM2I128 $0x31, H, L, Y1; \
+	VPADDD Y1, Y0, Y0; \
+	VMOVDQU Y0, off(DX)
+
+#define KSTORE4 \
+	KSTORER(Y6, Y7, 0); \
+	KSTORER(Y8, Y9, 32); \
+	KSTORER(Y10, Y11, 64); \
+	KSTORER(Y12, Y14, 96)
+
+#define KNEXT4(wsize, l) \
+	ADDQ $wsize, SI; \
+	ADDQ $292, DI; \
+	ADDQ $292, R10; \
+	ADDQ $292, R11; \
+	ADDQ $292, R12; \
+	ADDQ $128, R8; \
+	ADDQ $128, DX; \
+	DECQ CX; \
+	JNZ  l
+
+// Q4KX4 handles elements 64m..64m+63 of a Q4_K block for the four rows.
+#define Q4KX4(m) \
+	VMOVDQU (16+32*m)(SI), Y0; \
+	VPSHUFB Y13, Y0, Y0; \
+	VPSRLW $4, Y0, Y1; \
+	VPAND c0f<>(SB), Y0, Y0; \
+	VPAND c0f<>(SB), Y1, Y1; \
+	KROWS4(K4ROW, 4+64*m, 36+64*m, 32*m)
+
+// func lanesQ4_Kx4(nb int, w *byte, xs *[4]*byte, sc *uint32, out *int32)
+TEXT ·lanesQ4_Kx4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ sc+24(FP), R8
+	MOVQ out+32(FP), DX
+	VMOVDQU perm16<>(SB), Y13
+	TESTQ CX, CX
+	JLE   q4kx4done
+
+q4kx4loop:
+	KZERO4
+	Q4KX4(0)
+	Q4KX4(1)
+	Q4KX4(2)
+	Q4KX4(3)
+	KSTORE4
+	KNEXT4(144, q4kx4loop)
+
+q4kx4done:
+	VZEROUPPER
+	RET
+
+// Q6KX4 handles elements 128k..128k+127 of a Q6_K block for the four rows,
+// as Q6K128: codes from ql bytes 64k.. and qh bytes 128+32k.. (Y4).
+#define Q6KX4(k) \
+	KLOADR(128+32*k, SI, Y4); \
+	KLOADR(64*k, SI, Y0); \
+	VPAND c0f<>(SB), Y0, Y0; \
+	VPSLLW $4, Y4, Y2; \
+	VPAND c30<>(SB), Y2, Y2; \
+	VPOR Y2, Y0, Y0; \
+	KLOADR(64*k+32, SI, Y1); \
+	VPAND c0f<>(SB), Y1, Y1; \
+	VPSLLW $2, Y4, Y2; \
+	VPAND c30<>(SB), Y2, Y2; \
+	VPOR Y2, Y1, Y1; \
+	KROWS4(K6ROW, 4+128*k, 36+128*k, 64*k); \
+	KLOADR(128+32*k, SI, Y4); \
+	KLOADR(64*k, SI, Y0); \
+	VPSRLW $4, Y0, Y0; \
+	VPAND c0f<>(SB), Y0, Y0; \
+	VPAND c30<>(SB), Y4, Y2; \
+	VPOR Y2, Y0, Y0; \
+	KLOADR(64*k+32, SI, Y1); \
+	VPSRLW $4, Y1, Y1; \
+	VPAND c0f<>(SB), Y1, Y1; \
+	VPSRLW $2, Y4, Y2; \
+	VPAND c30<>(SB), Y2, Y2; \
+	VPOR Y2, Y1, Y1; \
+	KROWS4(K6ROW, 68+128*k, 100+128*k, 64*k+32)
+
+// func lanesQ6_Kx4(nb int, w *byte, xs *[4]*byte, sc *uint32, out *int32)
+TEXT ·lanesQ6_Kx4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ sc+24(FP), R8
+	MOVQ out+32(FP), DX
+	VMOVDQU perm16<>(SB), Y13
+	BCAST(0x20, X5, Y5)
+	TESTQ CX, CX
+	JLE   q6kx4done
+
+q6kx4loop:
+	KZERO4
+	Q6KX4(0)
+	Q6KX4(1)
+	KSTORE4
+	KNEXT4(210, q6kx4loop)
+
+q6kx4done:
+	VZEROUPPER
+	RET
