@@ -94,3 +94,35 @@ func TestDotRowsMatchesDotFunc(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDotRows compares four single-row dots with one four-row call on
+// rows of 1536 elements.
+func BenchmarkDotRows(b *testing.B) {
+	const n = 1536
+	for _, typ := range []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K} {
+		vt := VecDotType(typ)
+		nb := n / typ.BlockSize()
+		rng := rand.New(rand.NewPCG(1, 2))
+		random := func(int) byte { return byte(rng.Uint32()) }
+		w := fill(typ, nb, random, 1)
+		xs := make([][]byte, 4)
+		for r := range xs {
+			xs[r] = fill(vt, nb, random, 1)
+		}
+		out := make([]float32, len(xs))
+		b.Run(typ.String()+"/single", func(b *testing.B) {
+			dot := DotFunc(typ)
+			for b.Loop() {
+				for r, x := range xs {
+					out[r] = dot(n, w, x)
+				}
+			}
+		})
+		b.Run(typ.String()+"/rows", func(b *testing.B) {
+			rows := DotRowsFunc(typ)
+			for b.Loop() {
+				rows(n, w, xs, out)
+			}
+		})
+	}
+}
