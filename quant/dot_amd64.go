@@ -261,9 +261,11 @@ func archDotRows(t Type) DotRowsFn {
 	}
 	switch t {
 	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
-		return func(n int, w []byte, xs [][]byte, out []float32) { rows32(t, n, w, xs, out) }
+		wsize, xsize := t.TypeSize(), VecDotType(t).TypeSize() // map reads: once, not per call
+		return func(n int, w []byte, xs [][]byte, out []float32) { rows32(t, wsize, xsize, n, w, xs, out) }
 	case Q4_K, Q6_K:
-		return func(n int, w []byte, xs [][]byte, out []float32) { rowsK(t, n, w, xs, out) }
+		wsize := t.TypeSize()
+		return func(n int, w []byte, xs [][]byte, out []float32) { rowsK(t, wsize, n, w, xs, out) }
 	}
 	return nil
 }
@@ -272,8 +274,7 @@ func archDotRows(t Type) DotRowsFn {
 // kernel call; a short last group repeats its last row and drops the extra
 // results. Invalid sizes go through the single-row kernel, which reports
 // them as NaN per row.
-func rows32(t Type, n int, w []byte, xs [][]byte, out []float32) {
-	wsize, xsize := t.TypeSize(), VecDotType(t).TypeSize()
+func rows32(t Type, wsize, xsize, n int, w []byte, xs [][]byte, out []float32) {
 	nb, ok := blocks(n, 32, wsize, 0, w, nil)
 	for _, x := range xs {
 		ok = ok && len(x) >= nb*xsize
@@ -310,8 +311,8 @@ func rows32(t Type, n int, w []byte, xs [][]byte, out []float32) {
 
 // rowsK is the multi-row dot of Q4_K and Q6_K, four rows per group as in
 // rows32.
-func rowsK(t Type, n int, w []byte, xs [][]byte, out []float32) {
-	nb, ok := blocks(n, QK_K, t.TypeSize(), 0, w, nil)
+func rowsK(t Type, wsize, n int, w []byte, xs [][]byte, out []float32) {
+	nb, ok := blocks(n, QK_K, wsize, 0, w, nil)
 	for _, x := range xs {
 		ok = ok && len(x) >= nb*292
 	}

@@ -191,9 +191,9 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	}
 }
 
-// tile is the number of activation rows dotted with one weight row per
-// multi-row kernel call.
-const tile = 4
+// tile is the most activation rows dotted with one weight row per DotRows
+// call (the kernels take four at a time; larger calls save call overhead).
+const tile = 16
 
 // scratch holds quantized-activation buffers reused across MatMul calls
 // (a prefill batch needs hundreds of KiB per product).
