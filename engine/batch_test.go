@@ -9,34 +9,41 @@ import (
 	"github.com/tscale/engine/backend"
 )
 
-// TestBatchedForwardMatchesAlone runs several sequences at different
-// positions in one forward call and checks every row's logits are exactly
-// those of the sequence run alone: the scheduler relies on it.
+// TestBatchedForwardMatchesAlone: sequences at different positions in one
+// forward call give exactly their solo logits.
 func TestBatchedForwardMatchesAlone(t *testing.T) {
 	e, err := Open(modelPath(t, "stories260K.gguf"), WithContext(256))
 	require.NoError(t, err)
 	defer e.Close()
-	tok := e.Tokenizer()
-	prompts := [][]int32{
-		tok.Encode("Once upon a time", true, false),
-		tok.Encode("The cat sat on the mat and looked at the big red ball", true, false),
-		tok.Encode("Tom", true, false),
-	}
-	alone := make([][]float32, len(prompts))
-	for i, p := range prompts {
-		alone[i], err = e.Logits(context.Background(), p)
+	requireBatchMatchesAlone(t, e, batchTexts)
+}
+
+// requireBatchMatchesAlone runs the prompts as several sequences at
+// different positions in one forward call (all but their last tokens,
+// then the last tokens together) and requires every row's logits to equal
+// those of the sequence run alone, bit for bit: the scheduler relies on it.
+func requireBatchMatchesAlone(t *testing.T, e *Engine, texts []string) {
+	t.Helper()
+	prompts := make([][]int32, len(texts))
+	alone := make([][]float32, len(texts))
+	for i, text := range texts {
+		prompts[i] = e.Tokenizer().Encode(text, true, false)
+		var err error
+		alone[i], err = e.Logits(context.Background(), prompts[i])
 		require.NoError(t, err)
 	}
-
-	// A private cache: sequence s owns blocks s*4 .. s*4+3.
-	kvc, err := e.be.NewKV(e.model.KVSpec(16, 16))
+	// A private cache: sequence i owns blocks per*i .. per*i+per-1.
+	const per = 8
+	kvc, err := e.be.NewKV(e.model.KVSpec(per*len(prompts), 16))
 	require.NoError(t, err)
-	// Step 1: each sequence prefills all but its last token, in one batch.
-	// Step 2: each adds its last token, again in one batch, at different
-	// positions; the logits must equal the separate runs bit for bit.
 	b := &backend.Batch{}
 	for i, p := range prompts {
-		b.Blocks = append(b.Blocks, []int32{int32(4 * i), int32(4*i + 1), int32(4*i + 2), int32(4*i + 3)})
+		require.LessOrEqual(t, len(p), per*16)
+		var blocks []int32
+		for j := 0; j < per; j++ {
+			blocks = append(blocks, int32(per*i+j))
+		}
+		b.Blocks = append(b.Blocks, blocks)
 		for j := 0; j < len(p)-1; j++ {
 			b.Tokens = append(b.Tokens, p[j])
 			b.Pos = append(b.Pos, int32(j))
@@ -45,19 +52,28 @@ func TestBatchedForwardMatchesAlone(t *testing.T) {
 	}
 	_, err = e.model.Forward(b, kvc, nil)
 	require.NoError(t, err)
-	b2 := &backend.Batch{Blocks: b.Blocks}
+	last := &backend.Batch{Blocks: b.Blocks}
 	var rows []int
 	for i, p := range prompts {
-		b2.Tokens = append(b2.Tokens, p[len(p)-1])
-		b2.Pos = append(b2.Pos, int32(len(p)-1))
-		b2.Seq = append(b2.Seq, int32(i))
+		last.Tokens = append(last.Tokens, p[len(p)-1])
+		last.Pos = append(last.Pos, int32(len(p)-1))
+		last.Seq = append(last.Seq, int32(i))
 		rows = append(rows, i)
 	}
-	logits, err := e.model.Forward(b2, kvc, rows)
+	logits, err := e.model.Forward(last, kvc, rows)
 	require.NoError(t, err)
-	for i := range prompts {
+	for i, p := range prompts {
 		got := make([]float32, logits.Cols())
 		e.Backend().Read(logits, i, got)
-		require.Equal(t, alone[i], got, "sequence %d", i)
+		require.Equal(t, alone[i], got, "sequence %d (%d tokens)", i, len(p))
 	}
+}
+
+// batchTexts are prompts of different lengths for requireBatchMatchesAlone.
+var batchTexts = []string{
+	"Once upon a time",
+	"Lily and her mom went to the park. They saw a big tree with red apples.",
+	"Tom",
+	"The cat sat on the mat and looked at the big red ball",
+	"One day, a little boy named Ben found a shiny key",
 }

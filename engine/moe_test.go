@@ -2,13 +2,11 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/backend/cpu"
 	"github.com/tscale/engine/model/synth"
 	"github.com/tscale/engine/quant"
@@ -108,60 +106,13 @@ func TestMoEBatchMatchesAlone(t *testing.T) {
 	checkBatchMatchesAlone(t, modelPath(t, "stories260K-moe4x.gguf"))
 }
 
-// checkBatchMatchesAlone prefills several prompts (all but their last
-// tokens) in one batch, then adds every last token in a second batch, and
-// requires each sequence's logits to equal those of the prompt run alone.
+// checkBatchMatchesAlone opens a model and runs requireBatchMatchesAlone.
 func checkBatchMatchesAlone(t *testing.T, path string) {
 	t.Helper()
 	e, err := Open(path, WithContext(128))
 	require.NoError(t, err)
 	defer e.Close()
-	tok := e.Tokenizer()
-	prompts := [][]int32{
-		tok.Encode("Once upon a time", true, false),
-		tok.Encode("Lily and her mom went to the park. They saw a big tree with red apples.", true, false),
-		tok.Encode("Tom", true, false),
-		tok.Encode("The cat sat on the mat and looked at the big red ball", true, false),
-		tok.Encode("One day, a little boy named Ben found a shiny key", true, false),
-	}
-	alone := make([][]float32, len(prompts))
-	for i, p := range prompts {
-		alone[i], err = e.Logits(context.Background(), p)
-		require.NoError(t, err)
-	}
-	const per = 8 // blocks per sequence
-	kvc, err := e.be.NewKV(e.model.KVSpec(per*len(prompts), 16))
-	require.NoError(t, err)
-	b := &backend.Batch{}
-	for i, p := range prompts {
-		var blocks []int32
-		for j := 0; j < per; j++ {
-			blocks = append(blocks, int32(per*i+j))
-		}
-		b.Blocks = append(b.Blocks, blocks)
-		for j := 0; j < len(p)-1; j++ {
-			b.Tokens = append(b.Tokens, p[j])
-			b.Pos = append(b.Pos, int32(j))
-			b.Seq = append(b.Seq, int32(i))
-		}
-	}
-	_, err = e.model.Forward(b, kvc, nil)
-	require.NoError(t, err)
-	last := &backend.Batch{Blocks: b.Blocks}
-	var rows []int
-	for i, p := range prompts {
-		last.Tokens = append(last.Tokens, p[len(p)-1])
-		last.Pos = append(last.Pos, int32(len(p)-1))
-		last.Seq = append(last.Seq, int32(i))
-		rows = append(rows, i)
-	}
-	logits, err := e.model.Forward(last, kvc, rows)
-	require.NoError(t, err)
-	for i, p := range prompts {
-		got := make([]float32, logits.Cols())
-		e.Backend().Read(logits, i, got)
-		require.Equal(t, alone[i], got, fmt.Sprintf("sequence %d (%d tokens)", i, len(p)))
-	}
+	requireBatchMatchesAlone(t, e, batchTexts)
 }
 
 // Tolerances for qwen3moe, whose log-probabilities differ from llama.cpp's

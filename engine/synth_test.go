@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/model/synth"
 	"github.com/tscale/engine/quant"
 )
@@ -125,50 +124,7 @@ func TestSynthBatchMatchesAlone(t *testing.T) {
 			e, err := Open(path, WithContext(128))
 			require.NoError(t, err)
 			defer e.Close()
-			tok := e.Tokenizer()
-			prompts := [][]int32{
-				tok.Encode("Once upon a time", true, false),
-				tok.Encode("Lily and her mom went to the park. They saw a big tree with red apples.", true, false),
-				tok.Encode("Tom", true, false),
-				tok.Encode("The cat sat on the mat and looked at the big red ball", true, false),
-			}
-			alone := make([][]float32, len(prompts))
-			for i, p := range prompts {
-				alone[i], err = e.Logits(context.Background(), p)
-				require.NoError(t, err)
-			}
-
-			// Step 1 prefills all but each prompt's last token, in one batch;
-			// step 2 adds the last tokens, again in one batch.
-			// A private cache: sequence i owns blocks 8i .. 8i+7.
-			kvc, err := e.be.NewKV(e.model.KVSpec(8*len(prompts), 16))
-			require.NoError(t, err)
-			b := &backend.Batch{}
-			for i, p := range prompts {
-				b.Blocks = append(b.Blocks, []int32{int32(8 * i), int32(8*i + 1), int32(8*i + 2), int32(8*i + 3), int32(8*i + 4), int32(8*i + 5), int32(8*i + 6), int32(8*i + 7)})
-				for j := 0; j < len(p)-1; j++ {
-					b.Tokens = append(b.Tokens, p[j])
-					b.Pos = append(b.Pos, int32(j))
-					b.Seq = append(b.Seq, int32(i))
-				}
-			}
-			_, err = e.model.Forward(b, kvc, nil)
-			require.NoError(t, err)
-			last := &backend.Batch{Blocks: b.Blocks}
-			var rows []int
-			for i, p := range prompts {
-				last.Tokens = append(last.Tokens, p[len(p)-1])
-				last.Pos = append(last.Pos, int32(len(p)-1))
-				last.Seq = append(last.Seq, int32(i))
-				rows = append(rows, i)
-			}
-			logits, err := e.model.Forward(last, kvc, rows)
-			require.NoError(t, err)
-			for i, p := range prompts {
-				got := make([]float32, logits.Cols())
-				e.Backend().Read(logits, i, got)
-				require.Equal(t, alone[i], got, "sequence %d (%d tokens)", i, len(p))
-			}
+			requireBatchMatchesAlone(t, e, batchTexts)
 		})
 	}
 }
