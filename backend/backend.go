@@ -30,14 +30,24 @@ type Act int
 const (
 	SiLU     Act = iota // SwiGLU: silu(gate) * up
 	GELUTanh            // GeGLU: gelu_tanh(gate) * up
+	// SwiGLUOAI is gpt-oss's clamped SwiGLU: with g = min(gate, 7) and
+	// u = clamp(up, -7, 7), g·sigmoid(1.702·g)·(u + 1).
+	SwiGLUOAI
+)
+
+// gpt-oss's SwiGLU constants.
+const (
+	OAIAlpha = 1.702
+	OAILimit = 7
 )
 
 // Gating turns a mixture-of-experts router's logits into expert scores.
 type Gating int
 
 const (
-	Softmax Gating = iota // softmax over all experts (Mixtral, Qwen MoE)
-	Sigmoid               // independent sigmoid per expert
+	Softmax       Gating = iota // softmax over all experts (Mixtral, Qwen MoE)
+	Sigmoid                     // independent sigmoid per expert
+	SoftmaxWeight               // top K by raw logit, softmax over those K (gpt-oss)
 )
 
 // Route describes one layer's mixture-of-experts routing.
@@ -48,6 +58,14 @@ type Route struct {
 	Gating  Gating  // scores from logits
 	Norm    bool    // divide the K chosen scores by their sum
 	Scale   float32 // multiply the weights by Scale (0 or 1 = none)
+}
+
+// Experts are one layer's expert matrices, stored 3-D: gate and up are
+// [dim, ff, experts], down is [ff, dim, experts] (GGML order). The biases
+// are optional 2-D [ff, experts] and [dim, experts] (gpt-oss).
+type Experts struct {
+	Gate, Up, Down             Weight
+	GateBias, UpBias, DownBias Weight
 }
 
 // Routing is the result of MoERoute: for each token, K expert ids in
@@ -64,6 +82,19 @@ type RoPE struct {
 	FreqScale float32   // 1 / linear scaling factor (1 = none)
 	NeoX      bool      // rotate (i, i+Dims/2) pairs instead of (2i, 2i+1)
 	Factors   []float32 // optional per-pair frequency divisors (Llama 3 rope_freqs)
+	YaRN      *YaRN     // YaRN context extension; nil = none
+}
+
+// YaRN blends interpolated (FreqScale) and original frequencies per
+// dimension pair, ramping between the pairs that rotate BetaFast and
+// BetaSlow times over OrigCtx positions, and scales cos/sin by
+// AttnFactor·(1 + 0.1·ln(1/FreqScale)) when ExtFactor != 0 (ggml's rope).
+type YaRN struct {
+	ExtFactor  float32 // weight of the extrapolated frequencies in the ramp (1 = full YaRN)
+	AttnFactor float32 // magnitude scale of cos and sin
+	BetaFast   float32
+	BetaSlow   float32
+	OrigCtx    int // context length the model was trained at before extension
 }
 
 // Attn describes one attention layer.
@@ -75,6 +106,9 @@ type Attn struct {
 	Scale   float32 // applied to q·k
 	Window  int     // sliding window in tokens; 0 = full causal attention
 	Softcap float32 // tanh soft-capping of scores; 0 = none
+	// Sinks, when set, is an F32 logit per query head that joins each
+	// softmax as one more score with no value (gpt-oss attention sinks).
+	Sinks Weight
 }
 
 // KVSpec sizes a paged key/value cache.
@@ -144,9 +178,9 @@ type Backend interface {
 	// optionally renormalised and scaled.
 	MoERoute(logits Tensor, r Route) Routing
 	// MoEExperts sets dst row i to the sum, in routing order, of weight ×
-	// down_e(act(gate_e·x_i) × up_e·x_i) over token i's experts e. gate and
-	// up are [dim, ff, experts], down is [ff, dim, experts] (GGML order).
-	MoEExperts(dst, x Tensor, rt Routing, gate, up, down Weight, act Act)
+	// down_e(act(gate_e·x_i) × up_e·x_i) over token i's experts e, each
+	// product plus its expert's bias where e has biases.
+	MoEExperts(dst, x Tensor, rt Routing, e Experts, act Act)
 	// SigmoidGate multiplies row i of x by sigmoid(g[i][0]) (a shared
 	// expert's gate; g has one column).
 	SigmoidGate(x, g Tensor)

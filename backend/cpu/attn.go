@@ -103,6 +103,12 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 	// decoded once and used by every query head of its group. Per head the
 	// arithmetic is the same, in the same order, as one head alone.
 	group := a.Heads / a.KVHeads
+	var sinks []float32
+	if a.Sinks != nil {
+		if sinks = wgt(a.Sinks).f32; len(sinks) != a.Heads {
+			panic(fmt.Sprintf("cpu: attention sinks %s: %d values for %d heads", a.Sinks.Name(), len(sinks), a.Heads))
+		}
+	}
 	parallel(b.threads, bt.Len()*a.KVHeads, 2, func(lo, hi int) {
 		qh := make([]float32, group*hd)
 		kf := make([]float32, hd)
@@ -157,11 +163,19 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 				}
 			}
 			for g := 0; g < group; g++ {
+				m := mx[g]
+				if sinks != nil {
+					// ggml_soft_max_add_sinks: the sink is one more score.
+					m = max(m, sinks[kh*group+g])
+				}
 				var sum float64
 				for j := 0; j < n; j++ {
-					ex := float32(math.Exp(float64(scores[j*group+g] - mx[g])))
+					ex := float32(math.Exp(float64(scores[j*group+g] - m)))
 					scores[j*group+g] = ex
 					sum += float64(ex)
+				}
+				if sinks != nil {
+					sum += float64(float32(math.Exp(float64(sinks[kh*group+g] - m))))
 				}
 				inv[g] = float32(1 / sum)
 			}

@@ -51,6 +51,21 @@ type weight struct {
 	data     []byte    // stored bytes (a slice of the mapped file: no copy)
 	rowBytes int       // bytes per row of shape[0] elements
 	f32      []float32 // dequantized copy for small 1-D weights (norms, biases)
+
+	once sync.Once
+	all  []float32 // the whole tensor dequantized, on first use of floats
+}
+
+// floats returns the whole tensor as float32 (for small 2-D weights such
+// as expert biases), decoded once.
+func (w *weight) floats() []float32 {
+	w.once.Do(func() {
+		w.all = make([]float32, len(w.data)/w.rowBytes*int(w.shape[0]))
+		if err := quant.Dequantize(w.typ, w.data, w.all); err != nil {
+			panic(fmt.Sprintf("cpu: tensor %s: %v", w.name, err))
+		}
+	})
+	return w.all
 }
 
 func (w *weight) Name() string     { return w.name }
@@ -207,6 +222,7 @@ func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoP
 	half := r.Dims / 2
 	cos := make([]float32, half)
 	sin := make([]float32, half)
+	y := newYarn(r)
 	for i := 0; i < t.rows; i++ {
 		theta := float32(pos[i])
 		for k := 0; k < half; k++ {
@@ -214,8 +230,7 @@ func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoP
 			if r.Factors != nil {
 				th /= r.Factors[k]
 			}
-			a := float64(r.FreqScale * th)
-			cos[k], sin[k] = float32(math.Cos(a)), float32(math.Sin(a))
+			cos[k], sin[k] = y.cosSin(th, k)
 			theta *= thetaScale
 		}
 		row := t.row(i)
@@ -234,6 +249,51 @@ func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoP
 	}
 }
 
+// yarn is ggml's rope_yarn for one RoPE: the angle of pair k blends the
+// interpolated (freqScale·θ) and extrapolated (θ) angles by a ramp over the
+// correction dimensions, and cos/sin are scaled by mscale.
+type yarn struct {
+	freqScale, ext, mscale float32
+	lo, hi                 float32 // correction dimensions
+}
+
+func newYarn(r backend.RoPE) yarn {
+	y := yarn{freqScale: r.FreqScale, mscale: 1}
+	if r.YaRN == nil {
+		return y
+	}
+	p := r.YaRN
+	y.ext, y.mscale = p.ExtFactor, p.AttnFactor
+	// ggml_rope_yarn_corr_dims, in float32 as ggml computes it.
+	corr := func(beta float32) float32 {
+		turns := float32(p.OrigCtx) / (beta * 2 * float32(math.Pi))
+		return float32(r.Dims) * log32(turns) / (2 * log32(r.Base))
+	}
+	y.lo = max(0, float32(math.Floor(float64(corr(p.BetaFast)))))
+	y.hi = min(float32(r.Dims-1), float32(math.Ceil(float64(corr(p.BetaSlow)))))
+	if y.ext != 0 {
+		y.mscale *= 1 + 0.1*log32(1/y.freqScale)
+	}
+	return y
+}
+
+func log32(x float32) float32 { return float32(math.Log(float64(x))) }
+
+// cosSin returns the scaled cos and sin of pair k at unscaled angle th.
+func (y yarn) cosSin(th float32, k int) (float32, float32) {
+	a := y.freqScale * th
+	if y.ext != 0 {
+		ramp := (float32(k) - y.lo) / max(0.001, y.hi-y.lo)
+		mix := (1 - min(1, max(0, ramp))) * y.ext
+		a = float32(a*(1-mix)) + float32(th*mix)
+	}
+	c, s := float32(math.Cos(float64(a))), float32(math.Sin(float64(a)))
+	if y.mscale != 1 {
+		c, s = c*y.mscale, s*y.mscale
+	}
+	return c, s
+}
+
 // GLU implements backend.Backend.
 func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
 	d, g, u := ten(dst), ten(gate), ten(up)
@@ -246,9 +306,20 @@ func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
 		for i, x := range g.d {
 			d.d[i] = gelu(x) * u.d[i]
 		}
+	case backend.SwiGLUOAI:
+		for i, x := range g.d {
+			d.d[i] = swigluOAI(x, u.d[i])
+		}
 	default:
 		panic(fmt.Sprintf("cpu: unknown activation %d", act))
 	}
+}
+
+// swigluOAI is ggml's swiglu_oai with gpt-oss's alpha and limit.
+func swigluOAI(g, u float32) float32 {
+	g = min(g, backend.OAILimit)
+	u = max(-backend.OAILimit, min(u, backend.OAILimit))
+	return g / (1 + float32(math.Exp(float64(-backend.OAIAlpha*g)))) * (u + 1)
 }
 
 // Add implements backend.Backend.

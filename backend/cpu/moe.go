@@ -40,11 +40,20 @@ func (b *Backend) MoERoute(logits backend.Tensor, r backend.Route) backend.Routi
 	rt := &routing{n: t.rows, k: r.K, ids: make([]int32, t.rows*r.K), w: make([]float32, t.rows*r.K)}
 	p := make([]float32, t.cols)
 	for i := 0; i < t.rows; i++ {
-		scores(p, t.row(i), r.Gating)
 		ids, w := rt.ids[i*r.K:(i+1)*r.K], rt.w[i*r.K:(i+1)*r.K]
-		topK(ids, p)
-		for s, e := range ids {
-			w[s] = p[e]
+		if r.Gating == backend.SoftmaxWeight {
+			// Choose by raw logit, then softmax the K chosen.
+			topK(ids, t.row(i))
+			for s, e := range ids {
+				p[s] = t.row(i)[e]
+			}
+			scores(w, p[:r.K], backend.Softmax)
+		} else {
+			scores(p, t.row(i), r.Gating)
+			topK(ids, p)
+			for s, e := range ids {
+				w[s] = p[e]
+			}
 		}
 		if r.Norm {
 			var sum float64
@@ -123,11 +132,12 @@ func taken(ids []int32, j int) bool {
 // are grouped by expert and each chosen expert's matrices are read once
 // for its group; every output value is still one dot of a weight row with
 // one activation row (quantized as MatMul does), so results do not depend
-// on what else is in the batch. The weighted outputs are summed in slot
-// order, as llama.cpp's build_moe_ffn adds its expert views.
-func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, gate, up, down backend.Weight, act backend.Act) {
+// on what else is in the batch. Biases are added to the products as
+// llama.cpp's add_id does, and the weighted outputs are summed in slot
+// order, as its build_moe_ffn adds its expert views.
+func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backend.Experts, act backend.Act) {
 	d, s, r := ten(dst), ten(x), rt.(*routing)
-	gw, uw, dw := wgt(gate), wgt(up), wgt(down)
+	gw, uw, dw := wgt(ex.Gate), wgt(ex.Up), wgt(ex.Down)
 	if len(gw.shape) != 3 || len(dw.shape) != 3 || len(uw.shape) != 3 {
 		panic(fmt.Sprintf("cpu: moe experts: gate %v, up %v, down %v are not 3-D", gw.shape, uw.shape, dw.shape))
 	}
@@ -138,6 +148,7 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, gate, up
 		panic(fmt.Sprintf("cpu: moe experts %s: x %dx%d, %d routed tokens, gate %v, up %v, down %v, dst %dx%d",
 			gw.name, s.rows, s.cols, r.n, gw.shape, uw.shape, dw.shape, d.rows, d.cols))
 	}
+	gb, ub, db := expertBias(ex.GateBias, ff, ne), expertBias(ex.UpBias, ff, ne), expertBias(ex.DownBias, dim, ne)
 	n, k := s.rows, r.k
 	// Slots t*k+i of the batch, grouped by expert.
 	groups := make([][]int, ne)
@@ -175,9 +186,14 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, gate, up
 		}
 	})
 
-	// act(gate) × up, quantized for the down projection.
-	for i := range hg {
-		hg[i] = glu(hg[i], hu[i], act)
+	// act(gate + bias) × (up + bias), quantized for the down projection.
+	for sl, e := range r.ids {
+		g, u := hg[sl*ff:(sl+1)*ff], hu[sl*ff:(sl+1)*ff]
+		addBias(g, gb, int(e))
+		addBias(u, ub, int(e))
+		for i := range g {
+			g[i] = glu(g[i], u[i], act)
+		}
 	}
 	hq, hb := b.quantizeRows(hg, n*k, ff, dw)
 
@@ -193,6 +209,9 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, gate, up
 			}
 		}
 	})
+	for sl, e := range r.ids {
+		addBias(out[sl*dim:(sl+1)*dim], db, int(e))
+	}
 
 	for t := 0; t < n; t++ {
 		dr := d.row(t)
@@ -204,6 +223,28 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, gate, up
 			}
 			dr[j] = acc
 		}
+	}
+}
+
+// expertBias returns the values of an optional [n, experts] bias, or nil.
+func expertBias(w backend.Weight, n, experts int) []float32 {
+	if w == nil {
+		return nil
+	}
+	bw := wgt(w)
+	if len(bw.shape) != 2 || bw.shape[0] != int64(n) || bw.shape[1] != int64(experts) {
+		panic(fmt.Sprintf("cpu: moe expert bias %s has shape %v, want [%d %d]", bw.name, bw.shape, n, experts))
+	}
+	return bw.floats()
+}
+
+// addBias adds row e of the expert biases b (if any) to x.
+func addBias(x, b []float32, e int) {
+	if b == nil {
+		return
+	}
+	for i, v := range b[e*len(x) : (e+1)*len(x)] {
+		x[i] += v
 	}
 }
 
@@ -234,6 +275,8 @@ func glu(g, u float32, act backend.Act) float32 {
 		return g / (1 + float32(math.Exp(float64(-g)))) * u
 	case backend.GELUTanh:
 		return gelu(g) * u
+	case backend.SwiGLUOAI:
+		return swigluOAI(g, u)
 	}
 	panic(fmt.Sprintf("cpu: unknown activation %d", act))
 }

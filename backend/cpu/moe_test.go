@@ -35,6 +35,8 @@ func refRoute(logits []float64, r backend.Route) ([]int32, []float64) {
 		for j, v := range logits {
 			p[j] = 1 / (1 + math.Exp(-v))
 		}
+	case backend.SoftmaxWeight:
+		copy(p, logits) // chosen by logit, softmaxed below
 	}
 	order := make([]int, len(p))
 	for j := range order {
@@ -47,7 +49,19 @@ func refRoute(logits []float64, r backend.Route) ([]int32, []float64) {
 	for s := 0; s < r.K; s++ {
 		ids[s] = int32(order[s])
 		w[s] = p[order[s]]
-		sum += w[s]
+	}
+	if r.Gating == backend.SoftmaxWeight {
+		var z float64
+		for s := range w {
+			w[s] = math.Exp(w[s] - p[order[0]])
+			z += w[s]
+		}
+		for s := range w {
+			w[s] /= z
+		}
+	}
+	for _, v := range w {
+		sum += v
 	}
 	for s := range w {
 		if r.Norm {
@@ -70,6 +84,8 @@ func TestMoERoute(t *testing.T) {
 		{Experts: 6, K: 1, Gating: backend.Sigmoid, Scale: 2.5},
 		{Experts: 16, K: 4, Gating: backend.Sigmoid, Norm: true},
 		{Experts: 5, K: 5, Gating: backend.Softmax, Norm: true, Scale: 1},
+		{Experts: 8, K: 4, Gating: backend.SoftmaxWeight},
+		{Experts: 32, K: 4, Gating: backend.SoftmaxWeight, Scale: 0.5},
 	} {
 		t.Run(fmt.Sprintf("%d-of-%d-gating%d-norm%v-scale%g", r.K, r.Experts, r.Gating, r.Norm, r.Scale), func(t *testing.T) {
 			x := randn(rng, n*r.Experts)
@@ -165,25 +181,54 @@ func expertSlice(t *testing.T, be *Backend, w backend.Weight, e int) backend.Wei
 func TestMoEExperts(t *testing.T) {
 	const dim, ff, ne, k, n = 256, 512, 6, 2, 9
 	for _, tc := range []struct {
-		typ quant.Type
-		act backend.Act
-		tol float64 // relative to the output's rms
+		typ  quant.Type
+		act  backend.Act
+		bias bool
+		tol  float64 // relative to the output's rms
 	}{
-		{quant.F32, backend.SiLU, 1e-5},
-		{quant.F16, backend.SiLU, 5e-3},
-		{quant.Q8_0, backend.SiLU, 5e-2},
-		{quant.Q4_0, backend.SiLU, 0.1},
-		{quant.Q4_K, backend.GELUTanh, 0.1},
+		{quant.F32, backend.SiLU, false, 1e-5},
+		{quant.F16, backend.SiLU, false, 5e-3},
+		{quant.Q8_0, backend.SiLU, false, 5e-2},
+		{quant.Q4_0, backend.SiLU, false, 0.1},
+		{quant.Q4_K, backend.GELUTanh, false, 0.1},
+		{quant.F32, backend.SwiGLUOAI, true, 1e-5},
+		{quant.MXFP4, backend.SwiGLUOAI, true, 0.1},
 	} {
-		t.Run(fmt.Sprintf("%s-act%d", tc.typ, tc.act), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-act%d-bias%v", tc.typ, tc.act, tc.bias), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, uint64(tc.typ)))
 			be := New(2)
 			w := newMoEWeights(t, be, rng, tc.typ, dim, ff, ne)
+			ex := backend.Experts{Gate: w.gate, Up: w.up, Down: w.down}
+			// Biases, whole ([n, experts]) and per expert (for MatMul).
+			var gb, ub, db []float32
+			bias := func(vals []float32, n, e int) backend.Weight {
+				if vals == nil {
+					return nil
+				}
+				b, err := be.Upload("bias", quant.F32, []int64{int64(n)}, f32bytes(vals[e*n:(e+1)*n]))
+				require.NoError(t, err)
+				return b
+			}
+			if tc.bias {
+				up := func(vals []float32, n int) backend.Weight {
+					b, err := be.Upload("bias", quant.F32, []int64{int64(n), ne}, f32bytes(vals))
+					require.NoError(t, err)
+					return b
+				}
+				gb, ub, db = randn(rng, ff*ne), randn(rng, ff*ne), randn(rng, dim*ne)
+				ex.GateBias, ex.UpBias, ex.DownBias = up(gb, ff), up(ub, ff), up(db, dim)
+			}
+			at := func(vals []float32, i int) float64 {
+				if vals == nil {
+					return 0
+				}
+				return float64(vals[i])
+			}
 			x := fill(be, n, dim, randn(rng, n*dim))
 			rt := be.MoERoute(fill(be, n, ne, randn(rng, n*ne)), backend.Route{Experts: ne, K: k, Gating: backend.Softmax, Norm: true})
 			ids, wts := Experts(rt)
 			dst := be.Alloc(n, dim)
-			be.MoEExperts(dst, x, rt, w.gate, w.up, w.down, tc.act)
+			be.MoEExperts(dst, x, rt, ex, tc.act)
 
 			// Through the dense ops, one token and expert at a time.
 			g, u, o := be.Alloc(1, ff), be.Alloc(1, ff), be.Alloc(1, dim)
@@ -198,10 +243,10 @@ func TestMoEExperts(t *testing.T) {
 				ref := make([]float64, dim)
 				for s := 0; s < k; s++ {
 					e := int(ids[i*k+s])
-					be.MatMul(g, xi, expertSlice(t, be, w.gate, e), nil)
-					be.MatMul(u, xi, expertSlice(t, be, w.up, e), nil)
+					be.MatMul(g, xi, expertSlice(t, be, w.gate, e), bias(gb, ff, e))
+					be.MatMul(u, xi, expertSlice(t, be, w.up, e), bias(ub, ff, e))
 					be.GLU(g, g, u, tc.act)
-					be.MatMul(o, g, expertSlice(t, be, w.down, e), nil)
+					be.MatMul(o, g, expertSlice(t, be, w.down, e), bias(db, dim, e))
 					for j, v := range data(o) {
 						if s == 0 {
 							want[j] = v * wts[i*k]
@@ -218,9 +263,14 @@ func TestMoEExperts(t *testing.T) {
 							a += float64(w.gf[(e*ff+j)*dim+c]) * xv
 							b += float64(w.uf[(e*ff+j)*dim+c]) * xv
 						}
-						if tc.act == backend.SiLU {
+						a, b = a+at(gb, e*ff+j), b+at(ub, e*ff+j)
+						switch tc.act {
+						case backend.SiLU:
 							h[j] = a / (1 + math.Exp(-a)) * b
-						} else {
+						case backend.SwiGLUOAI:
+							a, b = math.Min(a, 7), math.Max(-7, math.Min(b, 7))
+							h[j] = a / (1 + math.Exp(-1.702*a)) * (b + 1)
+						default:
 							h[j] = 0.5 * a * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(a+0.044715*a*a*a))) * b
 						}
 					}
@@ -229,6 +279,7 @@ func TestMoEExperts(t *testing.T) {
 						for c := 0; c < ff; c++ {
 							acc += float64(w.df[(e*dim+j)*ff+c]) * h[c]
 						}
+						acc += at(db, e*dim+j)
 						ref[j] += acc * float64(wts[i*k+s])
 					}
 				}
@@ -241,7 +292,7 @@ func TestMoEExperts(t *testing.T) {
 				// Alone, the token gets the same bits.
 				one := be.Alloc(1, dim)
 				rt1 := &routing{n: 1, k: k, ids: ids[i*k : (i+1)*k], w: wts[i*k : (i+1)*k]}
-				be.MoEExperts(one, xi, rt1, w.gate, w.up, w.down, tc.act)
+				be.MoEExperts(one, xi, rt1, ex, tc.act)
 				require.Equal(t, got, data(one), "token %d alone", i)
 			}
 		})
@@ -277,7 +328,7 @@ func BenchmarkMoEExperts(b *testing.B) {
 				dst := be.Alloc(n, dim)
 				b.ResetTimer()
 				for b.Loop() {
-					be.MoEExperts(dst, x, rt, w.gate, w.up, w.down, backend.SiLU)
+					be.MoEExperts(dst, x, rt, backend.Experts{Gate: w.gate, Up: w.up, Down: w.down}, backend.SiLU)
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
 			})

@@ -150,6 +150,40 @@ func TestRoPE(t *testing.T) {
 	}
 }
 
+// TestYaRN checks YaRN against the formula in float64: per pair k, the
+// angle blends p·θ_k·s (interpolated) and p·θ_k by a ramp that is 1 below
+// the fast correction dimension and 0 above the slow one, and cos/sin are
+// scaled by attn·(1 + 0.1·ln(1/s)).
+func TestYaRN(t *testing.T) {
+	be := New(1)
+	const dims, base, scale, orig = 32, 150000.0, 1.0 / 32, 4096
+	y := &backend.YaRN{ExtFactor: 1, AttnFactor: 0.75, BetaFast: 32, BetaSlow: 1, OrigCtx: orig}
+	rope := backend.RoPE{Dims: dims, Base: base, FreqScale: scale, NeoX: true, YaRN: y}
+	corr := func(beta float64) float64 {
+		return dims * math.Log(orig/(beta*2*math.Pi)) / (2 * math.Log(base))
+	}
+	lo, hi := math.Max(0, math.Floor(corr(32))), math.Min(dims-1, math.Ceil(corr(1)))
+	require.Equal(t, []float64{4, 9}, []float64{lo, hi}, "correction dims")
+	pos := []int32{0, 3, 1000}
+	r := rand.New(rand.NewPCG(9, 10))
+	x := randn(r, len(pos)*dims)
+	tt := fill(be, len(pos), dims, x)
+	be.RoPE(tt, dims, pos, rope)
+	got := data(tt)
+	m := 0.75 * (1 + 0.1*math.Log(1/scale))
+	for i, p := range pos {
+		for k := 0; k < dims/2; k++ {
+			theta := float64(p) * math.Pow(base, -2*float64(k)/dims)
+			mix := 1 - math.Min(1, math.Max(0, (float64(k)-lo)/(hi-lo)))
+			a := theta*scale*(1-mix) + theta*mix
+			c, s := m*math.Cos(a), m*math.Sin(a)
+			x0, x1 := float64(x[i*dims+k]), float64(x[i*dims+k+dims/2])
+			require.InDelta(t, x0*c-x1*s, float64(got[i*dims+k]), 2e-4, "pos %d pair %d", p, k)
+			require.InDelta(t, x0*s+x1*c, float64(got[i*dims+k+dims/2]), 2e-4, "pos %d pair %d", p, k)
+		}
+	}
+}
+
 func TestActivations(t *testing.T) {
 	be := New(1)
 	g := []float32{-12, -3, -0.5, 0, 0.7, 2, 11}
@@ -170,6 +204,15 @@ func TestActivations(t *testing.T) {
 			want := tc.f(float64(g[i])) * float64(u[i])
 			require.InDelta(t, want, float64(data(dst)[i]), tc.tol*math.Max(1, math.Abs(want)), "act %d x=%v", tc.act, g[i])
 		}
+	}
+	// gpt-oss's SwiGLU clamps gate above 7 and up to ±7.
+	ug := []float32{1, 2, -9, 4, 5, 9, 7}
+	dst := be.Alloc(1, len(g))
+	be.GLU(dst, fill(be, 1, len(g), g), fill(be, 1, len(ug), ug), backend.SwiGLUOAI)
+	for i := range g {
+		x, y := math.Min(float64(g[i]), 7), math.Max(-7, math.Min(float64(ug[i]), 7))
+		want := x / (1 + math.Exp(-1.702*x)) * (y + 1)
+		require.InDelta(t, want, float64(data(dst)[i]), 1e-6*math.Max(1, math.Abs(want)), "swiglu-oai x=%v y=%v", g[i], ug[i])
 	}
 	x := fill(be, 1, 3, []float32{-100, 0, 3})
 	be.Softcap(x, 30)
@@ -192,8 +235,8 @@ func TestGatherArgmaxRead(t *testing.T) {
 }
 
 // naiveAttention is float64 causal attention of one query over keys/values
-// at positions [first, p].
-func naiveAttention(q []float32, ks, vs [][]float32, scale float64) []float64 {
+// at positions [first, p], with an attention sink when sink is not nil.
+func naiveAttention(q []float32, ks, vs [][]float32, scale float64, sink *float64) []float64 {
 	sc := make([]float64, len(ks))
 	mx := math.Inf(-1)
 	for j, k := range ks {
@@ -207,6 +250,9 @@ func naiveAttention(q []float32, ks, vs [][]float32, scale float64) []float64 {
 	for j := range sc {
 		sc[j] = math.Exp(sc[j] - mx)
 		z += sc[j]
+	}
+	if sink != nil {
+		z += math.Exp(*sink - mx)
 	}
 	out := make([]float64, len(q))
 	for j, v := range vs {
@@ -226,11 +272,14 @@ func TestAttention(t *testing.T) {
 	for _, tc := range []struct {
 		typ    quant.Type
 		window int
+		sinks  []float32
 		tol    float64
 	}{
-		{quant.F32, 0, 1e-5},
-		{quant.F16, 0, 5e-3},
-		{quant.F32, 3, 1e-5},
+		{quant.F32, 0, nil, 1e-5},
+		{quant.F16, 0, nil, 5e-3},
+		{quant.F32, 3, nil, 1e-5},
+		{quant.F32, 3, []float32{-2, 0, 1.5, 4}, 1e-5},
+		{quant.F16, 0, []float32{0.5, -30, 2, 1}, 5e-3},
 	} {
 		be := New(2)
 		kvc, err := be.NewKV(backend.KVSpec{Layers: 1, KVDim: kvHeads * hd, Blocks: 8, BlockSize: bs, Type: tc.typ})
@@ -249,6 +298,11 @@ func TestAttention(t *testing.T) {
 			}
 		}
 		a := backend.Attn{Layer: 0, Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: 0.35, Window: tc.window}
+		if tc.sinks != nil {
+			w, err := be.Upload("sinks", quant.F32, []int64{heads}, f32bytes(tc.sinks))
+			require.NoError(t, err)
+			a.Sinks = w
+		}
 		step := func(b *backend.Batch) []float32 {
 			var q, k, v []float32
 			for i := range b.Tokens {
@@ -276,7 +330,12 @@ func TestAttention(t *testing.T) {
 						ks = append(ks, keys[s][pp][kh*hd:(kh+1)*hd])
 						vs = append(vs, vals[s][pp][kh*hd:(kh+1)*hd])
 					}
-					want := naiveAttention(qs[s][p][h*hd:(h+1)*hd], ks, vs, float64(a.Scale))
+					var sink *float64
+					if tc.sinks != nil {
+						v := float64(tc.sinks[h])
+						sink = &v
+					}
+					want := naiveAttention(qs[s][p][h*hd:(h+1)*hd], ks, vs, float64(a.Scale), sink)
 					for e := range want {
 						require.InDelta(t, want[e], float64(got[i*heads*hd+h*hd+e]), tc.tol, "%s seq %d pos %d head %d", tc.typ, s, p, h)
 					}

@@ -38,6 +38,11 @@ type Options struct {
 	Layer func(il int, rope backend.RoPE) (backend.RoPE, int)
 	// FinalSoftcap soft-caps the logits (0 = none).
 	FinalSoftcap float32
+	// PostAttnFFNNorm: the FFN's input norm is named post_attention_norm
+	// (gpt-oss), and there is no norm on the attention output.
+	PostAttnFFNNorm bool
+	// Sinks: every layer has attention sinks (attn_sinks, one logit per head).
+	Sinks bool
 	// QScale, when non-zero, multiplies the queries before attention (as
 	// Gemma does) instead of the scores by 1/sqrt(head size). llama.cpp
 	// rounds the scaled queries to F16 for q·k, so unless QScale is a power
@@ -65,6 +70,7 @@ type layer struct {
 	attnNorm, wq, wk, wv, wo backend.Weight
 	bq, bk, bv, bo           backend.Weight // qwen2
 	qNorm, kNorm             backend.Weight // qwen3, gemma3
+	sinks                    backend.Weight // gpt-oss
 	postAttn, postFFN        backend.Weight // gemma3
 	ffnNorm, gate, up, down  backend.Weight
 	moe                      *moeLayer // replaces gate, up, down
@@ -78,7 +84,7 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 		Context: m.Int("context_length", 2048),
 		Dim:     m.Int("embedding_length"),
 		Layers:  m.Int("block_count"),
-		FFN:     m.Int("feed_forward_length"),
+		FFN:     m.Int("feed_forward_length", 0),
 		Heads:   m.Int("attention.head_count"),
 	}
 	hp.KVHeads = m.Int("attention.head_count_kv", hp.Heads)
@@ -98,6 +104,9 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if moe == nil && hp.FFN <= 0 {
+		return nil, fmt.Errorf("%s: %s.feed_forward_length is missing or 0", f.Path, m.Arch)
+	}
 	rope := backend.RoPE{
 		Dims:      m.Int("rope.dimension_count", hp.HeadDim),
 		Base:      m.Float("rope.freq_base", 10000),
@@ -110,8 +119,16 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 		if fac := m.Float("rope.scaling.factor", 1); fac > 0 {
 			rope.FreqScale = 1 / fac
 		}
+	case "yarn":
+		if fac := m.Float("rope.scaling.factor", 1); fac > 0 {
+			rope.FreqScale = 1 / fac
+		}
+		rope.YaRN = yarn(m, rope.FreqScale, hp.Context)
 	default:
-		return nil, fmt.Errorf("%s: RoPE scaling %q is not supported (none, linear)", f.Path, typ)
+		return nil, fmt.Errorf("%s: RoPE scaling %q is not supported (none, linear, yarn)", f.Path, typ)
+	}
+	if m.Err != nil {
+		return nil, m.Err
 	}
 	if rope.Dims <= 0 || rope.Dims > hp.HeadDim || rope.Dims%2 != 0 {
 		return nil, fmt.Errorf("%s: rope.dimension_count %d does not fit head size %d", f.Path, rope.Dims, hp.HeadDim)
@@ -168,9 +185,16 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 			bo:       w.Opt(p+"attn_output.bias", d),
 			qNorm:    w.Opt(p+"attn_q_norm.weight", hd),
 			kNorm:    w.Opt(p+"attn_k_norm.weight", hd),
-			postAttn: w.Opt(p+"post_attention_norm.weight", d),
-			postFFN:  w.Opt(p+"post_ffw_norm.weight", d),
-			ffnNorm:  w.Get(p+"ffn_norm.weight", d),
+			postFFN: w.Opt(p+"post_ffw_norm.weight", d),
+		}
+		if opt.PostAttnFFNNorm {
+			l.ffnNorm = w.Get(p+"post_attention_norm.weight", d)
+		} else {
+			l.postAttn = w.Opt(p+"post_attention_norm.weight", d)
+			l.ffnNorm = w.Get(p+"ffn_norm.weight", d)
+		}
+		if opt.Sinks {
+			l.sinks = w.Get(p+"attn_sinks.weight", int64(hp.Heads))
 		}
 		if moe != nil {
 			l.moe = moe.load(w, p, d)
@@ -256,7 +280,7 @@ func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (
 		be.RoPE(k, hp.HeadDim, b.Pos, m.ropes[il])
 		be.Attention(att, q, k, v, kv, b, backend.Attn{
 			Layer: il, Heads: hp.Heads, KVHeads: hp.KVHeads, HeadDim: hp.HeadDim,
-			Scale: m.scale, Window: m.window[il],
+			Scale: m.scale, Window: m.window[il], Sinks: l.sinks,
 		})
 		be.MatMul(o, att, l.wo, l.bo)
 		if l.postAttn != nil {
@@ -290,6 +314,26 @@ func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (
 		be.Softcap(logits, m.opt.FinalSoftcap)
 	}
 	return logits, nil
+}
+
+// yarn returns llama.cpp's YaRN parameters for a model whose RoPE is
+// scaled by freqScale: full extrapolation mix, betas 32 and 1, and an
+// attention factor that cancels ggml's own 1 + 0.1·ln(factor) magnitude
+// scaling for the default mscale (llama_context's constructor).
+func yarn(m *model.Meta, freqScale float32, ctx int) *backend.YaRN {
+	factor := 1 / freqScale
+	mscale := float32(1)
+	if factor > 1 {
+		mscale = 0.1*float32(math.Log(float64(factor))) + 1
+	}
+	attn := mscale * (1 / (1 + 0.1*float32(math.Log(float64(factor)))))
+	return &backend.YaRN{
+		ExtFactor:  1,
+		AttnFactor: attn * m.Float("rope.scaling.attn_factor", 1),
+		BetaFast:   32,
+		BetaSlow:   1,
+		OrigCtx:    m.Int("rope.scaling.original_context_length", ctx),
+	}
 }
 
 // scaled uploads tensor name multiplied by s, as F32.

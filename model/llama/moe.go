@@ -18,10 +18,13 @@ func init() {
 }
 
 // moeFamily is how an architecture's mixture-of-experts block differs.
-// llama.cpp fixes these per architecture (softmax gating for all three) and
+// llama.cpp fixes these per architecture (softmax gating for all but
+// gpt-oss, which softmaxes the chosen experts' logits only) and
 // ignores expert_gating_func / expert_weights_norm / expert_weights_scale
 // for them, so the engine does too.
 type moeFamily struct {
+	gating backend.Gating
+	bias   bool // router and expert biases (gpt-oss)
 	norm   bool // renormalise the chosen experts' weights to sum to 1
 	expFF  bool // expert_feed_forward_length, else feed_forward_length / k
 	shared bool // a shared expert with a sigmoid gate (qwen2moe)
@@ -32,6 +35,7 @@ var moeFamilies = map[string]moeFamily{
 	"llama":    {norm: true, dense: true}, // Mixtral
 	"qwen2moe": {expFF: true, shared: true},
 	"qwen3moe": {norm: true, expFF: true},
+	"gpt-oss":  {gating: backend.SoftmaxWeight, bias: true, expFF: true},
 }
 
 // moeSpec is a model's expert configuration.
@@ -53,7 +57,7 @@ func readMoE(f *gguf.File, m *model.Meta, hp *model.Hyper) (*moeSpec, error) {
 	case n == 0 && (!ok || fam.dense):
 		return nil, nil
 	case !ok:
-		return nil, fmt.Errorf("%s: %s.expert_count = %d: mixture-of-experts %s models are not supported (llama, qwen2moe, qwen3moe)", f.Path, m.Arch, n, m.Arch)
+		return nil, fmt.Errorf("%s: %s.expert_count = %d: mixture-of-experts %s models are not supported (llama, qwen2moe, qwen3moe, gpt-oss)", f.Path, m.Arch, n, m.Arch)
 	case n == 0:
 		return nil, fmt.Errorf("%s: %s.expert_count is missing or 0: %s needs experts", f.Path, m.Arch, m.Arch)
 	}
@@ -66,7 +70,7 @@ func readMoE(f *gguf.File, m *model.Meta, hp *model.Hyper) (*moeSpec, error) {
 	}
 	s := &moeSpec{
 		fam:   fam,
-		route: backend.Route{Experts: n, K: k, Gating: backend.Softmax, Norm: fam.norm},
+		route: backend.Route{Experts: n, K: k, Gating: fam.gating, Norm: fam.norm},
 		ff:    hp.FFN,
 	}
 	if fam.expFF {
@@ -87,7 +91,8 @@ func readMoE(f *gguf.File, m *model.Meta, hp *model.Hyper) (*moeSpec, error) {
 
 // moeLayer holds one layer's router and experts.
 type moeLayer struct {
-	router, gate, up, down  backend.Weight // *_exps: [dim, ff, n], down [ff, dim, n]
+	router, routerBias      backend.Weight
+	exps                    backend.Experts
 	shGate, sGate, sUp, sDn backend.Weight // qwen2moe shared expert and its gate
 }
 
@@ -96,9 +101,17 @@ func (s *moeSpec) load(w *model.Weights, p string, dim int64) *moeLayer {
 	n, ff := int64(s.route.Experts), int64(s.ff)
 	l := &moeLayer{
 		router: w.Get(p+"ffn_gate_inp.weight", dim, n),
-		gate:   w.Get(p+"ffn_gate_exps.weight", dim, ff, n),
-		up:     w.Get(p+"ffn_up_exps.weight", dim, ff, n),
-		down:   w.Get(p+"ffn_down_exps.weight", ff, dim, n),
+		exps: backend.Experts{
+			Gate: w.Get(p+"ffn_gate_exps.weight", dim, ff, n),
+			Up:   w.Get(p+"ffn_up_exps.weight", dim, ff, n),
+			Down: w.Get(p+"ffn_down_exps.weight", ff, dim, n),
+		},
+	}
+	if s.fam.bias {
+		l.routerBias = w.Get(p+"ffn_gate_inp.bias", n)
+		l.exps.GateBias = w.Get(p+"ffn_gate_exps.bias", ff, n)
+		l.exps.UpBias = w.Get(p+"ffn_up_exps.bias", ff, n)
+		l.exps.DownBias = w.Get(p+"ffn_down_exps.bias", dim, n)
 	}
 	if s.fam.shared {
 		sff := int64(s.sharedFF)
@@ -130,11 +143,11 @@ func (m *Model) newMoEBufs(n int) *moeBufs {
 // added to them.
 func (m *Model) moeFFN(dst, xn backend.Tensor, l *moeLayer, il int, b *moeBufs) {
 	be := m.be
-	be.MatMul(b.logits, xn, l.router, nil)
+	be.MatMul(b.logits, xn, l.router, l.routerBias)
 	r := m.moe.route
 	r.Layer = il
 	rt := be.MoERoute(b.logits, r)
-	be.MoEExperts(dst, xn, rt, l.gate, l.up, l.down, m.opt.Act)
+	be.MoEExperts(dst, xn, rt, l.exps, m.opt.Act)
 	if l.shGate == nil {
 		return
 	}

@@ -72,6 +72,7 @@ func TestMoELoad(t *testing.T) {
 		{"llama", 4, 2},
 		{"qwen2moe", 6, 2},
 		{"qwen3moe", 6, 3},
+		{"gpt-oss", 8, 4},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
 			m, err := model.Load(moeFile(t, tc.arch, nil, nil), cpu.New(1))
@@ -134,7 +135,7 @@ func TestMoELoadErrors(t *testing.T) {
 				}
 				return k, v, true
 			},
-			want: "qwen3.expert_count = 6: mixture-of-experts qwen3 models are not supported (llama, qwen2moe, qwen3moe)",
+			want: "qwen3.expert_count = 6: mixture-of-experts qwen3 models are not supported (llama, qwen2moe, qwen3moe, gpt-oss)",
 		},
 		{
 			name:   "missing expert tensor",
@@ -164,6 +165,47 @@ func TestMoELoadErrors(t *testing.T) {
 				return true
 			},
 			want: "tensor blk.0.ffn_down_exps.weight has shape [64 6 64], want [64 64 6]",
+		},
+		{
+			name: "gpt-oss without a sliding window",
+			arch: "gpt-oss",
+			edit: setKey("gpt-oss.attention.sliding_window", nil),
+			want: "required key gpt-oss.attention.sliding_window is missing",
+		},
+		{
+			name: "gpt-oss without experts",
+			arch: "gpt-oss",
+			edit: setKey("gpt-oss.expert_count", nil),
+			want: "gpt-oss.expert_count is missing or 0: gpt-oss needs experts",
+		},
+		{
+			name:   "gpt-oss without attention sinks",
+			arch:   "gpt-oss",
+			tensor: drop("blk.3.attn_sinks.weight"),
+			want:   "tensor blk.3.attn_sinks.weight is missing",
+		},
+		{
+			name:   "gpt-oss without an expert bias",
+			arch:   "gpt-oss",
+			tensor: drop("blk.1.ffn_down_exps.bias"),
+			want:   "tensor blk.1.ffn_down_exps.bias is missing",
+		},
+		{
+			name: "gpt-oss expert bias of the wrong shape",
+			arch: "gpt-oss",
+			tensor: func(ti *gguf.TensorInfo) bool {
+				if ti.Name == "blk.0.ffn_up_exps.bias" {
+					ti.Shape = []int64{8, 64}
+				}
+				return true
+			},
+			want: "tensor blk.0.ffn_up_exps.bias has shape [8 64], want [64 8]",
+		},
+		{
+			name: "unknown RoPE scaling",
+			arch: "gpt-oss",
+			edit: setKey("gpt-oss.rope.scaling.type", "longrope"),
+			want: `RoPE scaling "longrope" is not supported (none, linear, yarn)`,
 		},
 		{
 			name: "expert FFN length not matching the tensors",

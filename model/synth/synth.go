@@ -21,7 +21,7 @@ import (
 // Spec describes one synthetic model.
 type Spec struct {
 	Name    string     // file stem and general.name
-	Arch    string     // llama, qwen2, qwen3, gemma3, qwen2moe or qwen3moe
+	Arch    string     // llama, qwen2, qwen3, gemma3, qwen2moe, qwen3moe or gpt-oss
 	Type    quant.Type // type of the weight matrices; norms and biases stay F32
 	Dim     int
 	Layers  int
@@ -29,7 +29,7 @@ type Spec struct {
 	KVHeads int
 	HeadDim int // written as attention.key_length/value_length when != Dim/Heads or Arch needs it
 	FFN     int
-	Window  int  // gemma3 attention.sliding_window
+	Window  int  // gemma3, gpt-oss attention.sliding_window
 	Tied    bool // no output.weight: logits use token_embd
 	Seed    uint64
 
@@ -38,6 +38,9 @@ type Spec struct {
 	ExpertsK  int // expert_used_count
 	ExpertFFN int // expert_feed_forward_length (qwen2moe, qwen3moe); llama's experts use FFN
 	SharedFFN int // expert_shared_feed_forward_length (qwen2moe's shared expert)
+	// MXFP4Experts stores the expert matrices in MXFP4 (as gpt-oss files
+	// do); the other matrices stay in Type.
+	MXFP4Experts bool
 }
 
 // Specs are the models the engine's synthetic golden tests use: every
@@ -97,7 +100,16 @@ func MoESpecs() []Spec {
 			out = append(out, sp)
 		}
 	}
-	return out
+	// gpt-oss: 4 layers alternating a sliding window of 8 and full
+	// attention, queries wider than the model (4 heads of 32 in dim 64),
+	// top-4 of 8 experts; in F32, and as released files store it: MXFP4
+	// experts with the other matrices in Q8_0.
+	oss := Spec{Arch: "gpt-oss", Dim: 64, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 64, Window: 8,
+		Experts: 8, ExpertsK: 4, ExpertFFN: 64, Seed: 14}
+	f32, mx := oss, oss
+	f32.Name, f32.Type = "synth-gpt-oss-f32", quant.F32
+	mx.Name, mx.Type, mx.MXFP4Experts = "synth-gpt-oss-mxfp4", quant.Q8_0, true
+	return append(out, f32, mx)
 }
 
 // MoEBenchSpec is the Mixtral-style MoE that `bench moe` times: 8 layers
@@ -119,6 +131,7 @@ type family struct {
 	postNorm bool // gemma3: post_attention_norm, post_ffw_norm
 	moe      int  // 0: dense only, 1: experts optional (llama), 2: experts required
 	shared   bool // qwen2moe: shared expert
+	oss      bool // gpt-oss: output and expert biases, sinks, YaRN, norm names
 }
 
 var families = map[string]family{
@@ -129,15 +142,19 @@ var families = map[string]family{
 
 	"qwen2moe": {eps: 1e-6, ropeBase: 1000000, qkvBias: true, moe: 2, shared: true},
 	"qwen3moe": {eps: 1e-6, ropeBase: 1000000, headLen: true, qkNorm: true, moe: 2},
+	"gpt-oss":  {eps: 1e-5, ropeBase: 150000, headLen: true, qkvBias: true, moe: 2, oss: true},
 }
 
 // fileTypes are llama.cpp's general.file_type values (enum llama_ftype).
 var fileTypes = map[quant.Type]uint32{quant.F32: 0, quant.F16: 1, quant.Q4_0: 2, quant.Q4_1: 3, quant.Q8_0: 7}
 
+// ftypeMXFP4MoE is LLAMA_FTYPE_MOSTLY_MXFP4_MOE: MXFP4 experts.
+const ftypeMXFP4MoE = 38
+
 func (s Spec) check() (family, error) {
 	fam, ok := families[s.Arch]
 	if !ok {
-		return fam, fmt.Errorf("synth %s: unknown arch %q (llama, qwen2, qwen3, gemma3, qwen2moe, qwen3moe)", s.Name, s.Arch)
+		return fam, fmt.Errorf("synth %s: unknown arch %q (llama, qwen2, qwen3, gemma3, qwen2moe, qwen3moe, gpt-oss)", s.Name, s.Arch)
 	}
 	if _, ok := fileTypes[s.Type]; !ok {
 		return fam, fmt.Errorf("synth %s: weight type %s not supported (F32, F16, Q4_0, Q4_1, Q8_0)", s.Name, s.Type)
@@ -168,8 +185,11 @@ func (s Spec) check() (family, error) {
 			return fam, fmt.Errorf("synth %s: row length %d is not a multiple of %s's block size %d", s.Name, n, s.Type, bs)
 		}
 	}
-	if s.Arch == "gemma3" && s.Window <= 0 {
-		return fam, fmt.Errorf("synth %s: gemma3 needs a sliding window > 0", s.Name)
+	if (s.Arch == "gemma3" || s.Arch == "gpt-oss") && s.Window <= 0 {
+		return fam, fmt.Errorf("synth %s: %s needs a sliding window > 0", s.Name, s.Arch)
+	}
+	if s.MXFP4Experts && (s.Experts == 0 || s.Dim%32 != 0 || s.ExpertFFN%32 != 0) {
+		return fam, fmt.Errorf("synth %s: MXFP4 experts need experts and rows that are multiples of 32", s.Name)
 	}
 	return fam, nil
 }
@@ -193,7 +213,11 @@ func Build(spec Spec, vocab *gguf.File) (*gguf.Writer, error) {
 	a := spec.Arch + "."
 	set("general.architecture", spec.Arch)
 	set("general.name", spec.Name)
-	set("general.file_type", fileTypes[spec.Type])
+	ftype := fileTypes[spec.Type]
+	if spec.MXFP4Experts {
+		ftype = ftypeMXFP4MoE
+	}
+	set("general.file_type", ftype)
 	set(a+"context_length", uint32(2048))
 	set(a+"embedding_length", uint32(spec.Dim))
 	set(a+"block_count", uint32(spec.Layers))
@@ -208,8 +232,14 @@ func Build(spec Spec, vocab *gguf.File) (*gguf.Writer, error) {
 	} else {
 		set(a+"rope.dimension_count", uint32(spec.HeadDim))
 	}
-	if spec.Arch == "gemma3" {
+	if spec.Window > 0 {
 		set(a+"attention.sliding_window", uint32(spec.Window))
+	}
+	if fam.oss {
+		// gpt-oss's YaRN: 32× a 4096-token training context.
+		set(a+"rope.scaling.type", "yarn")
+		set(a+"rope.scaling.factor", float32(32))
+		set(a+"rope.scaling.original_context_length", uint32(4096))
 	}
 	if spec.Experts > 0 {
 		set(a+"expert_count", uint32(spec.Experts))
@@ -266,10 +296,19 @@ func Build(spec Spec, vocab *gguf.File) (*gguf.Writer, error) {
 			g.norm(p+"attn_k_norm.weight", spec.HeadDim)
 		}
 		g.matrix(p+"attn_output.weight", q, d, inv(q))
-		if fam.postNorm {
-			g.norm(p+"post_attention_norm.weight", d)
+		if fam.oss {
+			g.vector(p+"attn_output.bias", d, 0, 0.1)
+			g.vector(p+"attn_sinks.weight", spec.Heads, 1, 1)
 		}
-		g.norm(p+"ffn_norm.weight", d)
+		switch {
+		case fam.postNorm:
+			g.norm(p+"post_attention_norm.weight", d)
+			g.norm(p+"ffn_norm.weight", d)
+		case fam.oss: // gpt-oss's FFN norm has this name
+			g.norm(p+"post_attention_norm.weight", d)
+		default:
+			g.norm(p+"ffn_norm.weight", d)
+		}
 		if spec.Experts > 0 {
 			g.experts(p, spec, fam)
 		} else {
@@ -384,10 +423,25 @@ func (g *gen) experts(p string, s Spec, fam family) {
 	if s.ExpertFFN > 0 {
 		ff = s.ExpertFFN
 	}
+	typ, gu := g.typ, inv(d)
+	if s.MXFP4Experts {
+		typ = quant.MXFP4
+	}
+	if fam.oss {
+		// Gate and up values of about ±4 (plus bias), so that gpt-oss's
+		// SwiGLU clamp at ±7 takes effect now and then.
+		gu *= 4
+	}
 	g.add(p+"ffn_gate_inp.weight", quant.F32, []int64{int64(d), int64(n)}, g.uniform(d*n, 0, inv(d)))
-	g.add(p+"ffn_gate_exps.weight", g.typ, []int64{int64(d), int64(ff), int64(n)}, g.uniform(d*ff*n, 0, inv(d)))
-	g.add(p+"ffn_up_exps.weight", g.typ, []int64{int64(d), int64(ff), int64(n)}, g.uniform(d*ff*n, 0, inv(d)))
-	g.add(p+"ffn_down_exps.weight", g.typ, []int64{int64(ff), int64(d), int64(n)}, g.uniform(ff*d*n, 0, inv(ff)))
+	g.add(p+"ffn_gate_exps.weight", typ, []int64{int64(d), int64(ff), int64(n)}, g.uniform(d*ff*n, 0, gu))
+	g.add(p+"ffn_up_exps.weight", typ, []int64{int64(d), int64(ff), int64(n)}, g.uniform(d*ff*n, 0, gu))
+	g.add(p+"ffn_down_exps.weight", typ, []int64{int64(ff), int64(d), int64(n)}, g.uniform(ff*d*n, 0, inv(ff)))
+	if fam.oss {
+		g.add(p+"ffn_gate_inp.bias", quant.F32, []int64{int64(n)}, g.uniform(n, 0, 0.5))
+		g.add(p+"ffn_gate_exps.bias", quant.F32, []int64{int64(ff), int64(n)}, g.uniform(ff*n, 0, 1))
+		g.add(p+"ffn_up_exps.bias", quant.F32, []int64{int64(ff), int64(n)}, g.uniform(ff*n, 0, 1))
+		g.add(p+"ffn_down_exps.bias", quant.F32, []int64{int64(d), int64(n)}, g.uniform(d*n, 0, 0.1))
+	}
 	if fam.shared {
 		sf := s.SharedFFN
 		g.vector(p+"ffn_gate_inp_shexp.weight", d, 0, inv(d))
