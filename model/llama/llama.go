@@ -185,7 +185,7 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 			bo:       w.Opt(p+"attn_output.bias", d),
 			qNorm:    w.Opt(p+"attn_q_norm.weight", hd),
 			kNorm:    w.Opt(p+"attn_k_norm.weight", hd),
-			postFFN: w.Opt(p+"post_ffw_norm.weight", d),
+			postFFN:  w.Opt(p+"post_ffw_norm.weight", d),
 		}
 		if opt.PostAttnFFNNorm {
 			l.ffnNorm = w.Get(p+"post_attention_norm.weight", d)
