@@ -170,18 +170,32 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 	if quant.VecDotType(uw.typ) != quant.VecDotType(gw.typ) {
 		xu, xub = b.quantizeRows(s.d, n, dim, uw)
 	}
+	// Each expert's activation rows, in group order, for the multi-row dots.
+	xsg, xsu := make([][][]byte, ne), make([][][]byte, ne)
+	for _, e := range active {
+		for _, sl := range groups[e] {
+			t := sl / k
+			xsg[e] = append(xsg[e], xg[t*xgb:(t+1)*xgb])
+			xsu[e] = append(xsu[e], xu[t*xub:(t+1)*xub])
+		}
+	}
 	hg, hu := make([]float32, n*k*ff), make([]float32, n*k*ff)
-	gdot, udot := quant.DotFunc(gw.typ), quant.DotFunc(uw.typ)
+	gdot, udot := dotRows(gw.typ), dotRows(uw.typ)
 	parallel(b.threads, len(active)*ff, 4, func(lo, hi int) {
+		res := make([]float32, 2*tile)
 		for it := lo; it < hi; it++ {
 			e, j := active[it/ff], it%ff
 			row := e*ff + j
 			gr := gw.data[row*gw.rowBytes : (row+1)*gw.rowBytes]
 			ur := uw.data[row*uw.rowBytes : (row+1)*uw.rowBytes]
-			for _, sl := range groups[e] {
-				t := sl / k
-				hg[sl*ff+j] = gdot(dim, gr, xg[t*xgb:(t+1)*xgb])
-				hu[sl*ff+j] = udot(dim, ur, xu[t*xub:(t+1)*xub])
+			g := groups[e]
+			for r := 0; r < len(g); r += tile {
+				m := min(tile, len(g)-r)
+				gdot(dim, gr, xsg[e][r:r+m], res[:m])
+				udot(dim, ur, xsu[e][r:r+m], res[tile:tile+m])
+				for i, sl := range g[r : r+m] {
+					hg[sl*ff+j], hu[sl*ff+j] = res[i], res[tile+i]
+				}
 			}
 		}
 	})
@@ -197,15 +211,27 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 	}
 	hq, hb := b.quantizeRows(hg, n*k, ff, dw)
 
+	hs := make([][][]byte, ne)
+	for _, e := range active {
+		for _, sl := range groups[e] {
+			hs[e] = append(hs[e], hq[sl*hb:(sl+1)*hb])
+		}
+	}
 	out := make([]float32, n*k*dim)
-	ddot := quant.DotFunc(dw.typ)
+	ddot := dotRows(dw.typ)
 	parallel(b.threads, len(active)*dim, 4, func(lo, hi int) {
+		var res [tile]float32
 		for it := lo; it < hi; it++ {
 			e, j := active[it/dim], it%dim
 			row := e*dim + j
 			dr := dw.data[row*dw.rowBytes : (row+1)*dw.rowBytes]
-			for _, sl := range groups[e] {
-				out[sl*dim+j] = ddot(ff, dr, hq[sl*hb:(sl+1)*hb])
+			g := groups[e]
+			for r := 0; r < len(g); r += tile {
+				m := min(tile, len(g)-r)
+				ddot(ff, dr, hs[e][r:r+m], res[:m])
+				for i, sl := range g[r : r+m] {
+					out[sl*dim+j] = res[i]
+				}
 			}
 		}
 	})
@@ -223,6 +249,19 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 			}
 			dr[j] = acc
 		}
+	}
+}
+
+// dotRows is quant.DotRowsFunc(t), but a single row takes the single-row
+// kernel (the four-row kernels would do four rows' work for it).
+func dotRows(t quant.Type) quant.DotRowsFn {
+	dot, rows := quant.DotFunc(t), quant.DotRowsFunc(t)
+	return func(n int, w []byte, xs [][]byte, out []float32) {
+		if len(xs) == 1 {
+			out[0] = dot(n, w, xs[0])
+			return
+		}
+		rows(n, w, xs, out)
 	}
 }
 
