@@ -15,14 +15,14 @@ import (
 	"github.com/tscale/engine/model/synth"
 )
 
-// moeCmd: bench moe [--synth DIR] [--hist-model M] [-t 2] [--n 1,4,16,64] [--plot PNG]
+// moeCmd: bench moe [--arch llama|gpt-oss] [--synth DIR] [--hist-model M] [-t 2] [--n 1,4,16,64] [--plot PNG]
 //
-// times decode of synth.MoEBenchSpec at each batch (the model is written
-// to --synth on first use) and prints the expert-load histogram of a real
-// MoE over bench.MoEPrompts.
+// times decode of synth.MoEBenchSpec (or GPTOSSBenchSpec) at each batch
+// (the model is written to --synth on first use) and prints the
+// expert-load histogram of a real MoE over bench.MoEPrompts.
 func moeCmd() *cobra.Command {
 	var (
-		dir, vocab, hist, plotPath string
+		dir, vocab, hist, plotPath, arch string
 		threads, prompt, gen, hgen int
 		ns                         []int
 	)
@@ -42,7 +42,11 @@ func moeCmd() *cobra.Command {
 				return errors.New("moe: need --prompt >= 1, --gen >= 2, --hist-gen >= 1")
 			}
 			w := cmd.OutOrStdout()
-			spec := synth.MoEBenchSpec()
+			specs := map[string]synth.Spec{"llama": synth.MoEBenchSpec(), "gpt-oss": synth.GPTOSSBenchSpec()}
+			spec, ok := specs[arch]
+			if !ok {
+				return fmt.Errorf("moe: unknown --arch %q (llama, gpt-oss)", arch)
+			}
 			path := filepath.Join(dir, spec.Name+".gguf")
 			if _, err := os.Stat(path); err != nil {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -110,6 +114,7 @@ func moeCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
+	f.StringVar(&arch, "arch", "llama", "synthetic MoE to time: llama (Mixtral-style, Q4_0) or gpt-oss (MXFP4 experts)")
 	f.StringVar(&dir, "synth", filepath.Join(os.TempDir(), "engine-synth"), "folder for the synthetic MoE (written there if missing)")
 	f.StringVar(&vocab, "vocab", "../shared/models/stories260K.gguf", "GGUF file whose tokenizer the synthetic MoE borrows")
 	f.StringVar(&hist, "hist-model", "../shared/models/stories260K-moe4x.gguf", "real MoE for the expert-load histogram")

@@ -121,6 +121,16 @@ func MoEBenchSpec() Spec {
 		Heads: 16, KVHeads: 4, HeadDim: 64, FFN: 2048, Experts: 8, ExpertsK: 2, Seed: 21}
 }
 
+// GPTOSSBenchSpec is the gpt-oss-shaped MoE `bench moe --arch gpt-oss`
+// times: 8 layers of dim 1024 alternating a 128-token window and full
+// attention, 16 heads of 64 over 4 KV heads, 16 experts of FFN 1024 with 4
+// used per token stored in MXFP4, other matrices Q8_0 (about 250 MB).
+func GPTOSSBenchSpec() Spec {
+	return Spec{Name: "synth-gpt-oss-bench-mxfp4", Arch: "gpt-oss", Type: quant.Q8_0, Dim: 1024, Layers: 8,
+		Heads: 16, KVHeads: 4, HeadDim: 64, FFN: 1024, Window: 128, Experts: 16, ExpertsK: 4, ExpertFFN: 1024,
+		MXFP4Experts: true, Seed: 22}
+}
+
 // family holds what differs between architectures.
 type family struct {
 	eps      float32
