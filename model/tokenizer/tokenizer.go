@@ -104,6 +104,7 @@ var (
 	llama3Splits = []splitter{splitLlama3(3, fLetter)}
 	qwen2Splits  = []splitter{splitLlama3(1, fLetter)}
 	digitSplits  = []splitter{oneOf(isNumber), splitGPT2}
+	gpt4oSplits  = []splitter{splitGPT4o}
 )
 
 // preConfigs maps pre-tokenizer names to llama.cpp's settings for them
@@ -147,6 +148,13 @@ var preConfigs = map[string]preConfig{
 	"stablelm2":        {splits: qwen2Splits},
 	"hunyuan":          {splits: qwen2Splits, keepSpaces: true},
 	"solar-open":       {splits: qwen2Splits, keepSpaces: true},
+
+	// llama.cpp's GPT4O type (o200k: GPT-4o, gpt-oss, Llama 4, MiniMax-M2).
+	"gpt-4o":     {splits: gpt4oSplits, keepSpaces: true},
+	"llama4":     {splits: gpt4oSplits, keepSpaces: true},
+	"kanana2":    {splits: gpt4oSplits, keepSpaces: true},
+	"talkie":     {splits: gpt4oSplits, keepSpaces: true},
+	"minimax-m2": {splits: gpt4oSplits, keepSpaces: true},
 
 	"qwen35": {splits: []splitter{splitLlama3(1, fLetter|fMark)}, keepSpaces: true},
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env python3
+"""hf-gptoss.py GOLDEN.json TOKENIZER.json: add the official Hugging Face tokenization
+(the `tokenizers` library, pip install tokenizers) of every case to the golden file that
+vocab-gptoss.mjs wrote, as "hf_ids". HF always matches added tokens in the text, so hf_ids
+compare with llama.cpp's ids_special (parse_special=true). model/tokenizer's tests list the
+texts where the two differ (llama.cpp is the reference the Go tokenizer follows)."""
+import json
+import sys
+
+import tokenizers
+
+golden_path, tok_path = sys.argv[1], sys.argv[2]
+tok = tokenizers.Tokenizer.from_file(tok_path)
+with open(golden_path, encoding="utf-8") as f:
+    golden = json.load(f)
+golden["hf_tokenizers_version"] = tokenizers.__version__
+diff = 0
+for c in golden["cases"]:
+    c["hf_ids"] = tok.encode(c["text"], add_special_tokens=False).ids
+    diff += c["hf_ids"] != c["ids_special"]
+with open(golden_path, "w", encoding="utf-8") as f:
+    json.dump(golden, f, indent=1, ensure_ascii=False)
+    f.write("\n")
+print(f"hf-gptoss: {len(golden['cases'])} texts, {diff} tokenized differently by llama.cpp", file=sys.stderr)
