@@ -144,6 +144,13 @@ type Batch struct {
 // Len is the number of tokens in the batch.
 func (b *Batch) Len() int { return len(b.Tokens) }
 
+// ExpertCounter is implemented by backends that count MoERoute's choices:
+// tokens routed to each expert, indexed [layer][expert], since the backend
+// was made.
+type ExpertCounter interface {
+	ExpertCounts() [][]int64
+}
+
 // Backend is the fused-op interface every device implements.
 type Backend interface {
 	Name() string

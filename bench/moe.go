@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tscale/engine/backend/cpu"
+	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
 )
@@ -86,14 +86,13 @@ func (l ExpertLoad) Share(il, ex int) float64 {
 }
 
 // Experts counts the router's choices while each prompt is prefilled and
-// continued greedily for gen tokens, one request at a time. The engine
-// must run on the CPU backend, which keeps the counts.
+// continued greedily for gen tokens, one request at a time, from the
+// engine's Stats (the difference over the run).
 func Experts(ctx context.Context, e *engine.Engine, prompts []string, gen int) (ExpertLoad, error) {
-	cb, ok := e.Backend().(*cpu.Backend)
-	if !ok {
-		return ExpertLoad{}, fmt.Errorf("expert load: backend %T keeps no expert counts (need the CPU backend)", e.Backend())
+	if _, ok := e.Backend().(backend.ExpertCounter); !ok {
+		return ExpertLoad{}, fmt.Errorf("expert load: backend %T keeps no expert counts", e.Backend())
 	}
-	cb.ResetExpertCounts()
+	before := e.Stats().ExpertTokens
 	l := ExpertLoad{Prompts: len(prompts)}
 	for i, p := range prompts {
 		ids := e.Tokenizer().Encode(p, true, false)
@@ -104,7 +103,12 @@ func Experts(ctx context.Context, e *engine.Engine, prompts []string, gen int) (
 		// The last generated token is sampled but never run through the model.
 		l.Tokens += len(ids) + tokens(res) - 1
 	}
-	l.Counts = cb.ExpertCounts()
+	l.Counts = e.Stats().ExpertTokens
+	for il := range min(len(before), len(l.Counts)) {
+		for ex := range min(len(before[il]), len(l.Counts[il])) {
+			l.Counts[il][ex] -= before[il][ex]
+		}
+	}
 	if len(l.Counts) == 0 {
 		return l, fmt.Errorf("expert load: no expert was routed to; is the model a mixture of experts?")
 	}

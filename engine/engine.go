@@ -111,6 +111,10 @@ type Stats struct {
 	KV              kv.Stats
 	BlockSize       int
 	KVBytesPerBlock int64
+	// ExpertTokens counts, for a mixture-of-experts model, the tokens
+	// routed to each expert, indexed [layer][expert] (nil for dense models
+	// or backends that keep no counts).
+	ExpertTokens [][]int64
 }
 
 // Open loads a GGUF model file and starts its scheduler.
@@ -303,6 +307,9 @@ func (e *Engine) Stats() Stats {
 			Steps: e.steps, BatchTokens: e.batchTokens, Preemptions: e.preemptions, Requests: e.requests,
 			Running: len(e.running), Waiting: len(e.waiting), KV: e.kvm.Stats(),
 			BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()),
+		}
+		if c, ok := e.be.(backend.ExpertCounter); ok {
+			s.ExpertTokens = c.ExpertCounts()
 		}
 	})
 	return s
