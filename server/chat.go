@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/ardanlabs/jinja"
+
+	"github.com/tscale/engine/model/harmony"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // fallbackTemplate formats chats for models whose GGUF has no
@@ -41,8 +44,9 @@ func newChatTemplate(src, bos, eos string) (*chatTemplate, error) {
 	return c, nil
 }
 
-// render formats msgs; addGen appends the assistant's turn header.
-func (c *chatTemplate) render(msgs []message, addGen bool) (string, error) {
+// render formats msgs; addGen appends the assistant's turn header. vars
+// are extra template variables (reasoning_effort).
+func (c *chatTemplate) render(msgs []message, addGen bool, vars ...string) (string, error) {
 	list := make([]any, len(msgs))
 	for i, m := range msgs {
 		mm := map[string]any{"role": m.Role, "content": m.Content}
@@ -51,12 +55,16 @@ func (c *chatTemplate) render(msgs []message, addGen bool) (string, error) {
 		}
 		list[i] = mm
 	}
-	out, err := c.tmpl.Render(map[string]any{
+	ctx := map[string]any{
 		"messages":              list,
 		"add_generation_prompt": addGen,
 		"bos_token":             c.bos,
 		"eos_token":             c.eos,
-	})
+	}
+	for i := 0; i+1 < len(vars); i += 2 {
+		ctx[vars[i]] = vars[i+1]
+	}
+	out, err := c.tmpl.Render(ctx)
 	if err != nil {
 		return "", fmt.Errorf("chat template: %w", err)
 	}
@@ -70,4 +78,83 @@ func stripBOS(text, bos string, addBOS bool) string {
 		return strings.TrimPrefix(text, bos)
 	}
 	return text
+}
+
+// Chat formats (Config.ChatFormat).
+const (
+	FormatAuto    = ""        // harmony for gpt-oss models, jinja otherwise
+	FormatJinja   = "jinja"   // the GGUF's chat template (or the fallback)
+	FormatHarmony = "harmony" // OpenAI's harmony format (model/harmony)
+)
+
+// harmonyIDs are the token ids of the harmony special tokens, which a
+// model must have to be served in that format.
+type harmonyIDs map[string]int32
+
+func newHarmonyIDs(tok *tokenizer.Tokenizer) (harmonyIDs, error) {
+	ids := harmonyIDs{}
+	for _, s := range harmony.Specials {
+		id, ok := tok.TokenID(s)
+		if !ok {
+			return nil, fmt.Errorf("chat format harmony: the vocabulary has no %s token", s)
+		}
+		ids[s] = id
+	}
+	return ids, nil
+}
+
+// harmonyMessages maps OpenAI messages onto harmony's: system and developer
+// messages become developer instructions, an assistant turn its analysis
+// (reasoning_content) and final messages. Tool messages need the tool
+// calls the server does not support.
+func harmonyMessages(msgs []message) ([]harmony.Message, *apiError) {
+	var out []harmony.Message
+	for i, m := range msgs {
+		switch m.Role {
+		case "system", "developer":
+			out = append(out, harmony.Message{Role: "developer", Content: m.Content})
+		case "user":
+			out = append(out, harmony.Message{Role: "user", Name: m.Name, Content: m.Content})
+		case "assistant":
+			if m.Reasoning != "" {
+				out = append(out, harmony.Message{Role: "assistant", Channel: "analysis", Content: m.Reasoning})
+			}
+			if m.Content != "" || m.Reasoning == "" {
+				out = append(out, harmony.Message{Role: "assistant", Channel: "final", Content: m.Content})
+			}
+		default:
+			return nil, badParam(fmt.Sprintf("messages[%d].role", i), "%s messages are not supported with the harmony chat format (no tool calls)", m.Role)
+		}
+	}
+	return out, nil
+}
+
+// harmonyPrompt renders a chat in harmony and tokenizes it: special tokens
+// by id, text as ordinary text.
+func harmonyPrompt(tok *tokenizer.Tokenizer, ids harmonyIDs, req *chatRequest, date string) ([]int32, string, *apiError) {
+	msgs, e := harmonyMessages(req.Messages)
+	if e != nil {
+		return nil, "", e
+	}
+	sys := harmony.DefaultSystem()
+	sys.Date = date
+	if req.Effort != "" {
+		sys.Effort = req.Effort
+	}
+	p, err := harmony.Render(msgs, harmony.Options{System: &sys})
+	if err != nil {
+		return nil, "", badParam("messages", "%v", err)
+	}
+	var out []int32
+	if tok.AddBOS() && tok.BOS() >= 0 {
+		out = append(out, tok.BOS())
+	}
+	for _, x := range p {
+		if x.Special {
+			out = append(out, ids[x.Text])
+		} else {
+			out = append(out, tok.Encode(x.Text, false, false)...)
+		}
+	}
+	return out, p.String(), nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/harmony"
 )
 
 // Limits on request parameters (OpenAI's where it has one).
@@ -63,6 +64,9 @@ type rawMessage struct {
 	Role    *string         `json:"role"`
 	Content json.RawMessage `json:"content"`
 	Name    *string         `json:"name"`
+	// ReasoningContent of an earlier assistant turn (harmony: its analysis
+	// message; other formats ignore it).
+	ReasoningContent *string `json:"reasoning_content"`
 }
 
 type rawChat struct {
@@ -71,6 +75,9 @@ type rawChat struct {
 	Logprobs    *bool           `json:"logprobs"`
 	TopLogprobs *int            `json:"top_logprobs"`
 	Tools       json.RawMessage `json:"tools"`
+	// ReasoningEffort is OpenAI's low, medium or high (harmony's
+	// "Reasoning:" line; jinja templates see it as reasoning_effort).
+	ReasoningEffort *string `json:"reasoning_effort"`
 }
 
 // params are the validated parameters common to both endpoints.
@@ -103,14 +110,16 @@ type completionRequest struct {
 
 // message is one chat message with its content flattened to text.
 type message struct {
-	Role    string
-	Content string
-	Name    string
+	Role      string
+	Content   string
+	Name      string
+	Reasoning string // an assistant's reasoning_content
 }
 
 type chatRequest struct {
 	params
 	Messages []message
+	Effort   string // reasoning_effort; "" when not given
 }
 
 // decodeJSON reads exactly one JSON object into v, turning every decoding
@@ -257,6 +266,12 @@ func decodeChat(body []byte) (*chatRequest, *apiError) {
 		}
 		req.TopLogprobs = *raw.TopLogprobs
 	}
+	if raw.ReasoningEffort != nil {
+		if !harmony.ValidEffort(*raw.ReasoningEffort) {
+			return nil, badParam("reasoning_effort", "'reasoning_effort' must be low, medium or high, got %q", *raw.ReasoningEffort)
+		}
+		req.Effort = *raw.ReasoningEffort
+	}
 	if len(raw.Tools) > 0 && string(raw.Tools) != "null" && string(raw.Tools) != "[]" {
 		return nil, badParam("tools", "'tools' is not supported")
 	}
@@ -289,6 +304,9 @@ func (m rawMessage) decode(i int) (message, *apiError) {
 	msg := message{Role: *m.Role}
 	if m.Name != nil {
 		msg.Name = *m.Name
+	}
+	if m.ReasoningContent != nil && msg.Role == "assistant" {
+		msg.Reasoning = *m.ReasoningContent
 	}
 	c := m.Content
 	if len(c) == 0 || string(c) == "null" {

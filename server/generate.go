@@ -15,11 +15,14 @@ import (
 
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/harmony"
 )
 
 // job is one API request turned into engine requests, one per prompt.
 type job struct {
 	chat    bool
+	harmony bool    // chat in the harmony format: parse the output's channels
+	stops   []int32 // extra stop tokens (harmony's <|return|> and <|call|>)
 	params  params
 	prompts [][]int32
 	texts   []string // prompt texts, for completions' text_offset
@@ -90,13 +93,27 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, modelNotFound(req.Model))
 		return
 	}
-	text, err := l.tmpl.render(req.Messages, true)
+	tok := l.e.Tokenizer()
+	if l.harmony != nil {
+		ids, text, e := harmonyPrompt(tok, l.harmony, req, s.now().UTC().Format(time.DateOnly))
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		stops := []int32{l.harmony[harmony.Return], l.harmony[harmony.Call]}
+		s.generate(w, r, l, &job{chat: true, harmony: true, stops: stops, params: req.params, prompts: [][]int32{ids}, texts: []string{text}})
+		return
+	}
+	var vars []string
+	if req.Effort != "" {
+		vars = []string{"reasoning_effort", req.Effort}
+	}
+	text, err := l.tmpl.render(req.Messages, true, vars...)
 	if err != nil {
 		// raise_exception in a template rejects the conversation.
 		writeError(w, badParam("messages", "%v", err))
 		return
 	}
-	tok := l.e.Tokenizer()
 	text = stripBOS(text, l.tmpl.bos, tok.AddBOS())
 	s.generate(w, r, l, &job{chat: true, params: req.params, prompts: [][]int32{tok.Encode(text, true, true)}, texts: []string{text}})
 }
@@ -150,6 +167,11 @@ func (j *job) requests(e *engine.Engine) ([]engine.Request, *apiError) {
 		out[i] = engine.Request{
 			Prompt: ids, N: p.N, MaxTokens: max, Sampling: p.Sampling, Seed: seed + uint64(i*p.N),
 			Stop: p.Stop, IgnoreEOG: p.IgnoreEOS, Logprobs: p.Logprobs, TopLogprobs: p.TopLogprobs,
+		}
+		if !p.IgnoreEOS {
+			// The turn ends at <|return|> or <|call|> whether or not the
+			// GGUF marks them end-of-generation.
+			out[i].StopTokens = j.stops
 		}
 	}
 	return out, nil
@@ -371,6 +393,7 @@ type responder struct {
 	created   int64
 	rc        *http.ResponseController
 	reasoning *reasoningJSON
+	parsers   []*harmony.Parser // per choice, when streaming a harmony chat
 }
 
 type usage struct {
@@ -399,14 +422,18 @@ type completionChoice struct {
 }
 
 type chatMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	// ReasoningContent is the analysis channel of a harmony chat (vLLM's
+	// and llama.cpp's name).
+	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	Refusal          *string `json:"refusal"`
 }
 
 type chatDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role             string  `json:"role,omitempty"`
+	Content          *string `json:"content,omitempty"`
+	ReasoningContent *string `json:"reasoning_content,omitempty"`
 }
 
 type chatTop struct {
@@ -522,8 +549,12 @@ func (o *responder) whole(choices []choice, u usage) {
 		list := make([]chatChoice, len(choices))
 		for i := range choices {
 			c := &choices[i]
-			list[i] = chatChoice{Index: i, Message: &chatMessage{Role: "assistant", Content: c.text.String()},
-				FinishReason: finishReason(c.finish)}
+			msg := &chatMessage{Role: "assistant", Content: c.text.String()}
+			if o.j.harmony {
+				h := harmony.Parse(msg.Content)
+				msg.Content, msg.ReasoningContent = h.Content, &h.Reasoning
+			}
+			list[i] = chatChoice{Index: i, Message: msg, FinishReason: finishReason(c.finish)}
 			if o.j.params.Logprobs {
 				list[i].Logprobs = o.chatLogprobs(c.lps)
 			}
@@ -550,6 +581,12 @@ func (o *responder) startStream(n int) {
 	h.Set("X-Accel-Buffering", "no")
 	o.w.WriteHeader(http.StatusOK)
 	o.rc = http.NewResponseController(o.w)
+	if o.j.harmony {
+		o.parsers = make([]*harmony.Parser, n)
+		for i := range o.parsers {
+			o.parsers[i] = harmony.NewParser()
+		}
+	}
 	if o.j.chat {
 		// The role comes first, once per choice, as OpenAI sends it.
 		empty := ""
@@ -570,6 +607,9 @@ func (o *responder) chunkOf(choices any) response {
 // chunk sends one event of one choice; it skips events with nothing to say
 // (a token whose text is held back, without logprobs).
 func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP) error {
+	if o.parsers != nil {
+		return o.harmonyChunk(i, ev, lp)
+	}
 	if ev.Text == "" && lp == nil && ev.Finish == "" {
 		return nil
 	}
@@ -592,6 +632,56 @@ func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP) error {
 		c.Logprobs = o.completionLogprobs(lps)
 	}
 	return o.send(o.chunkOf([]completionChoice{c}))
+}
+
+// harmonyChunk parses a harmony chat's output as it comes: analysis text
+// goes out as delta.reasoning_content, final text as delta.content (one
+// chunk per run of either), and the format's markers not at all.
+func (o *responder) harmonyChunk(i int, ev engine.Event, lp *tokenLP) error {
+	p := o.parsers[i]
+	ds := p.Add(ev.Text)
+	if ev.Finish != "" {
+		ds = append(ds, p.Close()...)
+	}
+	var deltas []*chatDelta
+	last := harmony.Other
+	for _, d := range ds {
+		if d.Kind == harmony.Other {
+			continue // tool calls: not supported
+		}
+		if d.Kind != last {
+			deltas = append(deltas, &chatDelta{})
+			last = d.Kind
+		}
+		cd := deltas[len(deltas)-1]
+		f := &cd.Content
+		if d.Kind == harmony.Reasoning {
+			f = &cd.ReasoningContent
+		}
+		if *f == nil {
+			*f = new(string)
+		}
+		**f += d.Text
+	}
+	if len(deltas) == 0 {
+		if lp == nil && ev.Finish == "" {
+			return nil
+		}
+		deltas = []*chatDelta{{}}
+	}
+	for k, d := range deltas {
+		c := chatChoice{Index: i, Delta: d}
+		if k == 0 && lp != nil {
+			c.Logprobs = o.chatLogprobs([]tokenLP{*lp})
+		}
+		if k == len(deltas)-1 {
+			c.FinishReason = finishReason(ev.Finish)
+		}
+		if err := o.send(o.chunkOf([]chatChoice{c})); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *responder) send(v any) error {

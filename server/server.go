@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -40,6 +41,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives one line per request (default slog.Default()).
 	Logger *slog.Logger
+	// ChatFormat is how chats become prompts: FormatAuto (harmony for
+	// gpt-oss models, jinja otherwise), FormatJinja or FormatHarmony.
+	ChatFormat string
 }
 
 // Server is an http.Handler. It answers 503 until SetEngine gives it a
@@ -51,13 +55,15 @@ type Server struct {
 	m        *metrics
 	mux      *http.ServeMux
 	log      *slog.Logger
+	now      func() time.Time // harmony's conversation date (tests fix it)
 }
 
 // loaded is the model being served.
 type loaded struct {
 	e       *engine.Engine
 	name    string
-	tmpl    *chatTemplate
+	tmpl    *chatTemplate // nil with harmony
+	harmony harmonyIDs    // set when chats use the harmony format
 	created int64
 }
 
@@ -66,7 +72,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 8 << 20
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), now: time.Now}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -90,21 +96,46 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// SetEngine starts serving e. Its chat template comes from the GGUF key
-// tokenizer.chat_template (a fallback when absent).
+// SetEngine starts serving e. Chats use the harmony format (model/harmony)
+// when Config.ChatFormat asks for it or, by default, when the GGUF's
+// general.architecture is gpt-oss; otherwise the chat template from the
+// GGUF key tokenizer.chat_template (a fallback when absent).
 func (s *Server) SetEngine(e *engine.Engine) error {
 	tok := e.Tokenizer()
-	src, _ := e.File().String(ChatTemplateKey)
-	tmpl, err := newChatTemplate(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
-	if err != nil {
-		return err
+	l := &loaded{e: e, name: s.cfg.Model, created: time.Now().Unix()}
+	format := s.cfg.ChatFormat
+	switch format {
+	case FormatAuto:
+		format = FormatJinja
+		if e.File().Arch() == "gpt-oss" {
+			format = FormatHarmony
+		}
+	case FormatJinja, FormatHarmony:
+	default:
+		return fmt.Errorf("unknown chat format %q (jinja or harmony)", format)
 	}
-	name := s.cfg.Model
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
+	if format == FormatHarmony {
+		ids, err := newHarmonyIDs(tok)
+		if err != nil {
+			return err
+		}
+		l.harmony = ids
+	} else {
+		src, _ := e.File().String(ChatTemplateKey)
+		tmpl, err := newChatTemplate(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+		if err != nil {
+			return err
+		}
+		l.tmpl = tmpl
+		if tmpl.Fallback {
+			format = "fallback"
+		}
 	}
-	s.model.Store(&loaded{e: e, name: name, tmpl: tmpl, created: time.Now().Unix()})
-	s.log.Info("model ready", "model", name, "context", e.Context(), "chat_template", !tmpl.Fallback)
+	if l.name == "" {
+		l.name = strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
+	}
+	s.model.Store(l)
+	s.log.Info("model ready", "model", l.name, "context", e.Context(), "chat_format", format)
 	return nil
 }
 
