@@ -10,7 +10,9 @@ import (
 
 // The AVX2 kernels in dot_amd64.s get the same exact integer sums as the Go
 // code and repeat its float32 operations in the same order, so results are
-// bit-identical to it (a NaN result may carry another NaN payload).
+// bit-identical to it (a NaN result may carry another NaN payload). MXFP4 is
+// the exception: its kernels repeat ggml's own x86 AVX2 kernel instead (see
+// dotMXFP4AVX2).
 
 // The 32-element kernels do the whole dot; tab is f16Table.
 
@@ -28,6 +30,11 @@ func dotQ5_0Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
 
 //go:noescape
 func dotQ5_1Asm(nb int, w, x *byte, tab *[1 << 16]float32) float32
+
+// e8 is e8m0Table.
+//
+//go:noescape
+func dotMXFP4Asm(nb int, w, x *byte, tab *[1 << 16]float32, e8 *[256]float32) float32
 
 // The k-quant kernels return per super-block the eight int32 lane sums;
 // Go adds the mins and the float part.
@@ -67,6 +74,8 @@ func archDot(t Type) DotFn {
 		return dotQ5_KAVX2
 	case Q6_K:
 		return dotQ6_KAVX2
+	case MXFP4:
+		return dotMXFP4AVX2
 	}
 	return nil
 }
@@ -127,6 +136,32 @@ func dotQ5_1AVX2(n int, w, x []byte) float32 {
 		return 0
 	}
 	return dotQ5_1Asm(nb, &w[0], &x[0], f16Table)
+}
+
+// e8m0Table maps an E8M0 exponent byte to e8m0Half of it.
+var e8m0Table = func() *[256]float32 {
+	var t [256]float32
+	for i := range t {
+		t[i] = e8m0Half(uint8(i))
+	}
+	return &t
+}()
+
+// dotMXFP4AVX2 is bit-identical to ggml_vec_dot_mxfp4_q8_0 in llama.cpp's
+// x86 builds with AVX2 (the CPU backend variants from haswell up), not to
+// the Go dotMXFP4, which follows ggml's generic C code: the AVX2 kernel sums
+// the blocks in another order and with FMA, so the two can differ in the
+// last bits. It also differs where an activation is -128 against a negative
+// weight value (see dot_amd64.s); ggml's Q8_0 quantizer never writes -128.
+func dotMXFP4AVX2(n int, w, x []byte) float32 {
+	nb, ok := blocks(n, 32, 17, 34, w, x)
+	if !ok {
+		return nan32
+	}
+	if nb == 0 {
+		return 0
+	}
+	return dotMXFP4Asm(nb, &w[0], &x[0], f16Table, e8m0Table)
 }
 
 // The lane kernels read a super-block's scales as four uint64, one per 64
@@ -246,6 +281,9 @@ func dotQ5_0x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]flo
 //go:noescape
 func dotQ5_1x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, out *[4]float32)
 
+//go:noescape
+func dotMXFP4x4(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, e8 *[256]float32, out *[4]float32)
+
 // The four-row lane kernels store per super-block the lanes of four rows.
 
 //go:noescape
@@ -260,7 +298,7 @@ func archDotRows(t Type) DotRowsFn {
 		return nil
 	}
 	switch t {
-	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, MXFP4:
 		wsize, xsize := t.TypeSize(), VecDotType(t).TypeSize() // map reads: once, not per call
 		return func(n int, w []byte, xs [][]byte, out []float32) { rows32(t, wsize, xsize, n, w, xs, out) }
 	case Q4_K, Q6_K:
@@ -304,6 +342,8 @@ func rows32(t Type, wsize, xsize, n int, w []byte, xs [][]byte, out []float32) {
 			dotQ5_0x4(nb, &w[0], &p, f16Table, &o)
 		case Q5_1:
 			dotQ5_1x4(nb, &w[0], &p, f16Table, &o)
+		case MXFP4:
+			dotMXFP4x4(nb, &w[0], &p, f16Table, e8m0Table, &o)
 		}
 		copy(out[lo:], o[:])
 	}

@@ -921,3 +921,207 @@ q6kx4loop:
 q6kx4done:
 	VZEROUPPER
 	RET
+
+// MXFP4 follows ggml's x86 AVX2 ggml_vec_dot_mxfp4_q8_0 instead of the Go
+// code: blocks go in pairs, each block's eight int32 lane sums are converted
+// to float32 and fused-multiply-added (one rounding) into one of two
+// accumulators, even blocks into the first; the two are then added and
+// summed horizontally as its hsum_float_8; an odd last block adds its exact
+// integer sum with a scalar FMA. Its integer products use VPSIGNB as ggml's
+// mul_add_epi8 does, so an activation of -128 against a negative weight
+// wraps exactly as there (ggml's Q8_0 quantizer never writes -128).
+// Register use: X14 the 16 kvalues, Y15 0x0f bytes, Y13 int16 ones,
+// R9 the fp16 table, R8 the e8m0 table.
+
+// mxfp4Vals is kvaluesMXFP4, the VPSHUFB table from code to int8 value.
+DATA mxfp4Vals<>+0(SB)/8, $0x0c08060403020100
+DATA mxfp4Vals<>+8(SB)/8, $0xf4f8fafcfdfeff00
+GLOBL mxfp4Vals<>(SB), RODATA|NOPTR, $16
+
+#define MXCONSTS \
+	BCAST(0x0f, X15, Y15); \
+	MOVL $0x00010001, AX; \
+	VMOVD AX, X13; \
+	VPBROADCASTD X13, Y13; \
+	VMOVDQU mxfp4Vals<>(SB), X14
+
+// MXW loads the 32 int8 weight values of the block at off(SI) into Y (X its
+// low half): low-nibble codes, then high-nibble codes. Clobbers XT.
+#define MXW(off, Y, X, XT) \
+	VMOVDQU (off+1)(SI), X; \
+	VPSRLW $4, X, XT; \
+	VPAND X15, X, X; \
+	VPAND X15, XT, XT; \
+	VPSHUFB X, X14, X; \
+	VPSHUFB XT, X14, XT; \
+	VINSERTI128 $1, XT, Y, Y
+
+// MXSCALE sets X to fp16(d) of the activation block at xoff(R) times the
+// e8m0 half of the weight block's exponent at woff(SI).
+#define MXSCALE(woff, xoff, R, X) \
+	MOVWLZX xoff(R), AX; \
+	VMOVSS (R9)(AX*4), X; \
+	MOVBLZX woff(SI), AX; \
+	VMULSS (R8)(AX*4), X, X
+
+// MXLANES sets Y to the eight lane sums, as float32, of the weight values
+// in YW (their absolute values in YA) times the 32 int8 at off(R), and adds
+// them times the block's scale into ACC. Clobbers Y3, X3.
+#define MXLANES(woff, xoff, R, YW, YA, Y, ACC) \
+	VMOVDQU (xoff+2)(R), Y; \
+	VPSIGNB YW, Y, Y; \
+	VPMADDUBSW Y, YA, Y; \
+	VPMADDWD Y13, Y, Y; \
+	VCVTDQ2PS Y, Y; \
+	MXSCALE(woff, xoff, R, X3); \
+	VBROADCASTSS X3, Y3; \
+	VFMADD231PS Y3, Y, ACC
+
+// MXHSUM adds accumulators B into A and leaves the horizontal sum of A in
+// X0 (XA is A's low half). Clobbers X1.
+#define MXHSUM(A, XA, B) \
+	VADDPS B, A, A; \
+	VEXTRACTF128 $1, A, X0; \
+	VADDPS XA, X0, X0; \
+	VMOVHLPS X0, X0, X1; \
+	VADDPS X1, X0, X0; \
+	VMOVSHDUP X0, X1; \
+	VADDSS X1, X0, X0
+
+// MXTAILW loads the block at SI's 32 weight values as int16 into Y2, Y3.
+#define MXTAILW \
+	MXW(0, Y1, X1, X2); \
+	VPMOVSXBW X1, Y2; \
+	VEXTRACTI128 $1, Y1, X1; \
+	VPMOVSXBW X1, Y3
+
+// MXTAIL adds to X0 with one FMA the scale times the exact integer dot of
+// the weights in Y2, Y3 with the activation block at R. Clobbers Y4, Y5.
+#define MXTAIL(R) \
+	VPMOVSXBW 2(R), Y4; \
+	VPMOVSXBW 18(R), Y5; \
+	VPMADDWD Y4, Y2, Y4; \
+	VPMADDWD Y5, Y3, Y5; \
+	VPADDD Y5, Y4, Y4; \
+	VEXTRACTI128 $1, Y4, X5; \
+	VPADDD X5, X4, X4; \
+	VPSHUFD $0x4e, X4, X5; \
+	VPADDD X5, X4, X4; \
+	VPSHUFD $0xb1, X4, X5; \
+	VPADDD X5, X4, X4; \
+	VCVTDQ2PS X4, X4; \
+	MXSCALE(0, 0, R, X5); \
+	VFMADD231SS X5, X4, X0
+
+// func dotMXFP4Asm(nb int, w, x *byte, tab *[65536]float32, e8 *[256]float32) float32
+TEXT ·dotMXFP4Asm(SB), NOSPLIT, $0-44
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ tab+24(FP), R9
+	MOVQ e8+32(FP), R8
+	MXCONSTS
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   CX, DX
+	SHRQ   $1, DX
+	JZ     mxsum
+
+mxloop:
+	MXW(0, Y0, X0, X1)
+	VPSIGNB Y0, Y0, Y1
+	MXLANES(0, 0, DI, Y0, Y1, Y2, Y6)
+	MXW(17, Y0, X0, X1)
+	VPSIGNB Y0, Y0, Y1
+	MXLANES(17, 34, DI, Y0, Y1, Y2, Y7)
+	ADDQ $34, SI
+	ADDQ $68, DI
+	DECQ DX
+	JNZ  mxloop
+
+mxsum:
+	MXHSUM(Y6, X6, Y7)
+	TESTQ $1, CX
+	JZ    mxdone
+	MXTAILW
+	MXTAIL(DI)
+
+mxdone:
+	VMOVSS X0, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// MXROWS4 does one weight block (at woff(SI)) for the four rows, adding
+// into the accumulators A0..A3.
+#define MXROWS4(woff, xoff, A0, A1, A2, A3) \
+	MXW(woff, Y0, X0, X1); \
+	VPSIGNB Y0, Y0, Y1; \
+	MXLANES(woff, xoff, DI, Y0, Y1, Y2, A0); \
+	MXLANES(woff, xoff, R10, Y0, Y1, Y2, A1); \
+	MXLANES(woff, xoff, R11, Y0, Y1, Y2, A2); \
+	MXLANES(woff, xoff, R12, Y0, Y1, Y2, A3)
+
+// func dotMXFP4x4(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, e8 *[256]float32, out *[4]float32)
+TEXT ·dotMXFP4x4(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	MOVQ e8+32(FP), R8
+	MXCONSTS
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   CX, DX
+	SHRQ   $1, DX
+	JZ     mx4sum
+
+mx4loop:
+	MXROWS4(0, 0, Y4, Y6, Y8, Y10)
+	MXROWS4(17, 34, Y5, Y7, Y9, Y11)
+	ADDQ $34, SI
+	ADDQ $68, DI
+	ADDQ $68, R10
+	ADDQ $68, R11
+	ADDQ $68, R12
+	DECQ DX
+	JNZ  mx4loop
+
+mx4sum:
+	MOVQ   out+40(FP), BX
+	MXHSUM(Y4, X4, Y5)
+	VMOVSS X0, 0(BX)
+	MXHSUM(Y6, X6, Y7)
+	VMOVSS X0, 4(BX)
+	MXHSUM(Y8, X8, Y9)
+	VMOVSS X0, 8(BX)
+	MXHSUM(Y10, X10, Y11)
+	VMOVSS X0, 12(BX)
+	TESTQ  $1, CX
+	JZ     mx4done
+	MXTAILW
+	VMOVSS 0(BX), X0
+	MXTAIL(DI)
+	VMOVSS X0, 0(BX)
+	VMOVSS 4(BX), X0
+	MXTAIL(R10)
+	VMOVSS X0, 4(BX)
+	VMOVSS 8(BX), X0
+	MXTAIL(R11)
+	VMOVSS X0, 8(BX)
+	VMOVSS 12(BX), X0
+	MXTAIL(R12)
+	VMOVSS X0, 12(BX)
+
+mx4done:
+	VZEROUPPER
+	RET

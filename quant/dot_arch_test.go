@@ -10,7 +10,16 @@ import (
 )
 
 // archTypes are the types with an assembly dot product on some platform.
-var archTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K}
+var archTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4}
+
+// archRef is the Go dot product an assembly kernel must match bit for bit:
+// the generic one, except for MXFP4, whose kernel follows ggml's AVX2 code.
+func archRef(t Type) DotFn {
+	if t == MXFP4 {
+		return dotMXFP4x86
+	}
+	return genericDot(t)
+}
 
 // fill sets every block of a row of type t to the bytes fn returns per
 // offset within the block, then overwrites the scale fields with scale.
@@ -33,6 +42,11 @@ func fill(t Type, nb int, fn func(off int) byte, scale float32) []byte {
 			putHalf(b[2:], scale/2)
 		case Q6_K:
 			putHalf(b[208:], scale)
+		case MXFP4:
+			if scale != 0 { // exponent of |scale|; 0 keeps the random byte
+				_, e := math.Frexp(float64(scale))
+				b[0] = byte(127 + e)
+			}
 		case Q8_K:
 			b[0], b[1], b[2], b[3] = byte(math.Float32bits(scale)), byte(math.Float32bits(scale)>>8),
 				byte(math.Float32bits(scale)>>16), byte(math.Float32bits(scale)>>24)
@@ -50,7 +64,7 @@ func TestArchDotMatchesGeneric(t *testing.T) {
 			if asm == nil {
 				t.Skip("no assembly dot product for this type on this CPU")
 			}
-			gen := genericDot(typ)
+			gen := archRef(typ)
 			vt := VecDotType(typ)
 			bs := int(typ.BlockSize())
 			check := func(name string, nb int, w, x []byte) {
