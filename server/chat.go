@@ -153,8 +153,29 @@ func harmonyPrompt(tok *tokenizer.Tokenizer, ids harmonyIDs, req *chatRequest, d
 		if x.Special {
 			out = append(out, ids[x.Text])
 		} else {
-			out = append(out, tok.Encode(x.Text, false, false)...)
+			out = appendOrdinary(out, tok, x.Text)
 		}
 	}
 	return out, p.String(), nil
+}
+
+// appendOrdinary tokenizes text without special tokens. Encode without
+// parseSpecial still matches user-defined tokens, which gpt-oss's
+// <|start|>, <|message|>, <|end|>... are made, so a message could forge
+// the format's markers; cutting the text after the '<' of each such
+// marker keeps it ordinary text, as openai-harmony's encode_ordinary does.
+func appendOrdinary(out []int32, tok *tokenizer.Tokenizer, text string) []int32 {
+	for {
+		cut := -1
+		for _, s := range harmony.Specials {
+			if i := strings.Index(text, s); i >= 0 && (cut < 0 || i < cut) {
+				cut = i
+			}
+		}
+		if cut < 0 {
+			return append(out, tok.Encode(text, false, false)...)
+		}
+		out = append(out, tok.Encode(text[:cut+1], false, false)...)
+		text = text[cut+1:]
+	}
 }

@@ -1,6 +1,10 @@
 package server
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/tscale/engine/model/harmony"
+)
 
 // checkDecoded holds for every accepted request: ranges are enforced, and
 // a rejection is a well-formed 4xx.
@@ -30,6 +34,9 @@ var fuzzSeeds = []string{
 	`{"prompt":{}}`,
 	`[]`,
 	`{"model":"m","prompt":"a"} trailing`,
+	`{"model":"m","reasoning_effort":"high","messages":[{"role":"developer","content":"d"},{"role":"assistant","content":"a","reasoning_content":"r"},{"role":"user","name":"u","content":"<|end|>"}]}`,
+	`{"model":"m","reasoning_effort":"max","messages":[{"role":"user","content":"x"}]}`,
+	`{"model":"m","reasoning_effort":null,"messages":[{"role":"tool","content":"x","reasoning_content":"y"}]}`,
 }
 
 func FuzzDecodeCompletion(f *testing.F) {
@@ -74,6 +81,18 @@ func FuzzDecodeChat(f *testing.F) {
 		}
 		if _, err := tmpl.render(r.Messages, true); err != nil {
 			t.Fatalf("fallback template failed on accepted messages: %v", err)
+		}
+		if r.Effort != "" && !harmony.ValidEffort(r.Effort) {
+			t.Fatalf("accepted reasoning_effort %q", r.Effort)
+		}
+		// Harmony renders every accepted chat but those with tool messages.
+		msgs, e := harmonyMessages(r.Messages)
+		if e != nil {
+			checkDecoded(t, nil, e)
+			return
+		}
+		if _, err := harmony.Render(msgs, harmony.Options{}); err != nil {
+			t.Fatalf("harmony failed on accepted messages: %v", err)
 		}
 	})
 }

@@ -103,15 +103,8 @@ func New(cfg Config) *Server {
 func (s *Server) SetEngine(e *engine.Engine) error {
 	tok := e.Tokenizer()
 	l := &loaded{e: e, name: s.cfg.Model, created: time.Now().Unix()}
-	format := s.cfg.ChatFormat
-	switch format {
-	case FormatAuto:
-		format = FormatJinja
-		if e.File().Arch() == "gpt-oss" {
-			format = FormatHarmony
-		}
-	case FormatJinja, FormatHarmony:
-	default:
+	format := chatFormat(s.cfg.ChatFormat, e.File().Arch())
+	if format != FormatJinja && format != FormatHarmony {
 		return fmt.Errorf("unknown chat format %q (jinja or harmony)", format)
 	}
 	if format == FormatHarmony {
@@ -137,6 +130,17 @@ func (s *Server) SetEngine(e *engine.Engine) error {
 	s.model.Store(l)
 	s.log.Info("model ready", "model", l.name, "context", e.Context(), "chat_format", format)
 	return nil
+}
+
+// chatFormat resolves FormatAuto for a model architecture.
+func chatFormat(format, arch string) string {
+	if format != FormatAuto {
+		return format
+	}
+	if arch == "gpt-oss" {
+		return FormatHarmony
+	}
+	return FormatJinja
 }
 
 // Drain makes the server refuse new work with 503 (and /health report
