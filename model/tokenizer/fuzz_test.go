@@ -20,6 +20,10 @@ func FuzzEncode(f *testing.F) {
 	for _, name := range vocabFiles {
 		toks = append(toks, openVocab(f, name))
 	}
+	if _, err := gptossPath(); err == nil { // gpt-oss (gpt-4o pre-tokenizer) when fetched
+		tok, _ := openGptOss(f)
+		toks = append(toks, tok)
+	}
 	f.Fuzz(func(t *testing.T, s string, addSpecial, parseSpecial bool) {
 		for _, tok := range toks {
 			ids := tok.Encode(s, addSpecial, parseSpecial)
@@ -47,5 +51,37 @@ func FuzzEncode(f *testing.F) {
 			}
 			require.Equal(t, want, tok.Decode(ids), "%s: %q", tok.pre, s)
 		}
+	})
+}
+
+// FuzzSplitGPT4o: the gpt-4o splitter never panics, its fragments are
+// non-empty and cover the input, and no fragment spans a border of the
+// fragments it was given.
+func FuzzSplitGPT4o(f *testing.F) {
+	for _, s := range []string{"", "DON'T I'm they'RE", "ÀB ÉCOLE naïve", "a/b\n/", " \r\n \u00a0 x", "1234567", "cafe\u0301'S"} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, s string, cut uint8) {
+		cpts := decodeCpts(s, nil)
+		lens := []int{len(cpts)}
+		if c := int(cut); c > 0 && c < len(cpts) {
+			lens = []int{c, len(cpts) - c}
+		}
+		out := splitGPT4o(cpts, lens)
+		sum := 0
+		borders := map[int]bool{}
+		for _, n := range lens[:len(lens)-1] {
+			sum += n
+			borders[sum] = true
+		}
+		sum = 0
+		for _, n := range out {
+			require.Positive(t, n)
+			for k := 1; k < n; k++ {
+				require.False(t, borders[sum+k], "fragment %d+%d crosses a border", sum, n)
+			}
+			sum += n
+		}
+		require.Equal(t, len(cpts), sum)
 	})
 }

@@ -16,10 +16,9 @@ import (
 	"github.com/tscale/engine/model/gguf"
 )
 
-// gpt-oss's tokenizer comes from scripts/fetch-model.sh gpt-oss-vocab;
-// $GPTOSS_TOKENIZER may name another copy of its tokenizer.json.
-func gptossJSON(tb testing.TB) string {
-	tb.Helper()
+// gptossPath is gpt-oss's tokenizer.json from scripts/fetch-model.sh
+// gpt-oss-vocab; $GPTOSS_TOKENIZER may name another copy.
+func gptossPath() (string, error) {
 	path := os.Getenv("GPTOSS_TOKENIZER")
 	if path == "" {
 		cache := os.Getenv("ENGINE_CACHE")
@@ -29,7 +28,14 @@ func gptossJSON(tb testing.TB) string {
 		}
 		path = filepath.Join(cache, "models", "gpt-oss-vocab", "tokenizer.json")
 	}
-	if _, err := os.Stat(path); err != nil {
+	_, err := os.Stat(path)
+	return path, err
+}
+
+func gptossJSON(tb testing.TB) string {
+	tb.Helper()
+	path, err := gptossPath()
+	if err != nil {
 		tb.Skipf("gpt-oss tokenizer.json not found (run scripts/fetch-model.sh gpt-oss-vocab): %v", err)
 	}
 	return path
@@ -248,4 +254,31 @@ func TestGptOssSpecial(t *testing.T) {
 	require.False(t, tok.IsEOG(end))
 	require.Equal(t, "[PAD201087]", tok.Token(201087))
 	require.Equal(t, "<|start|>userhi", tok.Decode(tok.Encode("<|start|>user<|return|>hi", false, true)))
+}
+
+// TestGptOssRandom checks the golden's random texts (a fixed-seed mix of
+// the code points each branch of the regex cares about); $GPTOSS_GOLDEN
+// may name a bigger file made with vocab-gptoss.mjs --random N.
+func TestGptOssRandom(t *testing.T) {
+	tok, _ := openGptOss(t)
+	path := os.Getenv("GPTOSS_GOLDEN")
+	if path == "" {
+		path = filepath.Join("..", "..", "testdata", "vocab-gptoss", "gpt-oss.json")
+	}
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var g struct {
+		Random []struct {
+			Text       string  `json:"text"`
+			IDs        []int32 `json:"ids"`
+			IDsSpecial []int32 `json:"ids_special"`
+		} `json:"random"`
+	}
+	require.NoError(t, json.Unmarshal(data, &g))
+	require.NotEmpty(t, g.Random)
+	for _, c := range g.Random {
+		require.Equal(t, c.IDs, nonNil(tok.Encode(c.Text, false, false)), "text %q", c.Text)
+		require.Equal(t, c.IDsSpecial, nonNil(tok.Encode(c.Text, false, true)), "text %q", c.Text)
+		require.Equal(t, c.Text, tok.Decode(c.IDs), "text %q", c.Text)
+	}
 }

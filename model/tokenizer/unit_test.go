@@ -119,6 +119,19 @@ func TestPreTokenizers(t *testing.T) {
 		{"smollm", "a 123", []string{"a", " ", "1", "2", "3"}},
 		{"default", "x+=1234;", []string{"x", "+=", "123", "4", ";"}},
 		{"deepseek-llm", "Hi 你好 42\n", []string{"Hi", " ", "你好", " ", "42", "\n"}},
+		// gpt-4o as llama.cpp's collapsed std::regex: ASCII case only.
+		{"gpt-4o", "DON'T I'm they'RE", []string{"DON'T", " I'm", " they'RE"}},
+		{"gpt-4o", "HTTPServer camelCaseVar", []string{"HTTPServer", " camel", "Case", "Var"}},
+		{"gpt-4o", "ÀB ÉCOLE naïve", []string{"À", "B", " É", "COLE", " naïve"}},
+		{"gpt-4o", "ÀbC aÀB", []string{"Àb", "C", " aÀ", "B"}},
+		{"gpt-4o", "ПРИВЕТ Мир", []string{"ПРИВЕТ", " Мир"}},
+		{"gpt-4o", "cafe\u0301x", []string{"cafe", "\u0301x"}}, // a mark is not a letter here
+		{"gpt-4o", "1234567 x²", []string{"123", "456", "7", " x", "²"}},
+		{"gpt-4o", "a/b\n/", []string{"a", "/b", "\n", "/"}},
+		{"gpt-4o", "x ///\r\n/ y", []string{"x", " ///\r\n/", " y"}},
+		{"gpt-4o", "hello   \n\n  a  b  ", []string{"hello", "   \n\n", " ", " a", " ", " b", "  "}},
+		{"gpt-4o", "\tx\u00a0y !?", []string{"\tx", "\u00a0y", " !?"}},
+		{"gpt-4o", ".Hello 'RE'll", []string{".Hello", " '", "RE'll"}},
 	} {
 		cfg, ok := preConfigs[tc.pre]
 		require.True(t, ok, tc.pre)

@@ -18,7 +18,20 @@ diff = 0
 for c in golden["cases"]:
     c["hf_ids"] = tok.encode(c["text"], add_special_tokens=False).ids
     diff += c["hf_ids"] != c["ids_special"]
+
+
+def dumps(g):
+    """JSON with one line per case, so that regenerated files diff well."""
+    enc = lambda v: json.dumps(v, ensure_ascii=False)
+    parts = []
+    for k, v in g.items():
+        if k in ("cases", "random"):
+            parts.append(f" {enc(k)}: [\n  " + ",\n  ".join(enc(c) for c in v) + "\n ]")
+        else:
+            parts.append(f" {enc(k)}: {enc(v)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 with open(golden_path, "w", encoding="utf-8") as f:
-    json.dump(golden, f, indent=1, ensure_ascii=False)
-    f.write("\n")
+    f.write(dumps(golden))
 print(f"hf-gptoss: {len(golden['cases'])} texts, {diff} tokenized differently by llama.cpp", file=sys.stderr)

@@ -1,7 +1,7 @@
 // vocab-gptoss.mjs tokenizes a fixed set of texts with llama.cpp (node-llama-cpp,
 // vocabulary-only load) for the gpt-oss tokenizer tests in model/tokenizer.
 //
-// usage: node vocab-gptoss.mjs --gguf-dir DIR --inp FILE.inp --out FILE.json
+// usage: node vocab-gptoss.mjs --gguf-dir DIR --inp FILE.inp --out FILE.json [--random N]
 //
 // DIR holds gpt-oss-vocab-PRE.gguf for each PRE of llama.cpp's GPT4O pre-tokenizer
 // (written by the Go converter: go test ./model/tokenizer -run TestWriteGptOssVocab with
@@ -52,21 +52,47 @@ const own = [
         "\"It's closed to visitors,\" the man said, \"has been for years.\" He arrived on the 7:15 train.",
 ];
 
+// randomTexts makes n short texts from code points that exercise each branch of the regex
+// (ASCII case, contractions, digit runs, white space kinds, "/" after newlines, non-ASCII
+// letters, numbers, marks, symbols and spaces), from a fixed seed.
+function randomTexts(n, seed) {
+    const pool = [..."aAbZzsStTrReEvVlLmMdD''0123456789   \t\n\n\r\v\f//.,!?-_\"()",
+        "\u00c0", "\u00e9", "\u00df", "\u041f", "\u0436", "\u03a3", "\u4e2d", "\ud83d\ude00", "\u0301", "\u094d",
+        "\u00a0", "\u3000", "\u2028", "\u0663", "\u00b2", "\u2167", "\u20ac", "\u00ab", "\u0085", "\u200d"];
+    let x = seed >>> 0;
+    const rnd = (k) => { // mulberry32
+        x = (x + 0x6d2b79f5) >>> 0;
+        let t = x;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) % k;
+    };
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        let s = "";
+        for (let m = 1 + rnd(24); m > 0; m--) s += pool[rnd(pool.length)];
+        out.push(s);
+    }
+    return out;
+}
+
 function parseArgs(argv) {
-    const opt = {};
+    const opt = {random: 400};
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--gguf-dir") opt.dir = argv[++i];
         else if (a === "--inp") opt.inp = argv[++i];
         else if (a === "--out") opt.out = argv[++i];
-        else throw new Error(`unexpected argument "${a}"; usage: vocab-gptoss.mjs --gguf-dir DIR --inp FILE.inp --out FILE.json`);
+        else if (a === "--random") opt.random = Number(argv[++i]);
+        else throw new Error(`unexpected argument "${a}"; usage: vocab-gptoss.mjs --gguf-dir DIR --inp FILE.inp --out FILE.json [--random N]`);
     }
     if (!opt.dir || !opt.inp || !opt.out) throw new Error("--gguf-dir, --inp and --out are required");
     return opt;
 }
 
 const opt = parseArgs(process.argv.slice(2));
-const texts = [...readFileSync(opt.inp, "utf8").split("\n__ggml_vocab_test__\n"), ...own];
+const named = [...readFileSync(opt.inp, "utf8").split("\n__ggml_vocab_test__\n"), ...own];
+const texts = [...named, ...randomTexts(opt.random, 20260)];
 const llama = await loadLlama();
 
 // run tokenizes every text without and with special-token parsing and detokenizes the
@@ -114,13 +140,14 @@ const out = {
     gguf_sha256: await sha256File(file("gpt-4o")),
     same_as_gpt4o: pres.slice(1),
     inp_file: basename(opt.inp),
-    n_inp: texts.length - own.length,
+    n_inp: named.length - own.length,
     llamacpp: buildInfo(llama),
     bos: ref.bos,
     eos: ref.eos,
     add_bos: ref.add_bos,
     eog: ref.eog,
-    cases: ref.cases,
+    cases: ref.cases.slice(0, named.length),
+    random: ref.cases.slice(named.length).map(({text, ids, ids_special}) => ({text, ids, ids_special})),
 };
 writeFileSync(opt.out, JSON.stringify(out, null, 1) + "\n");
 process.stderr.write(`vocab-gptoss: ${texts.length} texts, ${pres.length} pre-tokenizer names agree -> ${opt.out}\n`);
