@@ -29,7 +29,9 @@ func VecDotType(t Type) Type {
 
 // DotFunc returns the dot product for weights of type t, or nil when t has
 // none. Fetch it once per matrix and call it per row. Where the CPU allows,
-// it is an assembly kernel whose results are bit-identical to the Go code.
+// it is an assembly kernel whose results are bit-identical to the Go code;
+// for MXFP4 on x86 it is instead bit-identical to ggml's x86 AVX2 kernel,
+// as llama.cpp computes it there (see dotMXFP4AVX2).
 func DotFunc(t Type) DotFn {
 	if f := archDot(t); f != nil {
 		return f
@@ -74,7 +76,8 @@ func genericDot(t Type) DotFn {
 
 // VecDot returns the dot product of n elements: w is one row of type t and
 // x the activation row quantized to VecDotType(t). The result equals ggml's
-// generic ggml_vec_dot_<t>_<vt> (same integer sums, same float order). It is
+// generic ggml_vec_dot_<t>_<vt> (same integer sums, same float order), but
+// for MXFP4 with AVX2, which follows ggml's AVX2 kernel (DotFunc). It is
 // NaN when t has no dot product or the rows do not hold n elements.
 func VecDot(t Type, n int, w, x []byte) float32 {
 	f := DotFunc(t)

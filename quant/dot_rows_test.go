@@ -99,7 +99,7 @@ func TestDotRowsMatchesDotFunc(t *testing.T) {
 // rows of 1536 elements.
 func BenchmarkDotRows(b *testing.B) {
 	const n = 1536
-	for _, typ := range []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K, MXFP4} {
 		vt := VecDotType(typ)
 		nb := n / typ.BlockSize()
 		rng := rand.New(rand.NewPCG(1, 2))
