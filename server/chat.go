@@ -149,6 +149,12 @@ func harmonyPrompt(tok *tokenizer.Tokenizer, ids harmonyIDs, req *chatRequest, d
 	if tok.AddBOS() && tok.BOS() >= 0 {
 		out = append(out, tok.BOS())
 	}
+	return ids.encode(out, tok, p), p.String(), nil
+}
+
+// encode appends the tokens of p: special tokens by id, text as ordinary
+// text.
+func (ids harmonyIDs) encode(out []int32, tok *tokenizer.Tokenizer, p harmony.Prompt) []int32 {
 	for _, x := range p {
 		if x.Special {
 			out = append(out, ids[x.Text])
@@ -156,7 +162,7 @@ func harmonyPrompt(tok *tokenizer.Tokenizer, ids harmonyIDs, req *chatRequest, d
 			out = appendOrdinary(out, tok, x.Text)
 		}
 	}
-	return out, p.String(), nil
+	return out
 }
 
 // appendOrdinary tokenizes text without special tokens. Encode without

@@ -2,9 +2,11 @@ package server
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/harmony"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/quant"
 )
 
@@ -390,4 +393,117 @@ func TestReasoningEffortInTemplate(t *testing.T) {
 	require.Equal(t, choices(t, plain)[0]["message"], m)
 	_, has := m["reasoning_content"]
 	require.False(t, has)
+}
+
+// gptossTokenizer is gpt-oss's real tokenizer, from its tokenizer.json
+// (scripts/fetch-model.sh gpt-oss-vocab; $GPTOSS_TOKENIZER may name another
+// copy), with the GGUF metadata llama.cpp's converter would write.
+func gptossTokenizer(t *testing.T) *tokenizer.Tokenizer {
+	t.Helper()
+	path := os.Getenv("GPTOSS_TOKENIZER")
+	if path == "" {
+		cache := os.Getenv("ENGINE_CACHE")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache", "tscale")
+		}
+		path = filepath.Join(cache, "models", "gpt-oss-vocab", "tokenizer.json")
+	}
+	tj, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("gpt-oss tokenizer.json not found (run scripts/fetch-model.sh gpt-oss-vocab): %v", err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(filepath.Dir(path), "tokenizer_config.json"))
+	require.NoError(t, err)
+	kvs, err := tokenizer.HFToGGUF(tokenizer.HFInput{Tokenizer: tj, Config: cfg, VocabSize: 201088, Pre: "gpt-4o"})
+	require.NoError(t, err)
+	w := gguf.NewWriter()
+	require.NoError(t, w.Set("general.architecture", "gpt-oss"))
+	for _, kv := range kvs {
+		require.NoError(t, w.Set(kv.Key, kv.Value))
+	}
+	file := filepath.Join(t.TempDir(), "gpt-oss-vocab.gguf")
+	require.NoError(t, w.WriteFile(file))
+	f, err := gguf.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	tok, err := tokenizer.FromGGUF(f)
+	require.NoError(t, err)
+	return tok
+}
+
+// With gpt-oss's own vocabulary the prompt tokens are openai-harmony's
+// (testdata/harmony/render.json), and the end-of-generation set is what
+// harmony needs: <|return|> and <|call|> end a turn, <|end|> does not, and
+// the markers the parser reads are rendered in the output text.
+func TestHarmonyGptOssTokens(t *testing.T) {
+	tok := gptossTokenizer(t)
+	ids, err := newHarmonyIDs(tok)
+	require.NoError(t, err)
+	require.False(t, tok.AddBOS())
+	for _, s := range []string{harmony.Return, harmony.Call} {
+		require.True(t, tok.IsEOG(ids[s]), s)
+	}
+	require.False(t, tok.IsEOG(ids[harmony.End]))
+	out := []int32{ids[harmony.Channel]}
+	out = append(out, tok.Encode("analysis", false, false)...)
+	out = append(out, ids[harmony.MessageT])
+	out = append(out, tok.Encode("Hi", false, false)...)
+	out = append(out, ids[harmony.End], ids[harmony.Start])
+	out = append(out, tok.Encode("assistant", false, false)...)
+	out = append(out, ids[harmony.Channel])
+	out = append(out, tok.Encode("final", false, false)...)
+	out = append(out, ids[harmony.Constrain], ids[harmony.MessageT])
+	st := tok.NewStreamAfter([]int32{ids[harmony.Start]})
+	var text string
+	for _, id := range out {
+		text += st.Add(id)
+	}
+	text += st.Flush()
+	require.Equal(t, "<|channel|>analysis<|message|>Hi<|end|><|start|>assistant<|channel|>final<|constrain|><|message|>", text)
+
+	var cases []struct {
+		Name     string          `json:"name"`
+		System   json.RawMessage `json:"system"`
+		Keep     bool            `json:"keep_analysis"`
+		Messages []harmony.Message
+		IDs      []int32 `json:"ids"`
+	}
+	b, err := os.ReadFile("../testdata/harmony/render.json")
+	require.NoError(t, err)
+	var g struct{ Cases json.RawMessage }
+	require.NoError(t, json.Unmarshal(b, &g))
+	require.NoError(t, json.Unmarshal(g.Cases, &cases))
+	require.NotEmpty(t, cases)
+	for _, c := range cases {
+		sys := harmony.DefaultSystem()
+		var gs struct {
+			Identity, Cutoff, Effort *string
+			Date                     string
+			Channels                 []string
+			Required                 *bool
+		}
+		if string(c.System) != "null" {
+			require.NoError(t, json.Unmarshal(c.System, &gs))
+		}
+		for _, f := range []struct{ src, dst *string }{{gs.Identity, &sys.Identity}, {gs.Cutoff, &sys.Cutoff}, {gs.Effort, &sys.Effort}} {
+			if f.src != nil {
+				*f.dst = *f.src
+			}
+		}
+		sys.Date = gs.Date
+		if gs.Channels != nil {
+			sys.Channels = gs.Channels
+		}
+		if gs.Required != nil {
+			sys.ChannelRequired = *gs.Required
+		}
+		o := harmony.Options{System: &sys, KeepAnalysis: c.Keep}
+		if string(c.System) == "null" {
+			o.System = nil
+		}
+		p, err := harmony.Render(c.Messages, o)
+		require.NoError(t, err, c.Name)
+		require.Equal(t, c.IDs, ids.encode(nil, tok, p), c.Name)
+	}
 }

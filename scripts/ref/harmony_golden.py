@@ -2,7 +2,7 @@
 """Goldens for model/harmony from OpenAI's openai-harmony library (PyPI 0.0.8).
 
 Writes testdata/harmony/render.json (conversations rendered for completion:
-the prompt text and its split at special tokens) and testdata/harmony/parse.json
+the prompt text, its split at special tokens and its o200k_harmony token ids) and testdata/harmony/parse.json
 (completion texts parsed by the non-strict StreamableParser, token by token).
 
 Reproduce (no network needed besides PyPI):
@@ -243,7 +243,7 @@ def main():
             msgs.insert(0, Message.from_role_and_content(Role.SYSTEM, system(c["system"])))
         cfg = RenderConversationConfig(auto_drop_analysis=not c.get("keep_analysis", False))
         toks = enc.render_conversation_for_completion(Conversation.from_messages(msgs), Role.ASSISTANT, config=cfg)
-        renders.append({**c, "text": enc.decode_utf8(toks), "segments": segments(toks), "tokens": len(toks)})
+        renders.append({**c, "text": enc.decode_utf8(toks), "segments": segments(toks), "ids": list(toks)})
 
     def plain(msgs):
         out = []
