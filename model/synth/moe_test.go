@@ -36,14 +36,19 @@ func TestMoESpecs(t *testing.T) {
 				ff = s.ExpertFFN
 			}
 			n := int64(s.Experts)
+			et := s.Type
+			if s.MXFP4Experts {
+				et = quant.MXFP4
+			}
+			oss := s.Arch == "gpt-oss"
 			for name, want := range map[string]struct {
 				typ   quant.Type
 				shape []int64
 			}{
 				"blk.0.ffn_gate_inp.weight":  {quant.F32, []int64{int64(s.Dim), n}},
-				"blk.0.ffn_gate_exps.weight": {s.Type, []int64{int64(s.Dim), int64(ff), n}},
-				"blk.0.ffn_up_exps.weight":   {s.Type, []int64{int64(s.Dim), int64(ff), n}},
-				"blk.0.ffn_down_exps.weight": {s.Type, []int64{int64(ff), int64(s.Dim), n}},
+				"blk.0.ffn_gate_exps.weight": {et, []int64{int64(s.Dim), int64(ff), n}},
+				"blk.0.ffn_up_exps.weight":   {et, []int64{int64(s.Dim), int64(ff), n}},
+				"blk.0.ffn_down_exps.weight": {et, []int64{int64(ff), int64(s.Dim), n}},
 			} {
 				ti, ok := f.Tensor(name)
 				require.True(t, ok, name)
@@ -51,11 +56,16 @@ func TestMoESpecs(t *testing.T) {
 				require.Equal(t, want.shape, ti.Shape, name)
 			}
 			for name, present := range map[string]bool{
-				"blk.0.ffn_gate.weight":           false,
-				"blk.0.ffn_gate_inp_shexp.weight": s.Arch == "qwen2moe",
-				"blk.0.ffn_down_shexp.weight":     s.Arch == "qwen2moe",
-				"blk.0.attn_q.bias":               s.Arch == "qwen2moe",
-				"blk.0.attn_q_norm.weight":        s.Arch == "qwen3moe",
+				"blk.0.ffn_gate.weight":            false,
+				"blk.0.ffn_gate_inp_shexp.weight":  s.Arch == "qwen2moe",
+				"blk.0.ffn_down_shexp.weight":      s.Arch == "qwen2moe",
+				"blk.0.attn_q.bias":                s.Arch == "qwen2moe" || oss,
+				"blk.0.attn_q_norm.weight":         s.Arch == "qwen3moe",
+				"blk.0.attn_sinks.weight":          oss,
+				"blk.0.ffn_gate_inp.bias":          oss,
+				"blk.0.ffn_down_exps.bias":         oss,
+				"blk.0.post_attention_norm.weight": oss,
+				"blk.0.ffn_norm.weight":            !oss,
 			} {
 				_, ok := f.Tensor(name)
 				require.Equal(t, present, ok, name)
@@ -89,6 +99,7 @@ func TestBadMoESpecs(t *testing.T) {
 		{"expert ffn", func(s *synth.Spec) { s.ExpertFFN = 0 }, "qwen2moe needs an expert FFN length"},
 		{"shared ffn", func(s *synth.Spec) { s.SharedFFN = 0 }, "needs a shared expert FFN length"},
 		{"block", func(s *synth.Spec) { s.Type = quant.Q8_0; s.ExpertFFN = 48 }, "row length 48 is not a multiple"},
+		{"mxfp4 rows", func(s *synth.Spec) { s.MXFP4Experts = true; s.ExpertFFN = 48 }, "MXFP4 experts need"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := good
