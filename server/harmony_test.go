@@ -285,6 +285,13 @@ func TestHarmonyChat(t *testing.T) {
 		require.Equal(t, " Hi!", msg["content"])
 	}
 
+	// The reasoning extension's winner is parsed the same way.
+	m = chat(`,"n":2,"reasoning":{"strategy":"best_of_n"}`)
+	msg = choices(t, m)[0]["message"].(map[string]any)
+	require.Equal(t, "Thinking", msg["reasoning_content"])
+	require.Equal(t, " Hi!", msg["content"])
+	require.NotNil(t, m["reasoning"])
+
 	// ignore_eos generates past <|return|> (which renders as nothing).
 	c = choices(t, chat(`,"ignore_eos":true,"max_tokens":16`))[0]
 	require.Equal(t, "length", c["finish_reason"])
