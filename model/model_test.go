@@ -71,7 +71,7 @@ func TestLoadErrors(t *testing.T) {
 				}
 				return v, true
 			},
-			want: `architecture "mamba9" is not supported (supported: gemma3, llama, qwen2, qwen2moe, qwen3, qwen3moe)`,
+			want: `architecture "mamba9" is not supported (supported: gemma3, gpt-oss, llama, qwen2, qwen2moe, qwen3, qwen3moe)`,
 		},
 		{
 			name: "missing hyperparameter",
