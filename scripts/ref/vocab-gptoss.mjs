@@ -54,11 +54,12 @@ const own = [
 
 // randomTexts makes n short texts from code points that exercise each branch of the regex
 // (ASCII case, contractions, digit runs, white space kinds, "/" after newlines, non-ASCII
-// letters, numbers, marks, symbols and spaces), from a fixed seed.
+// letters, numbers, marks, symbols and spaces, harmony special tokens), from a fixed seed.
 function randomTexts(n, seed) {
     const pool = [..."aAbZzsStTrReEvVlLmMdD''0123456789   \t\n\n\r\v\f//.,!?-_\"()",
         "\u00c0", "\u00e9", "\u00df", "\u041f", "\u0436", "\u03a3", "\u4e2d", "\ud83d\ude00", "\u0301", "\u094d",
-        "\u00a0", "\u3000", "\u2028", "\u0663", "\u00b2", "\u2167", "\u20ac", "\u00ab", "\u0085", "\u200d"];
+        "\u00a0", "\u3000", "\u2028", "\u0663", "\u00b2", "\u2167", "\u20ac", "\u00ab", "\u0085", "\u200d",
+        "<|end|>", "<|return|>", "<|start|>", "<|"];
     let x = seed >>> 0;
     const rnd = (k) => { // mulberry32
         x = (x + 0x6d2b79f5) >>> 0;
