@@ -34,6 +34,10 @@ func gptossPath() (string, error) {
 
 func gptossJSON(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		// Building the 201k-token vocabulary takes ~1 s, ~8 s with -race.
+		tb.Skip("gpt-oss vocabulary: skipped in -short mode")
+	}
 	path, err := gptossPath()
 	if err != nil {
 		tb.Skipf("gpt-oss tokenizer.json not found (run scripts/fetch-model.sh gpt-oss-vocab): %v", err)
