@@ -32,6 +32,14 @@ func BenchmarkEncode(b *testing.B) {
 			}
 		})
 	}
+	b.Run("gpt-oss", func(b *testing.B) { // gpt-4o pre-tokenizer
+		tok, _ := openGptOss(b)
+		b.SetBytes(int64(len(benchText)))
+		b.ResetTimer()
+		for range b.N {
+			tok.Encode(benchText, true, false)
+		}
+	})
 }
 
 func BenchmarkDecode(b *testing.B) {

@@ -74,6 +74,9 @@ func HFToGGUF(in HFInput) ([]gguf.KV, error) {
 	if in.Pre == "" {
 		return nil, fmt.Errorf("tokenizer: HFToGGUF needs a pre-tokenizer name")
 	}
+	if in.VocabSize < 0 || in.VocabSize > 1<<24 {
+		return nil, fmt.Errorf("tokenizer: vocab_size %d out of range", in.VocabSize)
+	}
 	cfg := map[string]any{}
 	if len(in.Config) > 0 {
 		if err := json.Unmarshal(in.Config, &cfg); err != nil {

@@ -116,6 +116,7 @@ func TestHFToGGUFErrors(t *testing.T) {
 		{"no vocab", bpe(`{}`, `[]`), "", 0, "gpt-4o", "no model.vocab"},
 		{"no pre", bpe(`{"a": 0}`, `[]`), "", 0, "", "needs a pre-tokenizer name"},
 		{"bad config", bpe(`{"a": 0}`, `[]`), `[1]`, 0, "gpt-4o", "tokenizer_config.json: json: cannot unmarshal array"},
+		{"negative size", bpe(`{"a": 0}`, `[]`), "", -1, "gpt-4o", "vocab_size -1 out of range"},
 		{"too small", bpe(`{"a": 0, "b": 7}`, `[]`), "", 5, "gpt-4o", "token id 7 does not fit vocab_size 5"},
 		{"negative", bpe(`{"a": -1}`, `[]`), "", 0, "gpt-4o", `token "a" has negative id -1`},
 		{"shared id", bpe(`{"a": 0, "b": 0}`, `[]`), "", 0, "gpt-4o", "share id 0"},
