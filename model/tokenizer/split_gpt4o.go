@@ -111,8 +111,8 @@ func o200kMatch(seg []rune, cls []uint8, i int) int {
 	}
 
 	// White space. \s*[\r\n]+ backtracks to the last \r or \n of the run;
-	// \s+(?!\S) leaves the run's last code point to the word after it; a
-	// single space before a word is \s+.
+	// \s+(?!\S) leaves the run's last code point to what follows; a lone
+	// white space code point before a non-space is \s+.
 	end, nl := i, -1
 	for end < n && cls[end] == oSpace {
 		if isNL(seg[end]) {
