@@ -23,8 +23,8 @@ import (
 func moeCmd() *cobra.Command {
 	var (
 		dir, vocab, hist, plotPath, arch string
-		threads, prompt, gen, hgen int
-		ns                         []int
+		threads, prompt, gen, hgen       int
+		ns                               []int
 	)
 	c := &cobra.Command{
 		Use:   "moe",

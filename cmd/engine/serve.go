@@ -21,11 +21,11 @@ import (
 
 func serveCmd() *cobra.Command {
 	var (
-		modelPath, addr, apiKey, name, logFormat string
-		threads, ctxSize, maxQueue, kvBlocks     int
-		timeout, shutdownTimeout                 time.Duration
-		maxBody                                  int64
-		verbose                                  bool
+		modelPath, addr, apiKey, name, logFormat, format string
+		threads, ctxSize, maxQueue, kvBlocks             int
+		timeout, shutdownTimeout                         time.Duration
+		maxBody                                          int64
+		verbose                                          bool
 	)
 	c := &cobra.Command{
 		Use:   "serve -m MODEL [--addr 127.0.0.1:8080]",
@@ -47,6 +47,11 @@ also come from the environment variable ENGINE_API_KEY.`,
 			if apiKey == "" {
 				apiKey = os.Getenv("ENGINE_API_KEY")
 			}
+			formats := map[string]string{"auto": server.FormatAuto, "jinja": server.FormatJinja, "harmony": server.FormatHarmony}
+			chatFormat, ok := formats[format]
+			if !ok {
+				return fmt.Errorf("serve: unknown --chat-format %q (auto, jinja, harmony)", format)
+			}
 			log, err := newLogger(cmd.ErrOrStderr(), logFormat, verbose)
 			if err != nil {
 				return err
@@ -59,6 +64,7 @@ also come from the environment variable ENGINE_API_KEY.`,
 			defer stop()
 			return serve(ctx, log, addr, modelPath, opts, shutdownTimeout, server.Config{
 				Model: name, APIKey: apiKey, Timeout: timeout, MaxBodyBytes: maxBody, Logger: log,
+				ChatFormat: chatFormat,
 			})
 		},
 	}
@@ -75,6 +81,7 @@ also come from the environment variable ENGINE_API_KEY.`,
 	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
 	f.IntVar(&kvBlocks, "kv-blocks", 0, "KV cache blocks of 16 tokens (0 = enough for 8 full contexts)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&format, "chat-format", "auto", "how chats become prompts: auto (harmony for gpt-oss, else the GGUF's jinja template), jinja, harmony")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
 	return c
 }

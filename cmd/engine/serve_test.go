@@ -23,6 +23,7 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{[]string{"serve"}, "serve: --model is required"},
 		{[]string{"serve", "-m", "x.gguf", "--max-queue", "0"}, "--max-queue >= 1"},
+		{[]string{"serve", "-m", "x.gguf", "--chat-format", "chatml"}, `unknown --chat-format "chatml" (auto, jinja, harmony)`},
 		{[]string{"serve", "-m", "x.gguf", "--log-format", "xml"}, `--log-format must be text or json, got "xml"`},
 		{[]string{"serve", "-m", "missing.gguf", "--addr", "127.0.0.1:0"}, "missing.gguf"},
 		{[]string{"serve", "-m", "x.gguf", "--addr", "256.0.0.1:0"}, "serve: listen tcp"},
