@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"strconv"
 
 	"github.com/tscale/engine/engine"
 )
@@ -69,10 +70,11 @@ var (
 	descHitRate = prometheus.NewDesc("engine_prefix_cache_hit_rate", "Prompt tokens found in the prefix cache / prompt tokens looked up, since start.", nil, nil)
 	descSteps   = prometheus.NewDesc("engine_steps_total", "Batched forward passes.", nil, nil)
 	descPreempt = prometheus.NewDesc("engine_preemptions_total", "Requests preempted for lack of KV blocks.", nil, nil)
+	descExperts = prometheus.NewDesc("engine_moe_expert_tokens_total", "Tokens routed to each expert of a mixture-of-experts model, by layer.", []string{"layer", "expert"}, nil)
 )
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descHitRate, descSteps, descPreempt} {
+	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descHitRate, descSteps, descPreempt, descExperts} {
 		ch <- d
 	}
 }
@@ -98,4 +100,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descHitRate, rate)
 	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(s.Steps))
 	ch <- prometheus.MustNewConstMetric(descPreempt, prometheus.CounterValue, float64(s.Preemptions))
+	for il, row := range s.ExpertTokens {
+		for ex, n := range row {
+			ch <- prometheus.MustNewConstMetric(descExperts, prometheus.CounterValue, float64(n), strconv.Itoa(il), strconv.Itoa(ex))
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -541,6 +543,41 @@ func TestMetrics(t *testing.T) {
 	}
 	require.Regexp(t, `engine_kv_blocks\{state="free"\} [1-9]`, text)
 	require.Regexp(t, `engine_prefix_cache_hit_rate 0\.[1-9]`, text)
+	require.NotContains(t, text, "engine_moe_expert_tokens_total{", "a dense model has no expert counts")
+}
+
+// TestMetricsExperts serves the MoE stories260K-moe4x: every layer's
+// expert counters add up to 2 routed slots per token run.
+func TestMetricsExperts(t *testing.T) {
+	e, err := engine.Open("../../shared/models/stories260K-moe4x.gguf", engine.WithContext(128))
+	if err != nil {
+		t.Skipf("stories260K-moe4x: %v (../shared must sit beside the repository)", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	s := New(Config{Logger: quietLogger()})
+	require.NoError(t, s.SetEngine(e))
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	prompt := "Once upon a time"
+	body := mustJSON(map[string]any{"model": "stories260K-moe4x", "prompt": prompt, "max_tokens": 10, "temperature": 0})
+	code, _, _ := post(t, ts.URL+"/v1/completions", body)
+	require.Equal(t, 200, code)
+	res, err := http.Get(ts.URL + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	// The last of the 10 tokens is sampled but never run through the model.
+	ran := len(e.Tokenizer().Encode(prompt, true, true)) + 9
+	re := regexp.MustCompile(`engine_moe_expert_tokens_total\{expert="(\d)",layer="(\d)"\} (\d+)`)
+	sums := map[string]int{}
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		n, _ := strconv.Atoi(m[3])
+		sums[m[2]] += n
+	}
+	require.Len(t, sums, 5, "one set of counters per layer")
+	for layer, n := range sums {
+		require.Equal(t, 2*ran, n, "layer %s", layer)
+	}
 }
 
 func TestEngineErrorMapping(t *testing.T) {
