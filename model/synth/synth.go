@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tscale/engine/model/gguf"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/quant"
 )
 
@@ -119,6 +122,52 @@ func MoESpecs() []Spec {
 func MoEBenchSpec() Spec {
 	return Spec{Name: "synth-llama-moe-bench-q4_0", Arch: "llama", Type: quant.Q4_0, Dim: 1024, Layers: 8,
 		Heads: 16, KVHeads: 4, HeadDim: 64, FFN: 2048, Experts: 8, ExpertsK: 2, Seed: 21}
+}
+
+// GPTOSSVocabSpec is the small F32 gpt-oss of MoESpecs with gpt-oss's own
+// 201088-token vocabulary (GPTOSSVocab), so that a harmony-formatted
+// prompt runs through the real tokenizer and special tokens end to end
+// (about 100 MB). It is F32 so that it can be held to exact agreement: a
+// Q8_0 version of it (the files' type) differs from llama.cpp by up to
+// 0.18 in log-probabilities on the harmony prompt while its F32 twin
+// agrees to 1e-5, the quantized activations amplifying a rounding flip.
+func GPTOSSVocabSpec() Spec {
+	return Spec{Name: "synth-gpt-oss-o200k", Arch: "gpt-oss", Type: quant.F32, Dim: 64, Layers: 4, Heads: 4,
+		KVHeads: 2, HeadDim: 32, FFN: 64, Window: 8, Experts: 8, ExpertsK: 4, ExpertFFN: 64, Seed: 15}
+}
+
+// GPTOSSVocabSize is gpt-oss's vocab_size (config.json): tokenizer.json's
+// tokens padded with unused ones.
+const GPTOSSVocabSize = 201088
+
+// GPTOSSVocab converts gpt-oss's tokenizer.json (with tokenizer_config.json
+// beside it, as scripts/fetch-model.sh gpt-oss-vocab leaves them) into a
+// vocabulary-only GGUF file to borrow with Build: the metadata llama.cpp's
+// converter writes, pre-tokenizer "gpt-4o".
+func GPTOSSVocab(tokenizerJSON string) (*gguf.File, error) {
+	tj, err := os.ReadFile(tokenizerJSON)
+	if err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(filepath.Dir(tokenizerJSON), "tokenizer_config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	kvs, err := tokenizer.HFToGGUF(tokenizer.HFInput{Tokenizer: tj, Config: cfg, VocabSize: GPTOSSVocabSize, Pre: "gpt-4o"})
+	if err != nil {
+		return nil, fmt.Errorf("synth: %s: %w", tokenizerJSON, err)
+	}
+	w := gguf.NewWriter()
+	for _, kv := range kvs {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	return gguf.Parse(buf.Bytes(), tokenizerJSON)
 }
 
 // GPTOSSBenchSpec is the gpt-oss-shaped MoE `bench moe --arch gpt-oss`

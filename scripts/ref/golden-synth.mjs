@@ -16,6 +16,10 @@ const prompts = [
     "The cat sat on the mat. It was",
     "Lily and her mom went to the park. They saw a big tree with red apples. Lily wanted an apple, so she",
 ];
+// Models with gpt-oss's vocabulary also get a prompt in its harmony chat format,
+// whose special tokens llama.cpp matches even without special-token parsing.
+const harmonyPrompt = "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n" +
+    "Reasoning: low<|end|><|start|>user<|message|>What is 17 × 23? Answer briefly.<|end|><|start|>assistant";
 const nPredict = 24;
 
 function parseArgs(argv) {
@@ -82,6 +86,12 @@ function continuation(model, prompt, tokens) {
     return all.slice(head.length);
 }
 
+// specsOf names the model/synth function that defines the model.
+function specsOf(name) {
+    if (name.endsWith("-o200k")) return "GPTOSSVocabSpec()";
+    return name.includes("moe") || name.includes("gpt-oss") ? "MoESpecs()" : "Specs()";
+}
+
 // Pretty JSON with arrays of numbers kept on one line.
 function toJSON(doc) {
     return JSON.stringify(doc, null, 1)
@@ -96,7 +106,8 @@ async function run(llama, info, opt, path) {
     const nVocab = meta?.tokenizer?.ggml?.tokens?.length;
     if (!nVocab) throw new Error(`${path}: no tokenizer.ggml.tokens`);
     const cases = [];
-    for (const [i, prompt] of prompts.entries()) {
+    const all = meta.tokenizer.ggml.tokens.includes("<|start|>") ? [...prompts, harmonyPrompt] : prompts;
+    for (const [i, prompt] of all.entries()) {
         const toks = promptTokens(model, prompt);
         const {out, first, minGap} = await generate(ctx, toks, nPredict);
         const {lp, sum} = logprobs(first, nVocab);
@@ -120,7 +131,7 @@ async function run(llama, info, opt, path) {
         model_sha256: await sha256File(path),
         architecture: meta?.general?.architecture ?? null,
         n_vocab: nVocab,
-        generator: `go run ./model/synth/cmd/synth (package model/synth, ${name.includes("moe") ? "MoESpecs()" : "Specs()"})`,
+        generator: `go run ./model/synth/cmd/synth (package model/synth, ${specsOf(name)})`,
         llamacpp: info,
         settings: {
             backend: "CPU",

@@ -1,8 +1,9 @@
 // Command synth writes the synthetic test models of package synth (Specs
 // and MoESpecs) into a folder, one NAME.gguf per spec, and prints their
-// paths.
+// paths; with -gpt-oss-tokenizer also GPTOSSVocabSpec with gpt-oss's
+// vocabulary.
 //
-//	go run ./model/synth/cmd/synth -out DIR [-vocab ../shared/models/stories260K.gguf]
+//	go run ./model/synth/cmd/synth -out DIR [-vocab ../shared/models/stories260K.gguf] [-gpt-oss-tokenizer tokenizer.json]
 package main
 
 import (
@@ -17,14 +18,15 @@ import (
 func main() {
 	out := flag.String("out", "", "folder to write the models to (created if missing)")
 	vocab := flag.String("vocab", "../shared/models/stories260K.gguf", "GGUF file whose tokenizer.ggml.* keys the models borrow")
+	oss := flag.String("gpt-oss-tokenizer", "", "gpt-oss's tokenizer.json (scripts/fetch-model.sh gpt-oss-vocab): also write "+synth.GPTOSSVocabSpec().Name)
 	flag.Parse()
-	if err := run(*out, *vocab); err != nil {
+	if err := run(*out, *vocab, *oss); err != nil {
 		fmt.Fprintln(os.Stderr, "synth:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, vocab string) error {
+func run(out, vocab, oss string) error {
 	if out == "" {
 		return fmt.Errorf("-out DIR is required")
 	}
@@ -38,5 +40,22 @@ func run(out, vocab string) error {
 		}
 		fmt.Println(p)
 	}
+	if oss == "" {
+		return nil
+	}
+	v, err := synth.GPTOSSVocab(oss)
+	if err != nil {
+		return err
+	}
+	s := synth.GPTOSSVocabSpec()
+	w, err := synth.Build(s, v)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(out, s.Name+".gguf")
+	if err := w.WriteFile(p); err != nil {
+		return err
+	}
+	fmt.Println(p)
 	return nil
 }
