@@ -3,6 +3,7 @@ GO      ?= go
 MODEL   ?= smollm2-135m-instruct
 PROMPT  ?= Once upon a time, in a small village,
 BIN     := bin
+FUZZTIME ?= 30s
 
 .PHONY: help build run models test test-race fuzz bench golden kernels clean
 
@@ -26,10 +27,14 @@ test: models ## vet, then every test (with the race detector on the concurrent p
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./backend/... ./engine/... ./model/... ./server/... ./cmd/... ./bench/...
 
-fuzz: ## run each fuzz target for a short while
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./model/gguf
-	$(GO) test -run='^$$' -fuzz=FuzzDequantize -fuzztime=30s ./quant
-	$(GO) test -run='^$$' -fuzz=FuzzEncode -fuzztime=30s ./model/tokenizer
+fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
+	@set -e; for t in FuzzParse:./model/gguf FuzzDequantize:./quant FuzzDotMXFP4:./quant \
+		FuzzEncode:./model/tokenizer FuzzSplitGPT4o:./model/tokenizer FuzzHFToGGUF:./model/tokenizer \
+		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server \
+		FuzzStopper:./engine FuzzOps:./engine/kv; do \
+		echo "== $${t%%:*} $${t#*:}"; \
+		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
+	done
 
 bench: ## kernel benchmarks (go test -bench) and the llama.cpp comparison (docs/perf.md)
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./quant ./backend/cpu
