@@ -73,35 +73,27 @@ func toHalf(x float32) uint16 { return uint16(float16.Fromfloat32(x)) }
 
 // Attention implements backend.Backend. It follows ggml's non-flash path
 // over an F16 cache: q and the softmax weights are rounded to F16 before
-// their dot products with keys and values.
+// their dot products with keys and values. The arithmetic of every output
+// is fixed (refAttention in the tests is the plain form); the work is split
+// so that no result depends on how tokens or heads are grouped.
 func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt *backend.Batch, a backend.Attn) {
 	c := kvc.(*kvCache)
 	d, qt, kt, vt := ten(dst), ten(q), ten(k), ten(v)
 	bs, kvDim, hd := c.spec.BlockSize, c.spec.KVDim, a.HeadDim
 	l := a.Layer
-	slot := func(i int) int { // element offset of token i's cache row
-		p := int(bt.Pos[i])
-		blk := int(bt.Blocks[bt.Seq[i]][p/bs])
-		return blk*c.stride + (p%bs)*kvDim
-	}
-	for i := 0; i < bt.Len(); i++ {
-		o := slot(i)
-		if c.k16 != nil {
-			kr, vr := c.k16[l][o:o+kvDim], c.v16[l][o:o+kvDim]
-			for j, x := range kt.row(i) {
-				kr[j] = toHalf(x)
+	parallel(b.threads, bt.Len(), 8, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := int(bt.Pos[i])
+			o := int(bt.Blocks[bt.Seq[i]][p/bs])*c.stride + (p%bs)*kvDim
+			if c.k16 != nil {
+				encodeF16(c.k16[l][o:o+kvDim], kt.row(i))
+				encodeF16(c.v16[l][o:o+kvDim], vt.row(i))
+			} else {
+				copy(c.k32[l][o:o+kvDim], kt.row(i))
+				copy(c.v32[l][o:o+kvDim], vt.row(i))
 			}
-			for j, x := range vt.row(i) {
-				vr[j] = toHalf(x)
-			}
-		} else {
-			copy(c.k32[l][o:o+kvDim], kt.row(i))
-			copy(c.v32[l][o:o+kvDim], vt.row(i))
 		}
-	}
-	// One job per (token, KV head): each cached key and value row is
-	// decoded once and used by every query head of its group. Per head the
-	// arithmetic is the same, in the same order, as one head alone.
+	})
 	group := a.Heads / a.KVHeads
 	var sinks []float32
 	if a.Sinks != nil {
@@ -109,102 +101,170 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 			panic(fmt.Sprintf("cpu: attention sinks %s: %d values for %d heads", a.Sinks.Name(), len(sinks), a.Heads))
 		}
 	}
-	parallel(b.threads, bt.Len()*a.KVHeads, 2, func(lo, hi int) {
-		qh := make([]float32, group*hd)
-		kf := make([]float32, hd)
-		acc := make([]float64, group*hd)
-		mx := make([]float32, group)
-		inv := make([]float32, group)
-		var scores []float32 // [position][head]
-		for job := lo; job < hi; job++ {
-			i, kh := job/a.KVHeads, job%a.KVHeads
+	// A job is one token and a run of query heads sharing a KV head: each
+	// cached row is decoded once for all of them. With fewer jobs than
+	// threads (decoding few sequences) every query head is its own job.
+	per := group
+	if bt.Len()*a.KVHeads < 2*b.threads {
+		per = 1
+	}
+	parts := group / per
+	jobs := bt.Len() * a.KVHeads * parts
+	// Later positions attend over more rows: jobs are taken from a shared
+	// counter, last token first, so the threads finish together.
+	dynamic(b.threads, jobs, func() func(job int) {
+		w := attnWork{hd: hd, per: per}
+		return func(job int) {
+			job = jobs - 1 - job
+			i, h := job/(a.KVHeads*parts), job%(a.KVHeads*parts)
+			kh, h0 := h/parts, (h/parts)*group+(h%parts)*per
 			p := int(bt.Pos[i])
 			first := 0
 			if a.Window > 0 {
 				first = max(0, p-a.Window+1)
 			}
-			table := bt.Blocks[bt.Seq[i]]
-			kvOff := kh * hd
-			copy(qh, qt.row(i)[kh*group*hd:(kh+1)*group*hd])
-			if c.k16 != nil {
-				for e := range qh {
-					qh[e] = half[toHalf(qh[e])]
-				}
+			var hs []float32
+			if sinks != nil {
+				hs = sinks[h0 : h0+per]
 			}
-			n := p - first + 1
-			if cap(scores) < n*group {
-				scores = make([]float32, n*group)
-			}
-			scores = scores[:n*group]
-			for g := range mx {
-				mx[g] = float32(math.Inf(-1))
-			}
-			for j := 0; j < n; j++ {
-				pp := first + j
-				o := int(table[pp/bs])*c.stride + (pp%bs)*kvDim + kvOff
-				if c.k16 != nil {
-					for e, x := range c.k16[l][o : o+hd] {
-						kf[e] = half[x]
-					}
-				} else {
-					copy(kf, c.k32[l][o:o+hd])
-				}
-				for g := 0; g < group; g++ {
-					var sc float32
-					for e, x := range qh[g*hd : (g+1)*hd] {
-						sc += x * kf[e]
-					}
-					sc *= a.Scale
-					if a.Softcap > 0 {
-						sc = a.Softcap * float32(math.Tanh(float64(sc/a.Softcap)))
-					}
-					scores[j*group+g] = sc
-					mx[g] = max(mx[g], sc)
-				}
-			}
-			for g := 0; g < group; g++ {
-				m := mx[g]
-				if sinks != nil {
-					// ggml_soft_max_add_sinks: the sink is one more score.
-					m = max(m, sinks[kh*group+g])
-				}
-				var sum float64
-				for j := 0; j < n; j++ {
-					ex := float32(math.Exp(float64(scores[j*group+g] - m)))
-					scores[j*group+g] = ex
-					sum += float64(ex)
-				}
-				if sinks != nil {
-					sum += float64(float32(math.Exp(float64(sinks[kh*group+g] - m))))
-				}
-				inv[g] = float32(1 / sum)
-			}
-			clear(acc)
-			for j := 0; j < n; j++ {
-				pp := first + j
-				o := int(table[pp/bs])*c.stride + (pp%bs)*kvDim + kvOff
-				if c.k16 != nil {
-					for e, x := range c.v16[l][o : o+hd] {
-						kf[e] = half[x]
-					}
-				} else {
-					copy(kf, c.v32[l][o:o+hd])
-				}
-				for g := 0; g < group; g++ {
-					w := scores[j*group+g] * inv[g]
-					if c.k16 != nil {
-						w = half[toHalf(w)]
-					}
-					ag := acc[g*hd : (g+1)*hd]
-					for e, v := range kf {
-						ag[e] += float64(w * v)
-					}
-				}
-			}
-			out := d.row(i)[kh*group*hd : (kh+1)*group*hd]
-			for e, x := range acc {
-				out[e] = float32(x)
-			}
+			w.run(c, l, bt.Blocks[bt.Seq[i]], first, p, kh*hd, qt.row(i)[h0*hd:(h0+per)*hd], d.row(i)[h0*hd:(h0+per)*hd], a, hs)
 		}
 	})
+}
+
+// attnWork is one worker's scratch for attention jobs.
+type attnWork struct {
+	hd, per int
+	qh      []float32 // [head][hd], F16-rounded for an F16 cache
+	rows    []float32 // up to 4 decoded rows
+	scores  []float32 // [head][position]: scores, then softmax weights
+	acc     []float64 // [head][hd]
+	h16     []uint16  // F16 bits of q or of one head's weights
+}
+
+// row returns cached row pp (keys or values per c16/c32) from kvOff on,
+// decoding F16 into buf.
+func (w *attnWork) row(c *kvCache, c16 []uint16, c32 []float32, table []int32, pp, kvOff int, buf []float32) []float32 {
+	bs := c.spec.BlockSize
+	o := int(table[pp/bs])*c.stride + (pp%bs)*c.spec.KVDim + kvOff
+	if c16 == nil {
+		return c32[o : o+w.hd]
+	}
+	buf = buf[:w.hd]
+	decodeF16(buf, c16[o:o+w.hd])
+	return buf
+}
+
+// run computes heads q (per × hd) of one token at position p over cached
+// positions first..p into out.
+func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q, out []float32, a backend.Attn, sinks []float32) {
+	hd, per := w.hd, w.per
+	f16 := c.k16 != nil
+	var k16, v16 []uint16
+	var k32, v32 []float32
+	if f16 {
+		k16, v16 = c.k16[l], c.v16[l]
+	} else {
+		k32, v32 = c.k32[l], c.v32[l]
+	}
+	if w.qh == nil {
+		w.qh = make([]float32, per*hd)
+		w.rows = make([]float32, 4*hd)
+		w.acc = make([]float64, per*hd)
+	}
+	n := p - first + 1
+	if cap(w.scores) < per*n {
+		w.scores = make([]float32, per*n)
+		w.h16 = make([]uint16, max(per*n, per*hd))
+	}
+	if f16 {
+		encodeF16(w.h16[:per*hd], q)
+		decodeF16(w.qh, w.h16[:per*hd])
+	} else {
+		copy(w.qh, q)
+	}
+	scores := w.scores[:per*n]
+	// Scores four positions at a time: four independent sums in flight,
+	// each still in element order.
+	j := 0
+	for ; j+4 <= n; j += 4 {
+		k0 := w.row(c, k16, k32, table, first+j, kvOff, w.rows[0:hd])
+		k1 := w.row(c, k16, k32, table, first+j+1, kvOff, w.rows[hd:2*hd])
+		k2 := w.row(c, k16, k32, table, first+j+2, kvOff, w.rows[2*hd:3*hd])
+		k3 := w.row(c, k16, k32, table, first+j+3, kvOff, w.rows[3*hd:4*hd])
+		for g := 0; g < per; g++ {
+			qg := w.qh[g*hd : (g+1)*hd]
+			k0, k1, k2, k3 := k0[:len(qg)], k1[:len(qg)], k2[:len(qg)], k3[:len(qg)]
+			var s0, s1, s2, s3 float32
+			for e, x := range qg {
+				s0 += x * k0[e]
+				s1 += x * k1[e]
+				s2 += x * k2[e]
+				s3 += x * k3[e]
+			}
+			sg := scores[g*n+j : g*n+j+4]
+			sg[0], sg[1], sg[2], sg[3] = s0, s1, s2, s3
+		}
+	}
+	for ; j < n; j++ {
+		kr := w.row(c, k16, k32, table, first+j, kvOff, w.rows[0:hd])
+		for g := 0; g < per; g++ {
+			var sc float32
+			for e, x := range w.qh[g*hd : (g+1)*hd] {
+				sc += x * kr[e]
+			}
+			scores[g*n+j] = sc
+		}
+	}
+	for g := 0; g < per; g++ {
+		sg := scores[g*n : (g+1)*n]
+		m := float32(math.Inf(-1))
+		for j, sc := range sg {
+			sc *= a.Scale
+			if a.Softcap > 0 {
+				sc = a.Softcap * float32(math.Tanh(float64(sc/a.Softcap)))
+			}
+			sg[j] = sc
+			m = max(m, sc)
+		}
+		if sinks != nil {
+			// ggml_soft_max_add_sinks: the sink is one more score.
+			m = max(m, sinks[g])
+		}
+		var sum float64
+		for j, sc := range sg {
+			ex := float32(math.Exp(float64(sc - m)))
+			sg[j] = ex
+			sum += float64(ex)
+		}
+		if sinks != nil {
+			sum += float64(float32(math.Exp(float64(sinks[g] - m))))
+		}
+		inv := float32(1 / sum)
+		for j := range sg {
+			sg[j] *= inv
+		}
+		if f16 {
+			encodeF16(w.h16[:n], sg)
+			decodeF16(sg, w.h16[:n])
+		}
+	}
+	clear(w.acc)
+	bs := c.spec.BlockSize
+	for j := 0; j < n; j++ {
+		pp := first + j
+		o := int(table[pp/bs])*c.stride + (pp%bs)*c.spec.KVDim + kvOff
+		for g := 0; g < per; g++ {
+			wt := scores[g*n+j]
+			ag := w.acc[g*hd : (g+1)*hd]
+			if f16 {
+				addScaledF16(ag, wt, v16[o:o+hd])
+			} else {
+				addScaled(ag, wt, v32[o:o+hd])
+			}
+		}
+	}
+	for e, x := range w.acc {
+		out[e] = float32(x)
+	}
 }

@@ -1,0 +1,72 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func f16Row(dst *float32, src *uint16, n int)
+
+//go:noescape
+func axpyF16(acc *float64, w float32, v *uint16, n int)
+
+//go:noescape
+func axpyF32(acc *float64, w float32, v *float32, n int)
+
+// x/sys/cpu does not report F16C; every AVX2 CPU has it (F16C came first).
+var hasF16C = cpu.X86.HasAVX2
+
+// decodeF16 sets dst[i] to the float32 value of the F16 bits src[i].
+func decodeF16(dst []float32, src []uint16) {
+	src = src[:len(dst)]
+	n := 0
+	if hasF16C && len(dst) >= 8 {
+		n = len(dst) &^ 7
+		f16Row(&dst[0], &src[0], n)
+	}
+	for i := n; i < len(dst); i++ {
+		dst[i] = half[src[i]]
+	}
+}
+
+// addScaledF16 does acc[i] += float64(w * v[i]) with v in F16 bits.
+func addScaledF16(acc []float64, w float32, v []uint16) {
+	v = v[:len(acc)]
+	n := 0
+	if hasF16C && len(acc) >= 8 {
+		n = len(acc) &^ 7
+		axpyF16(&acc[0], w, &v[0], n)
+	}
+	for i := n; i < len(acc); i++ {
+		acc[i] += float64(w * half[v[i]])
+	}
+}
+
+// addScaled does acc[i] += float64(w * v[i]).
+func addScaled(acc []float64, w float32, v []float32) {
+	v = v[:len(acc)]
+	n := 0
+	if hasF16C && len(acc) >= 8 {
+		n = len(acc) &^ 7
+		axpyF32(&acc[0], w, &v[0], n)
+	}
+	for i := n; i < len(acc); i++ {
+		acc[i] += float64(w * v[i])
+	}
+}
+
+//go:noescape
+func f16Round(dst *uint16, src *float32, n int)
+
+// encodeF16 sets dst[i] to toHalf(src[i]).
+func encodeF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	n := 0
+	if hasF16C && len(src) >= 8 {
+		n = len(src) &^ 7
+		f16Round(&dst[0], &src[0], n)
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = toHalf(src[i])
+	}
+}

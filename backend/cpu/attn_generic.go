@@ -1,0 +1,35 @@
+//go:build !amd64 || purego
+
+package cpu
+
+// decodeF16 sets dst[i] to the float32 value of the F16 bits src[i].
+func decodeF16(dst []float32, src []uint16) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		dst[i] = half[x]
+	}
+}
+
+// addScaledF16 does acc[i] += float64(w * v[i]) with v in F16 bits.
+func addScaledF16(acc []float64, w float32, v []uint16) {
+	v = v[:len(acc)]
+	for i, x := range v {
+		acc[i] += float64(w * half[x])
+	}
+}
+
+// addScaled does acc[i] += float64(w * v[i]).
+func addScaled(acc []float64, w float32, v []float32) {
+	v = v[:len(acc)]
+	for i, x := range v {
+		acc[i] += float64(w * x)
+	}
+}
+
+// encodeF16 sets dst[i] to toHalf(src[i]).
+func encodeF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = toHalf(x)
+	}
+}
