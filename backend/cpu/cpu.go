@@ -294,25 +294,32 @@ func (y yarn) cosSin(th float32, k int) (float32, float32) {
 	return c, s
 }
 
-// GLU implements backend.Backend.
+// GLU implements backend.Backend. Elements are independent, so large
+// batches are split over the threads.
 func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
 	d, g, u := ten(dst), ten(gate), ten(up)
-	switch act {
-	case backend.SiLU:
-		for i, x := range g.d {
-			d.d[i] = x / (1 + float32(math.Exp(float64(-x)))) * u.d[i]
-		}
-	case backend.GELUTanh:
-		for i, x := range g.d {
-			d.d[i] = gelu(x) * u.d[i]
-		}
-	case backend.SwiGLUOAI:
-		for i, x := range g.d {
-			d.d[i] = swigluOAI(x, u.d[i])
-		}
-	default:
+	if act != backend.SiLU && act != backend.GELUTanh && act != backend.SwiGLUOAI {
 		panic(fmt.Sprintf("cpu: unknown activation %d", act))
 	}
+	parallel(b.threads, len(g.d), 16384, func(lo, hi int) {
+		dd, gg, uu := d.d[lo:hi], g.d[lo:hi], u.d[lo:hi]
+		uu = uu[:len(gg)]
+		dd = dd[:len(gg)]
+		switch act {
+		case backend.SiLU:
+			for i, x := range gg {
+				dd[i] = x / (1 + float32(math.Exp(float64(-x)))) * uu[i]
+			}
+		case backend.GELUTanh:
+			for i, x := range gg {
+				dd[i] = gelu(x) * uu[i]
+			}
+		case backend.SwiGLUOAI:
+			for i, x := range gg {
+				dd[i] = swigluOAI(x, uu[i])
+			}
+		}
+	})
 }
 
 // swigluOAI is ggml's swiglu_oai with gpt-oss's alpha and limit.
