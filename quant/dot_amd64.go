@@ -4,6 +4,8 @@ package quant
 
 import (
 	"encoding/binary"
+	"math"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -461,4 +463,95 @@ func dotQ6_Kx4(nb int, w []byte, ys *[4][]byte) (o [4]float32) {
 		o[r] = lanes[r].total(0)
 	}
 	return o
+}
+
+// The tile kernels are the four-row kernels reading the rows' decoded
+// scales from sc (see Tile).
+
+//go:noescape
+func tileQ8_0(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, sc *float32, out *[4]float32)
+
+//go:noescape
+func tileQ4_0(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, sc *float32, out *[4]float32)
+
+//go:noescape
+func tileQ4_1(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, sc *float32, out *[4]float32)
+
+//go:noescape
+func tileQ5_0(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, sc *float32, out *[4]float32)
+
+//go:noescape
+func tileQ5_1(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, sc *float32, out *[4]float32)
+
+// archTileSet decodes the rows' block scales for the tile kernels. A tile
+// of one row, or rows of the wrong size, is left to the single-row dot.
+func archTileSet(tl *Tile) {
+	switch tl.t {
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
+	default:
+		return
+	}
+	vt := VecDotType(tl.t)
+	xsize := vt.TypeSize()
+	nb := tl.n / 32
+	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%32 != 0 {
+		return
+	}
+	for _, x := range tl.rows {
+		if len(x) < nb*xsize {
+			return
+		}
+	}
+	if cap(tl.sc) < 8*nb {
+		tl.sc = make([]uint32, 8*nb)
+	}
+	tl.sc = tl.sc[:8*nb]
+	for k := range tl.p {
+		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
+	}
+	for i := 0; i < nb; i++ {
+		s := tl.sc[8*i : 8*i+8 : 8*i+8]
+		for k := 0; k < 4; k++ {
+			x := tl.rows[min(k, len(tl.rows)-1)][i*xsize:]
+			s[k] = math.Float32bits(half(x[0:]))
+			switch tl.t {
+			case Q4_1, Q5_1:
+				s[4+k] = math.Float32bits(half(x[2:]))
+			case Q4_0, Q5_0:
+				var sum int32
+				for _, y := range x[2:34] {
+					sum += int32(int8(y))
+				}
+				off := int32(8)
+				if tl.t == Q5_0 {
+					off = 16
+				}
+				s[4+k] = uint32(off * sum)
+			}
+		}
+	}
+	tl.nb = nb
+}
+
+// archTileDot runs the tile kernel, or reports false for a weight row of
+// the wrong size (the single-row dot then gives its NaN).
+func archTileDot(tl *Tile, w []byte, out []float32) bool {
+	if len(w) < tl.nb*tl.t.TypeSize() {
+		return false
+	}
+	var o [4]float32
+	switch tl.t {
+	case Q8_0:
+		tileQ8_0(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+	case Q4_0:
+		tileQ4_0(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+	case Q4_1:
+		tileQ4_1(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+	case Q5_0:
+		tileQ5_0(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+	case Q5_1:
+		tileQ5_1(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+	}
+	copy(out, o[:])
+	return true
 }

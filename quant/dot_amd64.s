@@ -1125,3 +1125,215 @@ mx4sum:
 mx4done:
 	VZEROUPPER
 	RET
+
+// The tile kernels are the four-row kernels for a Tile: the rows' block
+// scales come decoded from its table at R13 (per block: the four rows' d,
+// then their s or m, as float32 from f16Table), two vector loads where the
+// four-row kernels look up eight fp16 values. The operations and their
+// order are those of the four-row kernels.
+
+#define TNEXT(wsize, xsize, l) \
+	ADDQ $32, R13; \
+	X4NEXT(wsize, xsize, l)
+
+// The 4- and 5-bit tile kernels add up the rows' int16 pair sums before
+// widening them (HSUMW4): one VPMADDWD for four rows instead of four. No
+// int16 sum can wrap: codes are unsigned and below 32, so a pair is at most
+// 2*31*128 = 7936 in magnitude, and four pairs at most 31744.
+
+#define RDOTW4(qs) \
+	VPMADDUBSW qs(DI), Y6, Y0; \
+	VPMADDUBSW qs(R10), Y6, Y1; \
+	VPMADDUBSW qs(R11), Y6, Y2; \
+	VPMADDUBSW qs(R12), Y6, Y3
+
+// HSUMW4 leaves in X0 the sums of the sixteen int16 of Y0, Y1, Y2, Y3, one
+// per lane, as int32. Clobbers Y1, Y2.
+#define HSUMW4 \
+	VPHADDW Y1, Y0, Y0; \
+	VPHADDW Y3, Y2, Y2; \
+	VPHADDW Y2, Y0, Y0; \
+	VPMADDWD Y14, Y0, Y0; \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPADDD X1, X0, X0
+
+// func tileQ8_0(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, sc *float32, out *[4]float32)
+TEXT ·tileQ8_0(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	MOVQ sc+32(FP), R13
+	VXORPS X7, X7, X7
+	TESTQ  CX, CX
+	JLE    tq8done
+
+tq8loop:
+	VPMOVSXBW 2(SI), Y5
+	VPMOVSXBW 18(SI), Y6
+	Q8ROW(DI, Y0)
+	Q8ROW(R10, Y1)
+	Q8ROW(R11, Y2)
+	Q8ROW(R12, Y3)
+	HSUM4
+	VCVTDQ2PS X0, X0
+	WSCALE(0, X2)
+	VMULPS (R13), X2, X2
+	VMULPS X2, X0, X0
+	VADDPS X0, X7, X7
+	TNEXT(34, 34, tq8loop)
+
+tq8done:
+	MOVQ    out+40(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// Q4_0 and Q5_0 tiles dot the unsigned codes and subtract the code offset
+// times each row's block sum, which the tile holds (an exact int32 identity:
+// sum (q-o)*y = sum q*y - o*sum y).
+
+// func tileQ4_0(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, sc *float32, out *[4]float32)
+TEXT ·tileQ4_0(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	MOVQ sc+32(FP), R13
+	CONSTS(0)
+	TESTQ CX, CX
+	JLE   tq40done
+
+tq40loop:
+	Q4(2)
+	VMOVDQA Y0, Y6
+	RDOTW4(2)
+	HSUMW4
+	VPSUBD 16(R13), X0, X0
+	// FMUL3X4
+	VCVTDQ2PS X0, X0
+	WSCALE(0, X2)
+	VMULPS X2, X0, X0
+	VMULPS (R13), X0, X0
+	VADDPS X0, X7, X7
+	TNEXT(18, 34, tq40loop)
+
+tq40done:
+	MOVQ    out+40(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// FMULMINT is FMULMINX4 with the tile's scales.
+#define FMULMINT \
+	VCVTDQ2PS X0, X0; \
+	WSCALE(0, X2); \
+	VMULPS (R13), X2, X2; \
+	VMULPS X0, X2, X2; \
+	WSCALE(2, X3); \
+	VMULPS 16(R13), X3, X3; \
+	VADDPS X3, X2, X2; \
+	VADDPS X2, X7, X7
+
+// func tileQ4_1(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, sc *float32, out *[4]float32)
+TEXT ·tileQ4_1(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	MOVQ sc+32(FP), R13
+	CONSTS(0)
+	TESTQ CX, CX
+	JLE   tq41done
+
+tq41loop:
+	Q4(4)
+	VMOVDQA Y0, Y6
+	RDOTW4(4)
+	HSUMW4
+	FMULMINT
+	TNEXT(20, 36, tq41loop)
+
+tq41done:
+	MOVQ    out+40(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_0(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, sc *float32, out *[4]float32)
+TEXT ·tileQ5_0(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	MOVQ sc+32(FP), R13
+	CONSTS(0)
+	TESTQ CX, CX
+	JLE   tq50done
+
+tq50loop:
+	Q4(6)
+	Q5(2)
+	VMOVDQA Y0, Y6
+	RDOTW4(2)
+	HSUMW4
+	VPSUBD 16(R13), X0, X0
+	// FMULX4
+	VCVTDQ2PS X0, X0
+	WSCALE(0, X2)
+	VMULPS (R13), X2, X2
+	VMULPS X0, X2, X2
+	VADDPS X2, X7, X7
+	TNEXT(22, 34, tq50loop)
+
+tq50done:
+	MOVQ    out+40(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_1(nb int, w *byte, xs *[4]*byte, tab *[65536]float32, sc *float32, out *[4]float32)
+TEXT ·tileQ5_1(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), R10
+	MOVQ 16(AX), R11
+	MOVQ 24(AX), R12
+	MOVQ tab+24(FP), R9
+	MOVQ sc+32(FP), R13
+	CONSTS(0)
+	TESTQ CX, CX
+	JLE   tq51done
+
+tq51loop:
+	Q4(8)
+	Q5(4)
+	VMOVDQA Y0, Y6
+	RDOTW4(4)
+	HSUMW4
+	FMULMINT
+	TNEXT(24, 36, tq51loop)
+
+tq51done:
+	MOVQ    out+40(FP), AX
+	VMOVUPS X7, (AX)
+	VZEROUPPER
+	RET

@@ -23,3 +23,39 @@ func DotRowsFunc(t Type) DotRowsFn {
 		}
 	}
 }
+
+// A Tile is up to four activation rows prepared for dot products with many
+// weight rows: where the CPU allows, each block's activation scales are
+// decoded once in Set instead of once per weight row. Dot's results are
+// bit-identical to DotFunc's. The zero value is empty; Set fills it.
+type Tile struct {
+	t    Type
+	n    int
+	rows [][]byte
+	dot  DotFn
+	nb   int      // blocks per row, when a tile kernel runs
+	p    [4]*byte // the rows, the last repeated up to four
+	sc   []uint32 // per block: the rows' d (float32 bits), then their s (Q8_1) or offset*sum(qs) (int32)
+}
+
+// Set prepares rows xs (1 to 4 rows of n elements of VecDotType(t)) for
+// dot products with weight rows of type t. The tile refers to xs.
+func (tl *Tile) Set(t Type, n int, xs [][]byte) {
+	if len(xs) < 1 || len(xs) > 4 {
+		panic("quant: a Tile holds 1 to 4 rows")
+	}
+	tl.t, tl.n, tl.rows, tl.dot, tl.nb = t, n, xs, DotFunc(t), 0
+	archTileSet(tl)
+}
+
+// Dot sets out[r] to the dot product of the weight row w with row r of
+// the tile, for every row; out must hold as many values as the tile rows.
+func (tl *Tile) Dot(w []byte, out []float32) {
+	out = out[:len(tl.rows)]
+	if tl.nb > 0 && archTileDot(tl, w, out) {
+		return
+	}
+	for r, x := range tl.rows {
+		out[r] = tl.dot(tl.n, w, x)
+	}
+}

@@ -30,6 +30,23 @@ func checkRows(t *testing.T, typ Type, name string, n int, w []byte, xs [][]byte
 			"%s, n %d, row %d of %d: rows %v, DotFunc %v", name, n, r, len(xs), out[r], want)
 	}
 	require.Equal(t, float32(42), out[len(xs)], "%s: wrote past out", name)
+	// The same rows as Tiles of up to four, one Tile value reused.
+	var tl Tile
+	for lo := 0; lo < len(xs); lo += 4 {
+		hi := min(lo+4, len(xs))
+		tl.Set(typ, n, xs[lo:hi])
+		out[hi-lo] = 42
+		tl.Dot(w, out[:hi-lo])
+		for r, x := range xs[lo:hi] {
+			want := dot(n, w, x)
+			if out[r] != out[r] && want != want {
+				continue
+			}
+			require.Equal(t, math.Float32bits(want), math.Float32bits(out[r]),
+				"%s, n %d, tile row %d of %d: %v, DotFunc %v", name, n, lo+r, len(xs), out[r], want)
+		}
+		require.Equal(t, float32(42), out[hi-lo], "%s: tile wrote past out", name)
+	}
 }
 
 func TestDotRowsMatchesDotFunc(t *testing.T) {
@@ -122,6 +139,13 @@ func BenchmarkDotRows(b *testing.B) {
 			rows := DotRowsFunc(typ)
 			for b.Loop() {
 				rows(n, w, xs, out)
+			}
+		})
+		b.Run(typ.String()+"/tile", func(b *testing.B) {
+			var tl Tile
+			tl.Set(typ, n, xs)
+			for b.Loop() {
+				tl.Dot(w, out)
 			}
 		})
 	}

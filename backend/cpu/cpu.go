@@ -175,25 +175,47 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	for r := range xr {
 		xr[r] = xq[r*xb : (r+1)*xb]
 	}
-	parallel(b.threads, out, 16, func(lo, hi int) {
-		var res [tile]float32
-		for j := lo; j < hi; j++ {
-			wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
-			// Tiles of rows share each unpacked weight block; every result
-			// equals the single-row dot, so tiling never changes outputs.
-			r := 0
-			for ; rows-r >= 2; r += tile {
-				n := min(tile, rows-r)
-				dotRows(in, wr, xr[r:r+n], res[:n])
-				for k, v := range res[:n] {
-					d.d[(r+k)*out+j] = v
+	if tileTypes[ww.typ] && rows >= 2 {
+		// Tiles of four rows with their scales decoded once for all
+		// weight rows; every result still equals the single-row dot.
+		tiles := make([]quant.Tile, (rows+3)/4)
+		for i := range tiles {
+			tiles[i].Set(ww.typ, in, xr[4*i:min(4*i+4, rows)])
+		}
+		parallel(b.threads, out, 16, func(lo, hi int) {
+			var res [4]float32
+			for j := lo; j < hi; j++ {
+				wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
+				for i := range tiles {
+					r, n := 4*i, min(4, rows-4*i)
+					tiles[i].Dot(wr, res[:n])
+					for k, v := range res[:n] {
+						d.d[(r+k)*out+j] = v
+					}
 				}
 			}
-			for ; r < rows; r++ {
-				d.d[r*out+j] = dot(in, wr, xr[r])
+		})
+	} else {
+		parallel(b.threads, out, 16, func(lo, hi int) {
+			var res [tile]float32
+			for j := lo; j < hi; j++ {
+				wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
+				// Tiles of rows share each unpacked weight block; every result
+				// equals the single-row dot, so tiling never changes outputs.
+				r := 0
+				for ; rows-r >= 2; r += tile {
+					n := min(tile, rows-r)
+					dotRows(in, wr, xr[r:r+n], res[:n])
+					for k, v := range res[:n] {
+						d.d[(r+k)*out+j] = v
+					}
+				}
+				for ; r < rows; r++ {
+					d.d[r*out+j] = dot(in, wr, xr[r])
+				}
 			}
-		}
-	})
+		})
+	}
 	scratch.Put(buf)
 	if bias != nil {
 		bv := wgt(bias).f32
@@ -205,6 +227,9 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		}
 	}
 }
+
+// tileTypes have quant.Tile kernels (four rows with pre-decoded scales).
+var tileTypes = map[quant.Type]bool{quant.Q8_0: true, quant.Q4_0: true, quant.Q4_1: true, quant.Q5_0: true, quant.Q5_1: true}
 
 // tile is the most activation rows dotted with one weight row per DotRows
 // call (the kernels take four at a time; larger calls save call overhead).
