@@ -336,8 +336,20 @@ func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
 				dd[i] = x / (1 + float32(math.Exp(float64(-x)))) * uu[i]
 			}
 		case backend.GELUTanh:
-			for i, x := range gg {
-				dd[i] = gelu(x) * uu[i]
+			// gelu's F16 rounding, a row segment at a time.
+			var h [256]uint16
+			for o := 0; o < len(gg); o += len(h) {
+				seg := gg[o:min(o+len(h), len(gg))]
+				encodeF16(h[:len(seg)], seg)
+				for i, x := range seg {
+					y := x
+					if x <= -10 {
+						y = 0
+					} else if x < 10 {
+						y = half[geluHalf[h[i]]]
+					}
+					dd[o+i] = y * uu[o+i]
+				}
 			}
 		case backend.SwiGLUOAI:
 			for i, x := range gg {
