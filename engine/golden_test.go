@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tscale/engine/internal/testmodels"
 )
 
 // golden is a reference file written by scripts/ref/golden.mjs from llama.cpp.
@@ -53,14 +55,7 @@ func modelPath(t *testing.T, file string) string {
 }
 
 func findModel(file string) string {
-	dirs := []string{filepath.Join("..", "..", "shared", "models")}
-	if c := os.Getenv("ENGINE_CACHE"); c != "" {
-		dirs = append(dirs, filepath.Join(c, "models"))
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(h, ".cache", "tscale", "models"))
-	}
-	for _, d := range dirs {
+	for _, d := range []string{filepath.Join("..", "..", "shared", "models"), testmodels.CacheDir()} {
 		p := filepath.Join(d, file)
 		if _, err := os.Stat(p); err == nil {
 			return p

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/synth"
 	"github.com/tscale/engine/quant"
 )
@@ -52,12 +53,7 @@ func buildSynth(t *testing.T, s synth.Spec) (string, string) {
 // skips when that file is absent.
 func buildGPTOSSVocab(t *testing.T, s synth.Spec) (string, string) {
 	t.Helper()
-	cache := os.Getenv("ENGINE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "tscale")
-	}
-	tj := filepath.Join(cache, "models", "gpt-oss-vocab", "tokenizer.json")
+	tj := testmodels.GPTOSSTokenizer()
 	if _, err := os.Stat(tj); err != nil {
 		t.Skipf("%s is absent (run scripts/fetch-model.sh gpt-oss-vocab)", tj)
 	}

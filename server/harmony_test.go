@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/harmony"
 	"github.com/tscale/engine/model/tokenizer"
@@ -407,15 +408,7 @@ func TestReasoningEffortInTemplate(t *testing.T) {
 // copy), with the GGUF metadata llama.cpp's converter would write.
 func gptossTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	t.Helper()
-	path := os.Getenv("GPTOSS_TOKENIZER")
-	if path == "" {
-		cache := os.Getenv("ENGINE_CACHE")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache", "tscale")
-		}
-		path = filepath.Join(cache, "models", "gpt-oss-vocab", "tokenizer.json")
-	}
+	path := testmodels.GPTOSSTokenizer()
 	tj, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("gpt-oss tokenizer.json not found (run scripts/fetch-model.sh gpt-oss-vocab): %v", err)

@@ -13,21 +13,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/gguf"
 )
 
 // gptossPath is gpt-oss's tokenizer.json from scripts/fetch-model.sh
 // gpt-oss-vocab; $GPTOSS_TOKENIZER may name another copy.
 func gptossPath() (string, error) {
-	path := os.Getenv("GPTOSS_TOKENIZER")
-	if path == "" {
-		cache := os.Getenv("ENGINE_CACHE")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache", "tscale")
-		}
-		path = filepath.Join(cache, "models", "gpt-oss-vocab", "tokenizer.json")
-	}
+	path := testmodels.GPTOSSTokenizer()
 	_, err := os.Stat(path)
 	return path, err
 }

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tscale/engine/internal/testmodels"
 )
 
 func TestStories260KOnceUponATime(t *testing.T) {
@@ -49,11 +51,7 @@ type goldenFile struct {
 // from ../shared; the other models only when scripts/fetch-model.sh has put
 // them in its cache.
 func TestGolden(t *testing.T) {
-	cache := os.Getenv("ENGINE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "tscale")
-	}
+	cache := testmodels.CacheDir()
 	for _, name := range []string{"stories260K", "smollm2-135m-instruct", "gemma3-270m"} {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", name+".json"))
@@ -66,7 +64,7 @@ func TestGolden(t *testing.T) {
 			if name == "stories260K" {
 				tok = openPath(t, filepath.Join("models", "stories260K.gguf"))
 			} else {
-				path := filepath.Join(cache, "models", g.ModelFile)
+				path := filepath.Join(cache, g.ModelFile)
 				if _, err := os.Stat(path); err != nil {
 					t.Skipf("%s not fetched (scripts/fetch-model.sh %s): %v", path, name, err)
 				}
