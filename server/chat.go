@@ -4,9 +4,11 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ardanlabs/jinja"
 
+	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/model/harmony"
 	"github.com/tscale/engine/model/tokenizer"
 )
@@ -184,4 +186,95 @@ func appendOrdinary(out []int32, tok *tokenizer.Tokenizer, text string) []int32 
 		out = append(out, tok.Encode(text[:cut+1], false, false)...)
 		text = text[cut+1:]
 	}
+}
+
+// ChatMessage is one turn of a conversation for ChatPrompt.
+type ChatMessage struct {
+	Role    string // system, developer, user or assistant
+	Content string
+}
+
+// Chat is a conversation rendered as `engine serve` renders it.
+type Chat struct {
+	Prompt  []int32 // prompt tokens, BOS included where the model wants it
+	Text    string  // the prompt as text
+	Stops   []int32 // tokens that end the reply besides the model's end-of-generation ones
+	Harmony bool    // the reply comes in harmony channels (parse it with harmony.Parser)
+}
+
+// ChatPrompt renders msgs for e's model with the chat format format
+// (FormatAuto, FormatJinja or FormatHarmony, as Config.ChatFormat), opening
+// the assistant's turn; effort is the reasoning effort ("" = the format's
+// default) and date the conversation's date for harmony's system message.
+func ChatPrompt(e *engine.Engine, format string, msgs []ChatMessage, effort string, date time.Time) (*Chat, error) {
+	f, err := newFormatter(e, format)
+	if err != nil {
+		return nil, err
+	}
+	req := &chatRequest{Effort: effort}
+	for _, m := range msgs {
+		req.Messages = append(req.Messages, message{Role: m.Role, Content: m.Content})
+	}
+	c, ae := f.render(e.Tokenizer(), req, date.UTC().Format(time.DateOnly))
+	if ae != nil {
+		return nil, ae
+	}
+	return c, nil
+}
+
+// formatter renders one model's chats: with its Jinja template, or in
+// harmony.
+type formatter struct {
+	name    string        // jinja, fallback or harmony
+	tmpl    *chatTemplate // nil with harmony
+	harmony harmonyIDs    // set with harmony
+}
+
+// newFormatter resolves format (FormatAuto: harmony for gpt-oss) for e's
+// model; the Jinja template comes from the GGUF key tokenizer.chat_template
+// (a fallback when absent).
+func newFormatter(e *engine.Engine, format string) (*formatter, error) {
+	tok := e.Tokenizer()
+	switch format = chatFormat(format, e.File().Arch()); format {
+	case FormatHarmony:
+		ids, err := newHarmonyIDs(tok)
+		if err != nil {
+			return nil, err
+		}
+		return &formatter{name: format, harmony: ids}, nil
+	case FormatJinja:
+		src, _ := e.File().String(ChatTemplateKey)
+		tmpl, err := newChatTemplate(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+		if err != nil {
+			return nil, err
+		}
+		if tmpl.Fallback {
+			format = "fallback"
+		}
+		return &formatter{name: format, tmpl: tmpl}, nil
+	}
+	return nil, fmt.Errorf("unknown chat format %q (jinja or harmony)", format)
+}
+
+// render turns a chat request into prompt tokens; date is the day for
+// harmony's system message.
+func (f *formatter) render(tok *tokenizer.Tokenizer, req *chatRequest, date string) (*Chat, *apiError) {
+	if f.harmony != nil {
+		ids, text, e := harmonyPrompt(tok, f.harmony, req, date)
+		if e != nil {
+			return nil, e
+		}
+		return &Chat{Prompt: ids, Text: text, Stops: []int32{f.harmony[harmony.Return], f.harmony[harmony.Call]}, Harmony: true}, nil
+	}
+	var vars []string
+	if req.Effort != "" {
+		vars = []string{"reasoning_effort", req.Effort}
+	}
+	text, err := f.tmpl.render(req.Messages, true, vars...)
+	if err != nil {
+		// raise_exception in a template rejects the conversation.
+		return nil, badParam("messages", "%v", err)
+	}
+	text = stripBOS(text, f.tmpl.bos, tok.AddBOS())
+	return &Chat{Prompt: tok.Encode(text, true, true), Text: text}, nil
 }

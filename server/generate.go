@@ -93,29 +93,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, modelNotFound(req.Model))
 		return
 	}
-	tok := l.e.Tokenizer()
-	if l.harmony != nil {
-		ids, text, e := harmonyPrompt(tok, l.harmony, req, s.now().UTC().Format(time.DateOnly))
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		stops := []int32{l.harmony[harmony.Return], l.harmony[harmony.Call]}
-		s.generate(w, r, l, &job{chat: true, harmony: true, stops: stops, params: req.params, prompts: [][]int32{ids}, texts: []string{text}})
+	c, e := l.chat.render(l.e.Tokenizer(), req, s.now().UTC().Format(time.DateOnly))
+	if e != nil {
+		writeError(w, e)
 		return
 	}
-	var vars []string
-	if req.Effort != "" {
-		vars = []string{"reasoning_effort", req.Effort}
-	}
-	text, err := l.tmpl.render(req.Messages, true, vars...)
-	if err != nil {
-		// raise_exception in a template rejects the conversation.
-		writeError(w, badParam("messages", "%v", err))
-		return
-	}
-	text = stripBOS(text, l.tmpl.bos, tok.AddBOS())
-	s.generate(w, r, l, &job{chat: true, params: req.params, prompts: [][]int32{tok.Encode(text, true, true)}, texts: []string{text}})
+	s.generate(w, r, l, &job{chat: true, harmony: c.Harmony, stops: c.Stops, params: req.params, prompts: [][]int32{c.Prompt}, texts: []string{c.Text}})
 }
 
 func tooLong(format string, args ...any) *apiError {

@@ -199,7 +199,7 @@ func TestHarmonyPromptTokens(t *testing.T) {
 		{"role":"assistant","content":"Hello!","reasoning_content":"Greet back."},
 		{"role":"user","name":"bob","content":"Say <|end|> hi"}]}`))
 	require.Nil(t, ae)
-	ids, text, ae := harmonyPrompt(tok, s.model.Load().harmony, req, "2026-03-14")
+	ids, text, ae := harmonyPrompt(tok, s.model.Load().chat.harmony, req, "2026-03-14")
 	require.Nil(t, ae)
 	sys := harmony.DefaultSystem()
 	sys.Effort, sys.Date = harmony.High, "2026-03-14"
@@ -249,7 +249,7 @@ func TestHarmonyChat(t *testing.T) {
 	// and all; the chat response is its harmony parse.
 	req, ae := decodeChat([]byte(`{"model":"m","messages":` + msgs + `}`))
 	require.Nil(t, ae)
-	ids, _, ae := harmonyPrompt(e.Tokenizer(), s.model.Load().harmony, req, harmonyDay.Format(time.DateOnly))
+	ids, _, ae := harmonyPrompt(e.Tokenizer(), s.model.Load().chat.harmony, req, harmonyDay.Format(time.DateOnly))
 	require.Nil(t, ae)
 	code, raw, _ := post(t, url+"/v1/completions", mustJSON(map[string]any{"model": "bigram-harmony", "prompt": ids,
 		"temperature": 0, "presence_penalty": 2, "max_tokens": 40}))
@@ -373,8 +373,8 @@ func TestChatFormatSelection(t *testing.T) {
 	defer b.Close()
 	s := New(Config{Logger: quietLogger()})
 	require.NoError(t, s.SetEngine(b))
-	require.Nil(t, s.model.Load().harmony)
-	require.NotNil(t, s.model.Load().tmpl)
+	require.Nil(t, s.model.Load().chat.harmony)
+	require.NotNil(t, s.model.Load().chat.tmpl)
 	require.Equal(t, FormatHarmony, chatFormat("", "gpt-oss"))
 	require.Equal(t, FormatJinja, chatFormat("", "llama"))
 	require.Equal(t, FormatJinja, chatFormat(FormatJinja, "gpt-oss"))

@@ -13,7 +13,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -62,8 +61,7 @@ type Server struct {
 type loaded struct {
 	e       *engine.Engine
 	name    string
-	tmpl    *chatTemplate // nil with harmony
-	harmony harmonyIDs    // set when chats use the harmony format
+	chat    *formatter
 	created int64
 }
 
@@ -101,34 +99,16 @@ func New(cfg Config) *Server {
 // general.architecture is gpt-oss; otherwise the chat template from the
 // GGUF key tokenizer.chat_template (a fallback when absent).
 func (s *Server) SetEngine(e *engine.Engine) error {
-	tok := e.Tokenizer()
-	l := &loaded{e: e, name: s.cfg.Model, created: time.Now().Unix()}
-	format := chatFormat(s.cfg.ChatFormat, e.File().Arch())
-	if format != FormatJinja && format != FormatHarmony {
-		return fmt.Errorf("unknown chat format %q (jinja or harmony)", format)
+	f, err := newFormatter(e, s.cfg.ChatFormat)
+	if err != nil {
+		return err
 	}
-	if format == FormatHarmony {
-		ids, err := newHarmonyIDs(tok)
-		if err != nil {
-			return err
-		}
-		l.harmony = ids
-	} else {
-		src, _ := e.File().String(ChatTemplateKey)
-		tmpl, err := newChatTemplate(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
-		if err != nil {
-			return err
-		}
-		l.tmpl = tmpl
-		if tmpl.Fallback {
-			format = "fallback"
-		}
-	}
+	l := &loaded{e: e, name: s.cfg.Model, created: time.Now().Unix(), chat: f}
 	if l.name == "" {
 		l.name = strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
 	}
 	s.model.Store(l)
-	s.log.Info("model ready", "model", l.name, "context", e.Context(), "chat_format", format)
+	s.log.Info("model ready", "model", l.name, "context", e.Context(), "chat_format", f.name)
 	return nil
 }
 

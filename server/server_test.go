@@ -250,7 +250,7 @@ func TestChatCompletion(t *testing.T) {
 	cs := choices(t, m)
 	require.Len(t, cs, 2)
 	// The fallback template's rendering decides the prompt length.
-	want, err := s.model.Load().tmpl.render([]message{{Role: "system", Content: "Stories only."}, {Role: "user", Content: "Once upon a time"}}, true)
+	want, err := s.model.Load().chat.tmpl.render([]message{{Role: "system", Content: "Stories only."}, {Role: "user", Content: "Once upon a time"}}, true)
 	require.NoError(t, err)
 	require.Equal(t, "System: Stories only.\nUser: Once upon a time\nAssistant:", want)
 	u := m["usage"].(map[string]any)
@@ -594,4 +594,21 @@ func TestEngineErrorMapping(t *testing.T) {
 	} {
 		require.Equal(t, c.status, engineError(c.err).Status, "%v", c.err)
 	}
+}
+
+// TestChatPrompt renders a chat outside the server, as `engine run --chat`
+// does: the same prompt as the chat endpoint's, and clear errors.
+func TestChatPrompt(t *testing.T) {
+	e := openEngine(t)
+	msgs := []ChatMessage{{Role: "system", Content: "Stories only."}, {Role: "user", Content: "Once upon a time"}}
+	c, err := ChatPrompt(e, FormatAuto, msgs, "", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, "System: Stories only.\nUser: Once upon a time\nAssistant:", c.Text)
+	require.Equal(t, e.Tokenizer().Encode(c.Text, true, true), c.Prompt)
+	require.False(t, c.Harmony)
+	require.Empty(t, c.Stops)
+	_, err = ChatPrompt(e, FormatHarmony, msgs, "", time.Now())
+	require.ErrorContains(t, err, "chat format harmony: the vocabulary has no")
+	_, err = ChatPrompt(e, "chatml", msgs, "", time.Now())
+	require.ErrorContains(t, err, `unknown chat format "chatml"`)
 }
