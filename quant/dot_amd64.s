@@ -1337,3 +1337,33 @@ tq51done:
 	VMOVUPS X7, (AX)
 	VZEROUPPER
 	RET
+
+// func lanesAdd4(d *[4]float32, acc *int32, sums *[32]float32)
+// For rows r < 4: sums[8r+l] += d[r] * float32(acc[8r+l]), as kLanes.add
+// does lane by lane (product rounded, then the sum).
+TEXT ·lanesAdd4(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), AX
+	MOVQ acc+8(FP), SI
+	MOVQ sums+16(FP), DI
+	VBROADCASTSS 0(AX), Y1
+	VCVTDQ2PS    0(SI), Y0
+	VMULPS       Y0, Y1, Y0
+	VADDPS       0(DI), Y0, Y0
+	VMOVUPS      Y0, 0(DI)
+	VBROADCASTSS 4(AX), Y1
+	VCVTDQ2PS    32(SI), Y0
+	VMULPS       Y0, Y1, Y0
+	VADDPS       32(DI), Y0, Y0
+	VMOVUPS      Y0, 32(DI)
+	VBROADCASTSS 8(AX), Y1
+	VCVTDQ2PS    64(SI), Y0
+	VMULPS       Y0, Y1, Y0
+	VADDPS       64(DI), Y0, Y0
+	VMOVUPS      Y0, 64(DI)
+	VBROADCASTSS 12(AX), Y1
+	VCVTDQ2PS    96(SI), Y0
+	VMULPS       Y0, Y1, Y0
+	VADDPS       96(DI), Y0, Y0
+	VMOVUPS      Y0, 96(DI)
+	VZEROUPPER
+	RET

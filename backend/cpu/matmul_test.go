@@ -10,12 +10,12 @@ import (
 	"github.com/tscale/engine/quant"
 )
 
-// BenchmarkMatMul times one product in the shape of SmolLM2's FFN up
-// projection (576 -> 1536) for a 128-token prefill and one decode token,
-// one thread, with Gaussian weights and activations.
+// BenchmarkMatMul times one 768 -> 1536 product (an FFN up projection; a
+// multiple of 256 so that the k-quants run) for a 128-token prefill and one
+// decode token, one thread, with Gaussian weights and activations.
 func BenchmarkMatMul(b *testing.B) {
-	const in, out = 576, 1536
-	for _, typ := range []quant.Type{quant.Q4_1, quant.Q5_0, quant.Q8_0, quant.Q4_0} {
+	const in, out = 768, 1536
+	for _, typ := range []quant.Type{quant.Q4_1, quant.Q5_0, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K} {
 		for _, rows := range []int{128, 1} {
 			b.Run(fmt.Sprintf("%s/rows=%d", typ, rows), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(5, 6))
