@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/server"
 )
 
 func runCmd() *cobra.Command {
@@ -25,6 +26,7 @@ func runCmd() *cobra.Command {
 		seed              uint64
 		greedy, stats     bool
 		st                strategyFlags
+		ch                chatFlags
 	)
 	c := &cobra.Command{
 		Use:   "run -m MODEL -p PROMPT",
@@ -43,13 +45,26 @@ func runCmd() *cobra.Command {
 			if err := st.check(cmd); err != nil {
 				return err
 			}
+			if err := ch.check(); err != nil {
+				return err
+			}
 			e, err := openEngine(modelPath, threads, ctxSize)
 			if err != nil {
 				return err
 			}
 			defer e.Close()
 			ids := e.Tokenizer().Encode(prompt, true, true)
+			var chat *server.Chat
+			if ch.on {
+				if chat, err = ch.render(e, prompt); err != nil {
+					return err
+				}
+				ids, prompt = chat.Prompt, "" // print the reply only
+			}
 			req := engine.Request{Prompt: ids, MaxTokens: n, Seed: seed}
+			if chat != nil {
+				req.StopTokens = chat.Stops
+			}
 			if !greedy {
 				req.Sampling.Temperature, req.Sampling.TopK, req.Sampling.TopP, req.Sampling.MinP = temp, topK, topP, minP
 			}
@@ -66,10 +81,17 @@ func runCmd() *cobra.Command {
 			start := time.Now()
 			fmt.Fprint(out, prompt)
 			out.Flush()
-			res, err := e.Generate(ctx, req, func(ev engine.Event) error {
-				fmt.Fprint(out, ev.Text)
+			emit := func(text string) error {
+				fmt.Fprint(out, text)
 				return out.Flush()
-			})
+			}
+			if chat != nil && chat.Harmony {
+				emit = harmonyPrinter(out, cmd.ErrOrStderr())
+			}
+			res, err := e.Generate(ctx, req, func(ev engine.Event) error { return emit(ev.Text) })
+			if chat != nil && chat.Harmony {
+				emit("") // flush what the parser held back
+			}
 			var gen []int32
 			if res != nil {
 				gen = res.Samples[0].Tokens
@@ -98,6 +120,7 @@ func runCmd() *cobra.Command {
 	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
 	f.BoolVar(&stats, "stats", false, "print timing to stderr")
 	st.flags(c)
+	ch.flags(c)
 	return c
 }
 
