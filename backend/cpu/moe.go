@@ -180,22 +180,21 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 		}
 	}
 	hg, hu := make([]float32, n*k*ff), make([]float32, n*k*ff)
-	gdot, udot := dotRows(gw.typ), dotRows(uw.typ)
+	gd, ud := make([]*groupDots, ne), make([]*groupDots, ne)
+	most := 0
+	for _, e := range active {
+		gd[e], ud[e] = newGroupDots(gw.typ, dim, xsg[e]), newGroupDots(uw.typ, dim, xsu[e])
+		most = max(most, len(groups[e]))
+	}
 	parallel(b.threads, len(active)*ff, 4, func(lo, hi int) {
-		res := make([]float32, 2*tile)
+		rg, ru := make([]float32, most), make([]float32, most)
 		for it := lo; it < hi; it++ {
 			e, j := active[it/ff], it%ff
 			row := e*ff + j
-			gr := gw.data[row*gw.rowBytes : (row+1)*gw.rowBytes]
-			ur := uw.data[row*uw.rowBytes : (row+1)*uw.rowBytes]
-			g := groups[e]
-			for r := 0; r < len(g); r += tile {
-				m := min(tile, len(g)-r)
-				gdot(dim, gr, xsg[e][r:r+m], res[:m])
-				udot(dim, ur, xsu[e][r:r+m], res[tile:tile+m])
-				for i, sl := range g[r : r+m] {
-					hg[sl*ff+j], hu[sl*ff+j] = res[i], res[tile+i]
-				}
+			gd[e].run(gw.data[row*gw.rowBytes:(row+1)*gw.rowBytes], rg)
+			ud[e].run(uw.data[row*uw.rowBytes:(row+1)*uw.rowBytes], ru)
+			for i, sl := range groups[e] {
+				hg[sl*ff+j], hu[sl*ff+j] = rg[i], ru[i]
 			}
 		}
 	})
@@ -218,20 +217,18 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 		}
 	}
 	out := make([]float32, n*k*dim)
-	ddot := dotRows(dw.typ)
+	dd := make([]*groupDots, ne)
+	for _, e := range active {
+		dd[e] = newGroupDots(dw.typ, ff, hs[e])
+	}
 	parallel(b.threads, len(active)*dim, 4, func(lo, hi int) {
-		var res [tile]float32
+		res := make([]float32, most)
 		for it := lo; it < hi; it++ {
 			e, j := active[it/dim], it%dim
 			row := e*dim + j
-			dr := dw.data[row*dw.rowBytes : (row+1)*dw.rowBytes]
-			g := groups[e]
-			for r := 0; r < len(g); r += tile {
-				m := min(tile, len(g)-r)
-				ddot(ff, dr, hs[e][r:r+m], res[:m])
-				for i, sl := range g[r : r+m] {
-					out[sl*dim+j] = res[i]
-				}
+			dd[e].run(dw.data[row*dw.rowBytes:(row+1)*dw.rowBytes], res)
+			for i, sl := range groups[e] {
+				out[sl*dim+j] = res[i]
 			}
 		}
 	})
@@ -252,16 +249,44 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 	}
 }
 
-// dotRows is quant.DotRowsFunc(t), but a single row takes the single-row
-// kernel (the four-row kernels would do four rows' work for it).
-func dotRows(t quant.Type) quant.DotRowsFn {
-	dot, rows := quant.DotFunc(t), quant.DotRowsFunc(t)
-	return func(n int, w []byte, xs [][]byte, out []float32) {
-		if len(xs) == 1 {
-			out[0] = dot(n, w, xs[0])
-			return
+// groupDots dots weight rows with one expert's group of activation rows,
+// as MatMul does a batch: in quant.Tiles of four rows (scales decoded once
+// per group) where the type has tile kernels, else through the multi-row
+// kernels; a single row takes the single-row kernel. Every result equals
+// the single-row dot.
+type groupDots struct {
+	n     int
+	xs    [][]byte
+	tiles []quant.Tile
+	dot   quant.DotFn
+	rows  quant.DotRowsFn
+}
+
+func newGroupDots(t quant.Type, n int, xs [][]byte) *groupDots {
+	g := &groupDots{n: n, xs: xs, dot: quant.DotFunc(t), rows: quant.DotRowsFunc(t)}
+	if tileTypes[t] && len(xs) >= 2 {
+		g.tiles = make([]quant.Tile, (len(xs)+3)/4)
+		for i := range g.tiles {
+			g.tiles[i].Set(t, n, xs[4*i:min(4*i+4, len(xs))])
 		}
-		rows(n, w, xs, out)
+	}
+	return g
+}
+
+// run sets out[r] to the dot of weight row w with activation row r.
+func (g *groupDots) run(w []byte, out []float32) {
+	switch {
+	case g.tiles != nil:
+		for i := range g.tiles {
+			g.tiles[i].Dot(w, out[4*i:])
+		}
+	case len(g.xs) == 1:
+		out[0] = g.dot(g.n, w, g.xs[0])
+	default:
+		for r := 0; r < len(g.xs); r += tile {
+			m := min(tile, len(g.xs)-r)
+			g.rows(g.n, w, g.xs[r:r+m], out[r:r+m])
+		}
 	}
 }
 
