@@ -15,7 +15,9 @@ func QuantizeActivation(t Type, src []float32, dst []byte) error {
 		if err := checkRow("quantize", t, len(src), len(dst)); err != nil {
 			return err
 		}
-		quantQ8Act(t, src, dst)
+		if !archQuantQ8Act(t, src, dst) {
+			quantQ8Act(t, src, dst)
+		}
 		return nil
 	}
 	return Quantize(t, src, dst)

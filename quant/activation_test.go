@@ -2,6 +2,7 @@ package quant
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,3 +52,45 @@ func TestQuantizeActivation(t *testing.T) {
 }
 
 func act32() []byte { return make([]byte, 34) }
+
+// TestQuantizeActivationMatchesGo checks QuantizeActivation (AVX2 on
+// amd64) against the Go quantizer byte for byte: Gaussian rows of several
+// scales, all-zero and single-value blocks, ties at every rounding step,
+// huge and tiny values, and rows with NaN or infinities (done in Go).
+func TestQuantizeActivationMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var rows [][]float32
+	for _, n := range []int{32, 64, 576, 2048 + 32*70} {
+		for _, sc := range []float64{1, 1e-3, 300, 1e-30, 1e-37, 1e37} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * sc)
+			}
+			rows = append(rows, x)
+		}
+	}
+	ties := make([]float32, 64)
+	ties[0] = 127
+	for i := 1; i < 32; i++ {
+		ties[i] = float32(i) - 63.5 // .5 ties at scale 1
+	}
+	ties[40] = -1e-45 // subnormal, rest of the block zero
+	rows = append(rows, ties, make([]float32, 96), []float32{math.MaxFloat32, -math.MaxFloat32, 31: 1})
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		x := make([]float32, 96)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		x[70] = bad
+		rows = append(rows, x)
+	}
+	for _, typ := range []Type{Q8_0, Q8_1} {
+		for i, x := range rows {
+			got := make([]byte, len(x)/32*typ.TypeSize())
+			want := make([]byte, len(got))
+			require.NoError(t, QuantizeActivation(typ, x, got))
+			quantQ8Act(typ, x, want)
+			require.Equal(t, want, got, "%s row %d", typ, i)
+		}
+	}
+}

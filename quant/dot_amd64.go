@@ -536,13 +536,13 @@ func archTileSet(tl *Tile) {
 			}
 		}
 	}
-	tl.nb = nb
+	tl.nb, tl.wb = nb, nb*tl.t.TypeSize()
 }
 
 // archTileDot runs the tile kernel, or reports false for a weight row of
 // the wrong size (the single-row dot then gives its NaN).
 func archTileDot(tl *Tile, w []byte, out []float32) bool {
-	if len(w) < tl.nb*tl.t.TypeSize() {
+	if len(w) < tl.wb {
 		return false
 	}
 	var o [4]float32
@@ -596,7 +596,7 @@ func tileSetK(tl *Tile) {
 			}
 		}
 	}
-	tl.nb = nb
+	tl.nb, tl.wb = nb, nb*tl.t.TypeSize()
 }
 
 // tilePtrs sets p to the tile rows' pointers at super-block i.
@@ -681,4 +681,38 @@ func tileQ6_K(tl *Tile, w []byte, o *[4]float32) {
 		l := kLanes{sums: [8]float32(sums[8*r : 8*r+8])}
 		o[r] = l.total(0)
 	}
+}
+
+//go:noescape
+func quantQ8Asm(src *float32, nb int, dst *byte, bs int, amax *float32) bool
+
+// archQuantQ8Act is quantQ8Act with the per-element work in AVX2; false
+// when it cannot run or the row has a NaN or infinity.
+func archQuantQ8Act(t Type, src []float32, dst []byte) bool {
+	nb := len(src) / 32
+	if !hasAVX2 || nb == 0 {
+		return false
+	}
+	bs := t.TypeSize()
+	off := bs - 32
+	var buf [64]float32
+	for i0 := 0; i0 < nb; i0 += len(buf) {
+		c := min(len(buf), nb-i0)
+		if !quantQ8Asm(&src[i0*32], c, &dst[i0*bs+off], bs, &buf[0]) {
+			return false
+		}
+		for k, amax := range buf[:c] {
+			y := dst[(i0+k)*bs : (i0+k+1)*bs]
+			d := amax / 127
+			putHalf(y, d)
+			if t == Q8_1 {
+				var sum int32
+				for _, q := range y[off:] {
+					sum += int32(int8(q))
+				}
+				putHalf(y[2:], d*float32(sum))
+			}
+		}
+	}
+	return true
 }

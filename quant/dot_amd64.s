@@ -1367,3 +1367,95 @@ TEXT ·lanesAdd4(SB), NOSPLIT, $0-24
 	VMOVUPS      Y0, 96(DI)
 	VZEROUPPER
 	RET
+
+// permPack restores element order after VPACKSSDW/VPACKSSWB of four
+// registers (dword k of the packed result holds elements 4j..4j+3).
+DATA permPack<>+0(SB)/8, $0x0000000400000000
+DATA permPack<>+8(SB)/8, $0x0000000500000001
+DATA permPack<>+16(SB)/8, $0x0000000600000002
+DATA permPack<>+24(SB)/8, $0x0000000700000003
+GLOBL permPack<>(SB), RODATA|NOPTR, $32
+
+// func quantQ8Asm(src *float32, nb int, dst *byte, bs int, amax *float32) bool
+//
+// quantQ8Act's rounding for nb blocks of 32: amax[i] = max |x|, and the 32
+// int8 round-to-even(x * (127/amax)) (0 when amax is 0) at dst + i*bs.
+// VCVTPS2DQ rounds to nearest even under Go's MXCSR, as math.RoundToEven
+// does for the float32 product. It reports false if any input is NaN or
+// infinite or 127/amax overflows (the caller then redoes the row in Go,
+// whose conversions define those cases).
+TEXT ·quantQ8Asm(SB), NOSPLIT, $0-41
+	MOVQ src+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ dst+16(FP), DI
+	MOVQ bs+24(FP), DX
+	MOVQ amax+32(FP), R8
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x7f800000, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVDQU permPack<>(SB), Y12
+	VPCMPEQD Y11, Y11, Y11
+	VXORPS Y10, Y10, Y10
+	TESTQ CX, CX
+	JLE   q8adone
+
+q8aloop:
+	VANDPS (SI), Y15, Y0
+	VANDPS 32(SI), Y15, Y1
+	VANDPS 64(SI), Y15, Y2
+	VANDPS 96(SI), Y15, Y3
+	VCMPPS $0x11, Y14, Y0, Y4
+	VANDPS Y4, Y11, Y11
+	VCMPPS $0x11, Y14, Y1, Y4
+	VANDPS Y4, Y11, Y11
+	VCMPPS $0x11, Y14, Y2, Y4
+	VANDPS Y4, Y11, Y11
+	VCMPPS $0x11, Y14, Y3, Y4
+	VANDPS Y4, Y11, Y11
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VPERM2F128 $1, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VSHUFPS $0x4e, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VSHUFPS $0xb1, Y0, Y0, Y1
+	VMAXPS Y1, Y0, Y0
+	VMOVSS X0, (R8)
+	// id = 127/amax, or 0 when amax is 0
+	VDIVPS Y0, Y13, Y5
+	VCMPPS $0x4, Y10, Y0, Y4
+	VANDPS Y4, Y5, Y5
+	VCMPPS $0x11, Y14, Y5, Y4 // 127/amax overflows for tiny amax
+	VANDPS Y4, Y11, Y11
+	VMULPS (SI), Y5, Y0
+	VMULPS 32(SI), Y5, Y1
+	VMULPS 64(SI), Y5, Y2
+	VMULPS 96(SI), Y5, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y12, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $128, SI
+	ADDQ DX, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  q8aloop
+
+q8adone:
+	VMOVMSKPS Y11, AX
+	CMPL AX, $0xff
+	SETEQ ret+40(FP)
+	VZEROUPPER
+	RET

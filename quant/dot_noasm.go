@@ -11,3 +11,5 @@ func archDotRows(Type) DotRowsFn { return nil }
 func archTileSet(*Tile) {}
 
 func archTileDot(*Tile, []byte, []float32) bool { return false }
+
+func archQuantQ8Act(Type, []float32, []byte) bool { return false }

@@ -34,6 +34,7 @@ type Tile struct {
 	rows [][]byte
 	dot  DotFn
 	nb   int      // blocks per row, when a tile kernel runs
+	wb   int      // weight bytes per row for nb blocks
 	p    [4]*byte // the rows, the last repeated up to four
 	sc   []uint32 // per block: the rows' d (float32 bits), then their s (Q8_1) or offset*sum(qs) (int32)
 }
