@@ -486,8 +486,34 @@ func tileQ5_1(nb int, w *byte, xs *[4]*byte, tab *[1 << 16]float32, sc *float32,
 //go:noescape
 func lanesAdd4(d *[4]float32, acc *int32, sums *[32]float32)
 
-// archTileSet decodes the rows' block scales for the tile kernels. A tile
-// of one row, or rows of the wrong size, is left to the single-row dot.
+//go:noescape
+func tile8Q4_0(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+
+//go:noescape
+func tile8Q4_1(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+
+//go:noescape
+func tile8Q5_0(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+
+//go:noescape
+func tile8Q5_1(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+
+// archTileRows is 8 for the types with eight-row tile kernels.
+func archTileRows(t Type) int {
+	switch t {
+	case Q4_0, Q4_1, Q5_0, Q5_1:
+		if hasAVX2 {
+			return 8
+		}
+	}
+	return 4
+}
+
+// archTileSet decodes the rows' block scales for the tile kernels: per
+// block 16 words, the eight rows' d (float32 bits), then their s (Q8_1) or
+// code offset times the block's activation sum (int32, Q4_0/Q5_0). Rows
+// past the tile's repeat its last. A tile of one row, or rows of the wrong
+// size, is left to the single-row dot.
 func archTileSet(tl *Tile) {
 	switch tl.t {
 	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
@@ -508,31 +534,31 @@ func archTileSet(tl *Tile) {
 			return
 		}
 	}
-	if cap(tl.sc) < 8*nb {
-		tl.sc = make([]uint32, 8*nb)
+	if cap(tl.sc) < 16*nb {
+		tl.sc = make([]uint32, 16*nb)
 	}
-	tl.sc = tl.sc[:8*nb]
+	tl.sc = tl.sc[:16*nb]
 	for k := range tl.p {
 		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
 	}
+	off := int32(8)
+	if tl.t == Q5_0 {
+		off = 16
+	}
 	for i := 0; i < nb; i++ {
-		s := tl.sc[8*i : 8*i+8 : 8*i+8]
-		for k := 0; k < 4; k++ {
+		s := tl.sc[16*i : 16*i+16 : 16*i+16]
+		for k := 0; k < 8; k++ {
 			x := tl.rows[min(k, len(tl.rows)-1)][i*xsize:]
 			s[k] = math.Float32bits(half(x[0:]))
 			switch tl.t {
 			case Q4_1, Q5_1:
-				s[4+k] = math.Float32bits(half(x[2:]))
+				s[8+k] = math.Float32bits(half(x[2:]))
 			case Q4_0, Q5_0:
 				var sum int32
 				for _, y := range x[2:34] {
 					sum += int32(int8(y))
 				}
-				off := int32(8)
-				if tl.t == Q5_0 {
-					off = 16
-				}
-				s[4+k] = uint32(off * sum)
+				s[8+k] = uint32(off * sum)
 			}
 		}
 	}
@@ -545,6 +571,25 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	if len(w) < tl.wb {
 		return false
 	}
+	sc := (*float32)(unsafe.Pointer(&tl.sc[0]))
+	p4 := (*[4]*byte)(tl.p[:4])
+	if len(tl.rows) > 4 {
+		var o [8]float32
+		switch tl.t {
+		case Q4_0:
+			tile8Q4_0(tl.nb, &w[0], &tl.p, sc, &o)
+		case Q4_1:
+			tile8Q4_1(tl.nb, &w[0], &tl.p, sc, &o)
+		case Q5_0:
+			tile8Q5_0(tl.nb, &w[0], &tl.p, sc, &o)
+		case Q5_1:
+			tile8Q5_1(tl.nb, &w[0], &tl.p, sc, &o)
+		default:
+			return false
+		}
+		copy(out, o[:])
+		return true
+	}
 	var o [4]float32
 	switch tl.t {
 	case Q4_K:
@@ -552,15 +597,15 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	case Q6_K:
 		tileQ6_K(tl, w, &o)
 	case Q8_0:
-		tileQ8_0(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+		tileQ8_0(tl.nb, &w[0], p4, f16Table, sc, &o)
 	case Q4_0:
-		tileQ4_0(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+		tileQ4_0(tl.nb, &w[0], p4, f16Table, sc, &o)
 	case Q4_1:
-		tileQ4_1(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+		tileQ4_1(tl.nb, &w[0], p4, f16Table, sc, &o)
 	case Q5_0:
-		tileQ5_0(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+		tileQ5_0(tl.nb, &w[0], p4, f16Table, sc, &o)
 	case Q5_1:
-		tileQ5_1(tl.nb, &w[0], &tl.p, f16Table, (*float32)(unsafe.Pointer(&tl.sc[0])), &o)
+		tileQ5_1(tl.nb, &w[0], p4, f16Table, sc, &o)
 	}
 	copy(out, o[:])
 	return true
@@ -599,7 +644,7 @@ func tileSetK(tl *Tile) {
 	tl.nb, tl.wb = nb, nb*tl.t.TypeSize()
 }
 
-// tilePtrs sets p to the tile rows' pointers at super-block i.
+// tilePtrs sets p to the first four tile rows' pointers at super-block i.
 func tilePtrs(p *[4]*byte, tl *Tile, i int) *[4]*byte {
 	for r := range p {
 		p[r] = (*byte)(unsafe.Add(unsafe.Pointer(tl.p[r]), i*292))

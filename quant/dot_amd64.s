@@ -1127,13 +1127,15 @@ mx4done:
 	RET
 
 // The tile kernels are the four-row kernels for a Tile: the rows' block
-// scales come decoded from its table at R13 (per block: the four rows' d,
-// then their s or m, as float32 from f16Table), two vector loads where the
-// four-row kernels look up eight fp16 values. The operations and their
-// order are those of the four-row kernels.
+// scales come decoded from its table at R13 (per block 64 bytes: eight
+// rows' d, then their s or m as float32 from f16Table, or their code offset
+// times the block's activation sum as int32; a four-row kernel reads rows
+// 0-3 or, from R13+16, rows 4-7), vector loads where the four-row kernels
+// look up eight fp16 values. The operations and their order are those of
+// the four-row kernels.
 
 #define TNEXT(wsize, xsize, l) \
-	ADDQ $32, R13; \
+	ADDQ $64, R13; \
 	X4NEXT(wsize, xsize, l)
 
 // The 4- and 5-bit tile kernels add up the rows' int16 pair sums before
@@ -1217,7 +1219,7 @@ tq40loop:
 	VMOVDQA Y0, Y6
 	RDOTW4(2)
 	HSUMW4
-	VPSUBD 16(R13), X0, X0
+	VPSUBD 32(R13), X0, X0
 	// FMUL3X4
 	VCVTDQ2PS X0, X0
 	WSCALE(0, X2)
@@ -1239,7 +1241,7 @@ tq40done:
 	VMULPS (R13), X2, X2; \
 	VMULPS X0, X2, X2; \
 	WSCALE(2, X3); \
-	VMULPS 16(R13), X3, X3; \
+	VMULPS 32(R13), X3, X3; \
 	VADDPS X3, X2, X2; \
 	VADDPS X2, X7, X7
 
@@ -1293,7 +1295,7 @@ tq50loop:
 	VMOVDQA Y0, Y6
 	RDOTW4(2)
 	HSUMW4
-	VPSUBD 16(R13), X0, X0
+	VPSUBD 32(R13), X0, X0
 	// FMULX4
 	VCVTDQ2PS X0, X0
 	WSCALE(0, X2)
@@ -1457,5 +1459,225 @@ q8adone:
 	VMOVMSKPS Y11, AX
 	CMPL AX, $0xff
 	SETEQ ret+40(FP)
+	VZEROUPPER
+	RET
+
+// The eight-row tile kernels dot one weight block with eight activation
+// rows (at DI, BX, DX, R8, R9, R10, R11, R12 plus the block offset AX) and
+// do the float32 part for the eight rows at once, row r in lane r of Y13.
+// Register use: Y8 codes, Y9 scratch, Y10-Y12 Q5 constants, Y14 int16
+// ones, Y15 0x0f bytes. The weight scales are converted by F16C (the same
+// values as f16Table).
+
+#define Q4W(qs) \
+	VMOVDQU qs(SI), X8; \
+	VPSRLW $4, X8, X9; \
+	VINSERTI128 $1, X9, Y8, Y8; \
+	VPAND Y15, Y8, Y8
+
+#define Q5W(qh) \
+	VPBROADCASTD qh(SI), Y9; \
+	VPSHUFB Y12, Y9, Y9; \
+	VPAND Y11, Y9, Y9; \
+	VPCMPEQB Y11, Y9, Y9; \
+	VPAND Y10, Y9, Y9; \
+	VPOR Y9, Y8, Y8
+
+#define RDOT8(qs) \
+	VPMADDUBSW qs(DI)(AX*1), Y8, Y0; \
+	VPMADDUBSW qs(BX)(AX*1), Y8, Y1; \
+	VPMADDUBSW qs(DX)(AX*1), Y8, Y2; \
+	VPMADDUBSW qs(R8)(AX*1), Y8, Y3; \
+	VPMADDUBSW qs(R9)(AX*1), Y8, Y4; \
+	VPMADDUBSW qs(R10)(AX*1), Y8, Y5; \
+	VPMADDUBSW qs(R11)(AX*1), Y8, Y6; \
+	VPMADDUBSW qs(R12)(AX*1), Y8, Y7
+
+// HSUMW8 leaves in Y0 the sums of the sixteen int16 of Y0-Y7, one row per
+// lane, as int32 (int16 sums of at most eight elements: no wrap, as in
+// HSUMW4).
+#define HSUMW8 \
+	VPHADDW Y1, Y0, Y0; \
+	VPHADDW Y3, Y2, Y2; \
+	VPHADDW Y5, Y4, Y4; \
+	VPHADDW Y7, Y6, Y6; \
+	VPHADDW Y2, Y0, Y0; \
+	VPHADDW Y6, Y4, Y4; \
+	VPMADDWD Y14, Y0, Y0; \
+	VPMADDWD Y14, Y4, Y4; \
+	VPERM2I128 $0x20, Y4, Y0, Y1; \
+	VPERM2I128 $0x31, Y4, Y0, Y2; \
+	VPADDD Y2, Y1, Y0
+
+// WHALF broadcasts the weight block's fp16 at off as float32 into Y.
+#define WHALF(off, X, Y) \
+	VPBROADCASTW off(SI), X; \
+	VCVTPH2PS X, Y
+
+#define T8NEXT(wsize, xsize, l) \
+	ADDQ $64, R13; \
+	ADDQ $wsize, SI; \
+	ADDQ $xsize, AX; \
+	DECQ CX; \
+	JNZ  l
+
+// FMULMIN8 is FMULMINT for eight rows.
+#define FMULMIN8 \
+	VCVTDQ2PS Y0, Y0; \
+	WHALF(0, X1, Y1); \
+	VMULPS (R13), Y1, Y1; \
+	VMULPS Y0, Y1, Y1; \
+	WHALF(2, X2, Y2); \
+	VMULPS 32(R13), Y2, Y2; \
+	VADDPS Y2, Y1, Y1; \
+	VADDPS Y1, Y13, Y13
+
+#define CONSTS8 \
+	BCAST(0x0f, X15, Y15); \
+	MOVL $0x00010001, AX; \
+	VMOVD AX, X14; \
+	VPBROADCASTD X14, Y14; \
+	VMOVDQU qhShuf<>(SB), Y12; \
+	VMOVDQU qhBits<>(SB), Y11; \
+	BCAST(0x10, X10, Y10); \
+	VXORPS Y13, Y13, Y13
+
+// func tile8Q4_0(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+TEXT ·tile8Q4_0(SB), NOSPLIT, $0-40
+	CONSTS8
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), DX
+	MOVQ 24(AX), R8
+	MOVQ 32(AX), R9
+	MOVQ 40(AX), R10
+	MOVQ 48(AX), R11
+	MOVQ 56(AX), R12
+	MOVQ sc+24(FP), R13
+	XORQ AX, AX
+	TESTQ CX, CX
+	JLE   t840done
+
+t840loop:
+	Q4W(2)
+	RDOT8(2)
+	HSUMW8
+	VPSUBD 32(R13), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	WHALF(0, X1, Y1)
+	VMULPS Y1, Y0, Y0
+	VMULPS (R13), Y0, Y0
+	VADDPS Y0, Y13, Y13
+	T8NEXT(18, 34, t840loop)
+
+t840done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS Y13, (AX)
+	VZEROUPPER
+	RET
+
+// func tile8Q4_1(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+TEXT ·tile8Q4_1(SB), NOSPLIT, $0-40
+	CONSTS8
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), DX
+	MOVQ 24(AX), R8
+	MOVQ 32(AX), R9
+	MOVQ 40(AX), R10
+	MOVQ 48(AX), R11
+	MOVQ 56(AX), R12
+	MOVQ sc+24(FP), R13
+	XORQ AX, AX
+	TESTQ CX, CX
+	JLE   t841done
+
+t841loop:
+	Q4W(4)
+	RDOT8(4)
+	HSUMW8
+	FMULMIN8
+	T8NEXT(20, 36, t841loop)
+
+t841done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS Y13, (AX)
+	VZEROUPPER
+	RET
+
+// func tile8Q5_0(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+TEXT ·tile8Q5_0(SB), NOSPLIT, $0-40
+	CONSTS8
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), DX
+	MOVQ 24(AX), R8
+	MOVQ 32(AX), R9
+	MOVQ 40(AX), R10
+	MOVQ 48(AX), R11
+	MOVQ 56(AX), R12
+	MOVQ sc+24(FP), R13
+	XORQ AX, AX
+	TESTQ CX, CX
+	JLE   t850done
+
+t850loop:
+	Q4W(6)
+	Q5W(2)
+	RDOT8(2)
+	HSUMW8
+	VPSUBD 32(R13), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	WHALF(0, X1, Y1)
+	VMULPS (R13), Y1, Y1
+	VMULPS Y0, Y1, Y1
+	VADDPS Y1, Y13, Y13
+	T8NEXT(22, 34, t850loop)
+
+t850done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS Y13, (AX)
+	VZEROUPPER
+	RET
+
+// func tile8Q5_1(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
+TEXT ·tile8Q5_1(SB), NOSPLIT, $0-40
+	CONSTS8
+	MOVQ nb+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ xs+16(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), DX
+	MOVQ 24(AX), R8
+	MOVQ 32(AX), R9
+	MOVQ 40(AX), R10
+	MOVQ 48(AX), R11
+	MOVQ 56(AX), R12
+	MOVQ sc+24(FP), R13
+	XORQ AX, AX
+	TESTQ CX, CX
+	JLE   t851done
+
+t851loop:
+	Q4W(8)
+	Q5W(4)
+	RDOT8(4)
+	HSUMW8
+	FMULMIN8
+	T8NEXT(24, 36, t851loop)
+
+t851done:
+	MOVQ    out+32(FP), AX
+	VMOVUPS Y13, (AX)
 	VZEROUPPER
 	RET

@@ -8,6 +8,8 @@ func archDot(Type) DotFn { return nil }
 // archDotRows returns nil: DotRowsFunc loops the single-row dot here.
 func archDotRows(Type) DotRowsFn { return nil }
 
+func archTileRows(Type) int { return 4 }
+
 func archTileSet(*Tile) {}
 
 func archTileDot(*Tile, []byte, []float32) bool { return false }

@@ -1,5 +1,7 @@
 package quant
 
+import "fmt"
+
 // A DotRowsFn sets out[r] to the dot product of n elements of the weight row
 // w with the activation row xs[r], for every r < len(xs). Each out[r] is
 // bit-identical to the DotFn result for (w, xs[r]), so a row's result never
@@ -24,10 +26,11 @@ func DotRowsFunc(t Type) DotRowsFn {
 	}
 }
 
-// A Tile is up to four activation rows prepared for dot products with many
-// weight rows: where the CPU allows, each block's activation scales are
-// decoded once in Set instead of once per weight row. Dot's results are
-// bit-identical to DotFunc's. The zero value is empty; Set fills it.
+// A Tile is up to eight activation rows (TileRows) prepared for dot
+// products with many weight rows: where the CPU allows, each block's
+// activation scales (and sums) are decoded once in Set instead of once per
+// weight row. Dot's results are bit-identical to DotFunc's. The zero value
+// is empty; Set fills it.
 type Tile struct {
 	t    Type
 	n    int
@@ -35,15 +38,19 @@ type Tile struct {
 	dot  DotFn
 	nb   int      // blocks per row, when a tile kernel runs
 	wb   int      // weight bytes per row for nb blocks
-	p    [4]*byte // the rows, the last repeated up to four
-	sc   []uint32 // per block: the rows' d (float32 bits), then their s (Q8_1) or offset*sum(qs) (int32)
+	p    [8]*byte // the rows, the last repeated up to eight
+	sc   []uint32 // per block: see archTileSet and tileSetK
 }
 
-// Set prepares rows xs (1 to 4 rows of n elements of VecDotType(t)) for
-// dot products with weight rows of type t. The tile refers to xs.
+// TileRows is the most rows a Tile for weights of type t runs at once.
+func TileRows(t Type) int { return archTileRows(t) }
+
+// Set prepares rows xs (1 to TileRows(t) rows of n elements of
+// VecDotType(t)) for dot products with weight rows of type t. The tile
+// refers to xs.
 func (tl *Tile) Set(t Type, n int, xs [][]byte) {
-	if len(xs) < 1 || len(xs) > 4 {
-		panic("quant: a Tile holds 1 to 4 rows")
+	if len(xs) < 1 || len(xs) > TileRows(t) {
+		panic(fmt.Sprintf("quant: a %s Tile holds 1 to %d rows, not %d", t, TileRows(t), len(xs)))
 	}
 	tl.t, tl.n, tl.rows, tl.dot, tl.nb = t, n, xs, DotFunc(t), 0
 	archTileSet(tl)

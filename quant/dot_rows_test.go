@@ -30,10 +30,10 @@ func checkRows(t *testing.T, typ Type, name string, n int, w []byte, xs [][]byte
 			"%s, n %d, row %d of %d: rows %v, DotFunc %v", name, n, r, len(xs), out[r], want)
 	}
 	require.Equal(t, float32(42), out[len(xs)], "%s: wrote past out", name)
-	// The same rows as Tiles of up to four, one Tile value reused.
+	// The same rows as Tiles of up to TileRows, one Tile value reused.
 	var tl Tile
-	for lo := 0; lo < len(xs); lo += 4 {
-		hi := min(lo+4, len(xs))
+	for lo := 0; lo < len(xs); lo += TileRows(typ) {
+		hi := min(lo+TileRows(typ), len(xs))
 		tl.Set(typ, n, xs[lo:hi])
 		out[hi-lo] = 42
 		tl.Dot(w, out[:hi-lo])
@@ -148,5 +148,16 @@ func BenchmarkDotRows(b *testing.B) {
 				tl.Dot(w, out)
 			}
 		})
+		if TileRows(typ) == 8 {
+			xs8 := append(xs, xs...)
+			out8 := make([]float32, 8)
+			b.Run(typ.String()+"/tile8", func(b *testing.B) {
+				var tl Tile
+				tl.Set(typ, n, xs8)
+				for b.Loop() {
+					tl.Dot(w, out8)
+				}
+			})
+		}
 	}
 }

@@ -176,18 +176,19 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		xr[r] = xq[r*xb : (r+1)*xb]
 	}
 	if tileTypes[ww.typ] && rows >= 2 {
-		// Tiles of four rows with their scales decoded once for all
-		// weight rows; every result still equals the single-row dot.
-		tiles := make([]quant.Tile, (rows+3)/4)
+		// Tiles of rows with their scales decoded once for all weight
+		// rows; every result still equals the single-row dot.
+		tr := quant.TileRows(ww.typ)
+		tiles := make([]quant.Tile, (rows+tr-1)/tr)
 		for i := range tiles {
-			tiles[i].Set(ww.typ, in, xr[4*i:min(4*i+4, rows)])
+			tiles[i].Set(ww.typ, in, xr[tr*i:min(tr*i+tr, rows)])
 		}
 		parallel(b.threads, out, 16, func(lo, hi int) {
-			var res [4]float32
+			var res [8]float32
 			for j := lo; j < hi; j++ {
 				wr := ww.data[j*ww.rowBytes : (j+1)*ww.rowBytes]
 				for i := range tiles {
-					r, n := 4*i, min(4, rows-4*i)
+					r, n := tr*i, min(tr, rows-tr*i)
 					tiles[i].Dot(wr, res[:n])
 					for k, v := range res[:n] {
 						d.d[(r+k)*out+j] = v
@@ -228,8 +229,8 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	}
 }
 
-// tileTypes have quant.Tile kernels (four rows with pre-decoded scales
-// and sums).
+// tileTypes have quant.Tile kernels (rows with pre-decoded scales and
+// sums).
 var tileTypes = map[quant.Type]bool{quant.Q8_0: true, quant.Q4_0: true, quant.Q4_1: true, quant.Q5_0: true, quant.Q5_1: true, quant.Q4_K: true, quant.Q6_K: true}
 
 // tile is the most activation rows dotted with one weight row per DotRows
