@@ -4,11 +4,12 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // parallel splits [0, n) into at most threads contiguous chunks and runs fn
 // on each, waiting for all. Work below minPer items per chunk is not split,
-// since a goroutine hand-off costs more than a small loop.
+// since a hand-off costs more than a small loop.
 func parallel(threads, n, minPer int, fn func(lo, hi int)) {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -21,17 +22,9 @@ func parallel(threads, n, minPer int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	per := (n + chunks - 1) / chunks
-	for lo := per; lo < n; lo += per {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+per, n))
-	}
-	fn(0, min(per, n))
-	wg.Wait()
+	chunks = (n + per - 1) / per
+	fork(chunks, func(c int) { fn(c*per, min(c*per+per, n)) })
 }
 
 // dynamic runs items [0, n) on up to threads goroutines that take them one
@@ -51,8 +44,7 @@ func dynamic(threads, n int, work func() func(i int)) {
 		return
 	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	loop := func() {
+	fork(workers, func(int) {
 		f := work()
 		for {
 			i := int(next.Add(1)) - 1
@@ -61,14 +53,114 @@ func dynamic(threads, n int, work func() func(i int)) {
 			}
 			f(i)
 		}
+	})
+}
+
+// fork runs fn(0) .. fn(k-1) at once, fn(0) on the calling goroutine, and
+// waits for all. Decoding runs hundreds of small products per token, each
+// split over the threads: waking a parked goroutine for each (a futex
+// round trip, tens of microseconds on a VM) left the other core idle for
+// much of every product. So the helpers are long-lived workers that spin
+// for a while after each job before they park. Workers exist only up to
+// GOMAXPROCS-1, so spinning never takes a core from the caller; calls that
+// find the pool busy (another backend, nested use) or need more helpers
+// start goroutines as before.
+func fork(k int, fn func(i int)) {
+	if k <= 1 {
+		fn(0)
+		return
 	}
-	for w := 1; w < workers; w++ {
+	if k-1 <= runtime.GOMAXPROCS(0)-1 && workers.TryLock() {
+		for len(workers.ws) < k-1 {
+			w := &worker{wake: make(chan struct{}, 1)}
+			go w.loop()
+			workers.ws = append(workers.ws, w)
+		}
+		ws := workers.ws[:k-1]
+		for i, w := range ws {
+			w.post(func() { fn(i + 1) })
+		}
+		defer func() { // also when fn(0) panics: no job may outlive the fork
+			for _, w := range ws {
+				w.wait()
+			}
+			workers.Unlock()
+		}()
+		fn(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < k; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loop()
+			fn(i)
 		}()
 	}
-	loop()
+	fn(0)
 	wg.Wait()
+}
+
+// workers is the process-wide pool behind fork; its lock is held for the
+// whole of one fork.
+var workers struct {
+	sync.Mutex
+	ws []*worker
+}
+
+// spinFor is how long an idle worker polls for its next job before it
+// parks: longer than the gaps between the products of a decode step.
+const spinFor = 200 * time.Microsecond
+
+type worker struct {
+	job      func()
+	seq      atomic.Uint64 // jobs posted
+	done     atomic.Uint64 // jobs finished
+	sleeping atomic.Bool
+	wake     chan struct{}
+}
+
+func (w *worker) post(job func()) {
+	w.job = job // published by the seq store below
+	w.seq.Add(1)
+	if w.sleeping.Load() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wait spins until the worker has finished its job (it is running now, so
+// the wait is about as long as the caller's own share).
+func (w *worker) wait() {
+	for i := 0; w.done.Load() != w.seq.Load(); i++ {
+		if i%1024 == 1023 {
+			runtime.Gosched()
+		}
+	}
+}
+
+func (w *worker) loop() {
+	var seen uint64
+	for {
+		start := time.Now()
+		for i := 0; w.seq.Load() == seen; i++ {
+			if i%256 != 255 || time.Since(start) < spinFor {
+				continue
+			}
+			// Park. A post after the sleeping store sees it and sends
+			// a wake-up; one before it is caught by the re-check.
+			w.sleeping.Store(true)
+			if w.seq.Load() == seen {
+				<-w.wake
+			}
+			w.sleeping.Store(false)
+			start = time.Now()
+		}
+		seen++
+		w.job()
+		w.job = nil
+		w.done.Store(seen)
+	}
 }

@@ -1,0 +1,65 @@
+package cpu
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestFork runs fork, parallel and dynamic through the worker pool and its
+// fallbacks: every index exactly once, nested and concurrent calls, calls
+// after the workers have parked, and a panic in the caller's share.
+func TestFork(t *testing.T) {
+	check := func(k int) {
+		hits := make([]atomic.Int32, k)
+		fork(k, func(i int) { hits[i].Add(1) })
+		for i := range hits {
+			require.Equal(t, int32(1), hits[i].Load(), "k %d index %d", k, i)
+		}
+	}
+	for k := 1; k <= 9; k++ {
+		check(k)
+	}
+	time.Sleep(2 * spinFor) // workers park; the next call wakes them
+	check(2)
+
+	// Nested: the inner calls find the pool busy and start goroutines.
+	var n atomic.Int32
+	parallel(2, 100, 1, func(lo, hi int) {
+		parallel(2, hi-lo, 1, func(lo, hi int) { n.Add(int32(hi - lo)) })
+	})
+	require.Equal(t, int32(100), n.Load())
+
+	// Concurrent callers (several backends at once).
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < 200; r++ {
+				dynamic(2, 10, func() func(int) { return func(i int) { total.Add(int64(i)) } })
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(4*200*45), total.Load())
+
+	// A panic in the caller's share surfaces after the helpers finish, and
+	// the pool stays usable.
+	var late atomic.Bool
+	require.Panics(t, func() {
+		fork(2, func(i int) {
+			if i == 0 {
+				panic("boom")
+			}
+			time.Sleep(time.Millisecond)
+			late.Store(true)
+		})
+	})
+	require.True(t, late.Load())
+	check(2)
+}
