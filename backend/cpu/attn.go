@@ -137,6 +137,7 @@ type attnWork struct {
 	hd, per int
 	qh      []float32 // [head][hd], F16-rounded for an F16 cache
 	rows    []float32 // up to 4 decoded rows
+	kT      []float32 // 8 key rows, transposed
 	scores  []float32 // [head][position]: scores, then softmax weights
 	acc     []float64 // [head][hd]
 	h16     []uint16  // F16 bits of q or of one head's weights
@@ -170,6 +171,7 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 	if w.qh == nil {
 		w.qh = make([]float32, per*hd)
 		w.rows = make([]float32, 4*hd)
+		w.kT = make([]float32, 8*hd)
 		w.acc = make([]float64, per*hd)
 	}
 	n := p - first + 1
@@ -184,9 +186,22 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 		copy(w.qh, q)
 	}
 	scores := w.scores[:per*n]
-	// Scores four positions at a time: four independent sums in flight,
-	// each still in element order.
+	// Scores eight positions at a time with AVX2 (an F16 cache), else
+	// four: independent sums in flight, each still in element order.
 	j := 0
+	if f16 {
+		var rows [8]*uint16
+		bs := c.spec.BlockSize
+		for ; j+8 <= n; j += 8 {
+			for r := range rows {
+				pp := first + j + r
+				rows[r] = &k16[int(table[pp/bs])*c.stride+(pp%bs)*c.spec.KVDim+kvOff]
+			}
+			if !scoresF16x8(w.qh, hd, &rows, w.kT, scores[j:], n) {
+				break
+			}
+		}
+	}
 	for ; j+4 <= n; j += 4 {
 		k0 := w.row(c, k16, k32, table, first+j, kvOff, w.rows[0:hd])
 		k1 := w.row(c, k16, k32, table, first+j+1, kvOff, w.rows[hd:2*hd])

@@ -70,3 +70,28 @@ func encodeF16(dst []uint16, src []float32) {
 		dst[i] = toHalf(src[i])
 	}
 }
+
+//go:noescape
+func f16Transpose8(rows *[8]*uint16, hd int, kT *float32)
+
+//go:noescape
+func scores8x2(q0, q1 *float32, hd int, kT *float32, out0, out1 *float32)
+
+// scoresF16x8 sets out[g*stride+j] = sum_e q[g*hd+e] * k_j[e] (in element
+// order, float32) for heads g < len(q)/hd and the eight cached key rows
+// k_j (F16), when the CPU and hd allow; false otherwise. kT is scratch of
+// 8*hd floats.
+func scoresF16x8(q []float32, hd int, rows *[8]*uint16, kT []float32, out []float32, stride int) bool {
+	if !hasF16C || hd%8 != 0 || hd == 0 {
+		return false
+	}
+	kT = kT[:8*hd]
+	f16Transpose8(rows, hd, &kT[0])
+	per := len(q) / hd
+	for g := 0; g < per; g += 2 {
+		h := min(g+1, per-1) // an odd last head runs twice
+		o0, o1 := out[g*stride:g*stride+8], out[h*stride:h*stride+8]
+		scores8x2(&q[g*hd], &q[h*hd], hd, &kT[0], &o0[0], &o1[0])
+	}
+	return true
+}

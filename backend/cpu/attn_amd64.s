@@ -103,3 +103,109 @@ frloop:
 frdone:
 	VZEROUPPER
 	RET
+
+// func f16Transpose8(rows *[8]*uint16, hd int, kT *float32)
+// kT[8e+j] = float32(rows[j][e]) for e < hd (a multiple of 8): eight
+// cached key rows converted (VCVTPH2PS, exact) and transposed so that the
+// scores of eight positions can be summed lane-wise.
+TEXT ·f16Transpose8(SB), NOSPLIT, $0-24
+	MOVQ rows+0(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), SI
+	MOVQ 16(AX), BX
+	MOVQ 24(AX), DX
+	MOVQ 32(AX), R8
+	MOVQ 40(AX), R9
+	MOVQ 48(AX), R10
+	MOVQ 56(AX), R11
+	MOVQ hd+8(FP), CX
+	MOVQ kT+16(FP), R12
+	SHRQ $3, CX
+	JZ   trdone
+	XORQ AX, AX
+
+trloop:
+	VCVTPH2PS (DI)(AX*1), Y0
+	VCVTPH2PS (SI)(AX*1), Y1
+	VCVTPH2PS (BX)(AX*1), Y2
+	VCVTPH2PS (DX)(AX*1), Y3
+	VCVTPH2PS (R8)(AX*1), Y4
+	VCVTPH2PS (R9)(AX*1), Y5
+	VCVTPH2PS (R10)(AX*1), Y6
+	VCVTPH2PS (R11)(AX*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y0
+	VUNPCKHPS Y5, Y4, Y1
+	VUNPCKLPS Y7, Y6, Y2
+	VUNPCKHPS Y7, Y6, Y3
+	VSHUFPS $0x44, Y10, Y8, Y4
+	VSHUFPS $0xee, Y10, Y8, Y5
+	VSHUFPS $0x44, Y11, Y9, Y6
+	VSHUFPS $0xee, Y11, Y9, Y7
+	VSHUFPS $0x44, Y2, Y0, Y8
+	VSHUFPS $0xee, Y2, Y0, Y9
+	VSHUFPS $0x44, Y3, Y1, Y10
+	VSHUFPS $0xee, Y3, Y1, Y11
+	VPERM2F128 $0x20, Y8, Y4, Y0
+	VPERM2F128 $0x20, Y9, Y5, Y1
+	VPERM2F128 $0x20, Y10, Y6, Y2
+	VPERM2F128 $0x20, Y11, Y7, Y3
+	VMOVUPS Y0, 0(R12)
+	VMOVUPS Y1, 32(R12)
+	VMOVUPS Y2, 64(R12)
+	VMOVUPS Y3, 96(R12)
+	VPERM2F128 $0x31, Y8, Y4, Y0
+	VPERM2F128 $0x31, Y9, Y5, Y1
+	VPERM2F128 $0x31, Y10, Y6, Y2
+	VPERM2F128 $0x31, Y11, Y7, Y3
+	VMOVUPS Y0, 128(R12)
+	VMOVUPS Y1, 160(R12)
+	VMOVUPS Y2, 192(R12)
+	VMOVUPS Y3, 224(R12)
+	ADDQ $16, AX
+	ADDQ $256, R12
+	DECQ CX
+	JNZ  trloop
+
+trdone:
+	VZEROUPPER
+	RET
+
+// func scores8x2(q0, q1 *float32, hd int, kT *float32, out0, out1 *float32)
+// outH[j] = sum over e in order of qH[e]*kT[8e+j], for two heads at once:
+// each lane is one position's float32 sum, product then add per element,
+// as the Go loop computes it.
+TEXT ·scores8x2(SB), NOSPLIT, $0-48
+	MOVQ q0+0(FP), SI
+	MOVQ q1+8(FP), DI
+	MOVQ hd+16(FP), CX
+	MOVQ kT+24(FP), R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ CX, CX
+	JLE   scdone
+
+scloop:
+	VMOVUPS      (R12), Y2
+	VBROADCASTSS (SI), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS (DI), Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	ADDQ         $4, SI
+	ADDQ         $4, DI
+	ADDQ         $32, R12
+	DECQ         CX
+	JNZ          scloop
+
+scdone:
+	MOVQ    out0+32(FP), AX
+	VMOVUPS Y0, (AX)
+	MOVQ    out1+40(FP), AX
+	VMOVUPS Y1, (AX)
+	VZEROUPPER
+	RET
