@@ -498,10 +498,11 @@ func tile8Q5_0(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
 //go:noescape
 func tile8Q5_1(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
 
-// archTileRows is 8 for the types with eight-row tile kernels.
+// archTileRows is 8 for the types with eight-row tile kernels (k-quants:
+// two groups of four sharing the weight's unpacked scales).
 func archTileRows(t Type) int {
 	switch t {
-	case Q4_0, Q4_1, Q5_0, Q5_1:
+	case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K:
 		if hasAVX2 {
 			return 8
 		}
@@ -573,6 +574,17 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	}
 	sc := (*float32)(unsafe.Pointer(&tl.sc[0]))
 	p4 := (*[4]*byte)(tl.p[:4])
+	switch tl.t {
+	case Q4_K, Q6_K:
+		var o [8]float32
+		if tl.t == Q4_K {
+			tileQ4_K(tl, w, &o)
+		} else {
+			tileQ6_K(tl, w, &o)
+		}
+		copy(out, o[:])
+		return true
+	}
 	if len(tl.rows) > 4 {
 		var o [8]float32
 		switch tl.t {
@@ -592,10 +604,6 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	}
 	var o [4]float32
 	switch tl.t {
-	case Q4_K:
-		tileQ4_K(tl, w, &o)
-	case Q6_K:
-		tileQ6_K(tl, w, &o)
 	case Q8_0:
 		tileQ8_0(tl.nb, &w[0], p4, f16Table, sc, &o)
 	case Q4_0:
@@ -611,9 +619,17 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	return true
 }
 
-// tileSetK prepares a Q4_K or Q6_K tile: per super-block 36 words, the four
-// rows' d (float32 bits), then (Q4_K) each row's eight sums of 32
-// activations (bsums 2j and 2j+1), which the mins multiply.
+//go:noescape
+func minsK4(nb int, mn *uint64, ps *int32, stride int, out *int32)
+
+// A k-quant tile runs its rows in groups of four (the lane kernels' width),
+// sharing each weight block's unpacked scales between the groups. Per
+// super-block and group it holds kGroup words: the four rows' d (float32
+// bits), then (Q4_K) each row's eight int32 sums of bsums 2j and 2j+1,
+// which the mins multiply.
+const kGroup = 4 + 32
+
+// tileSetK prepares a Q4_K or Q6_K tile.
 func tileSetK(tl *Tile) {
 	nb := tl.n / QK_K
 	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%QK_K != 0 {
@@ -624,106 +640,108 @@ func tileSetK(tl *Tile) {
 			return
 		}
 	}
-	if cap(tl.sc) < 36*nb {
-		tl.sc = make([]uint32, 36*nb)
+	ng := (len(tl.rows) + 3) / 4
+	if cap(tl.sc) < kGroup*ng*nb {
+		tl.sc = make([]uint32, kGroup*ng*nb)
 	}
-	tl.sc = tl.sc[:36*nb]
+	tl.sc = tl.sc[:kGroup*ng*nb]
 	for k := range tl.p {
 		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
 	}
 	for i := 0; i < nb; i++ {
-		s := tl.sc[36*i : 36*i+36 : 36*i+36]
-		for k := 0; k < 4; k++ {
-			y := (*[292]byte)(tl.rows[min(k, len(tl.rows)-1)][i*292:])
-			s[k] = math.Float32bits(q8kD(y))
-			for j := 0; j < 8; j++ {
-				s[4+8*k+j] = uint32(q8kBsum(y, 2*j) + q8kBsum(y, 2*j+1))
+		for g := 0; g < ng; g++ {
+			s := tl.sc[kGroup*(i*ng+g) : kGroup*(i*ng+g+1)]
+			for k := 0; k < 4; k++ {
+				y := (*[292]byte)(tl.rows[min(4*g+k, len(tl.rows)-1)][i*292:])
+				s[k] = math.Float32bits(q8kD(y))
+				for j := 0; j < 8; j++ {
+					s[4+8*k+j] = uint32(q8kBsum(y, 2*j) + q8kBsum(y, 2*j+1))
+				}
 			}
 		}
 	}
 	tl.nb, tl.wb = nb, nb*tl.t.TypeSize()
 }
 
-// tilePtrs sets p to the first four tile rows' pointers at super-block i.
-func tilePtrs(p *[4]*byte, tl *Tile, i int) *[4]*byte {
+// tilePtrs sets p to group g's four rows' pointers at super-block i.
+func tilePtrs(p *[4]*byte, tl *Tile, g, i int) *[4]*byte {
 	for r := range p {
-		p[r] = (*byte)(unsafe.Add(unsafe.Pointer(tl.p[r]), i*292))
+		p[r] = (*byte)(unsafe.Add(unsafe.Pointer(tl.p[4*g+r]), i*292))
 	}
 	return p
 }
 
 // tileQ4_K is dotQ4_Kx4 over a tile: the same operations per row, with the
 // activation scales and block sums read from the tile.
-func tileQ4_K(tl *Tile, w []byte, o *[4]float32) {
-	var sums [32]float32 // kLanes of the four rows
-	var sumf [4]float32
+func tileQ4_K(tl *Tile, w []byte, o *[8]float32) {
+	var sums [2][32]float32 // kLanes of the rows, four per group
+	var sumf [8]float32
 	var sc [32 * chunkK]uint32
-	var mins [4][chunkK]int32
+	var mn [chunkK]uint64
+	var mins [4 * chunkK]int32
 	var acc [32 * chunkK]int32
 	var p [4]*byte
-	nb := tl.nb
+	nb, ng := tl.nb, (len(tl.rows)+3)/4
 	for i0 := 0; i0 < nb; i0 += chunkK {
 		c := min(chunkK, nb-i0)
 		for k := 0; k < c; k++ {
-			s, mn := k4Scales(w[(i0+k)*144+4 : (i0+k)*144+16])
-			t := tl.sc[36*(i0+k) : 36*(i0+k)+36 : 36*(i0+k)+36]
-			for r := 0; r < 4; r++ {
-				ps := t[4+8*r : 12+8*r : 12+8*r]
-				var sumi int32
-				for j := 0; j < 8; j++ {
-					sumi += int32(ps[j]) * int32(mn>>(8*j)&0xff)
-				}
-				mins[r][k] = sumi
-			}
+			var s uint64
+			s, mn[k] = k4Scales(w[(i0+k)*144+4 : (i0+k)*144+16])
 			spread(sc[32*k:], [4]uint64{scales2(s&0xff, s>>8&0xff), scales2(s>>16&0xff, s>>24&0xff),
 				scales2(s>>32&0xff, s>>40&0xff), scales2(s>>48&0xff, s>>56)})
 		}
-		lanesQ4_Kx4(c, &w[i0*144], tilePtrs(&p, tl, i0), &sc[0], &acc[0])
-		for k := 0; k < c; k++ {
-			b := w[(i0+k)*144:]
-			dw, mw := half(b[0:]), half(b[2:])
-			t := tl.sc[36*(i0+k):]
-			var d [4]float32
-			for r := 0; r < 4; r++ {
-				yd := math.Float32frombits(t[r])
-				d[r] = dw * yd
-				sumf[r] -= float32(mw * yd * float32(mins[r][k]))
+		for g := 0; g < ng; g++ {
+			base := kGroup * (i0*ng + g)
+			minsK4(c, &mn[0], (*int32)(unsafe.Pointer(&tl.sc[base+4])), 4*kGroup*ng, &mins[0])
+			lanesQ4_Kx4(c, &w[i0*144], tilePtrs(&p, tl, g, i0), &sc[0], &acc[0])
+			for k := 0; k < c; k++ {
+				b := w[(i0+k)*144:]
+				dw, mw := half(b[0:]), half(b[2:])
+				t := tl.sc[base+kGroup*ng*k:]
+				var d [4]float32
+				for r := 0; r < 4; r++ {
+					yd := math.Float32frombits(t[r])
+					d[r] = dw * yd
+					sumf[4*g+r] -= float32(mw * yd * float32(mins[4*k+r]))
+				}
+				lanesAdd4(&d, &acc[32*k], &sums[g])
 			}
-			lanesAdd4(&d, &acc[32*k], &sums)
 		}
 	}
-	for r := range o {
-		l := kLanes{sums: [8]float32(sums[8*r : 8*r+8])}
+	for r := 0; r < 4*ng; r++ {
+		l := kLanes{sums: [8]float32(sums[r/4][8*(r%4) : 8*(r%4)+8])}
 		o[r] = l.total(sumf[r])
 	}
 }
 
 // tileQ6_K is dotQ6_Kx4 over a tile.
-func tileQ6_K(tl *Tile, w []byte, o *[4]float32) {
-	var sums [32]float32
+func tileQ6_K(tl *Tile, w []byte, o *[8]float32) {
+	var sums [2][32]float32
 	var sc [32 * chunkK]uint32
 	var acc [32 * chunkK]int32
 	var p [4]*byte
-	nb := tl.nb
+	nb, ng := tl.nb, (len(tl.rows)+3)/4
 	for i0 := 0; i0 < nb; i0 += chunkK {
 		c := min(chunkK, nb-i0)
 		for k := 0; k < c; k++ {
 			s := w[(i0+k)*210+192 : (i0+k)*210+208]
 			spread(sc[32*k:], [4]uint64{scales4(s[0:4]), scales4(s[4:8]), scales4(s[8:12]), scales4(s[12:16])})
 		}
-		lanesQ6_Kx4(c, &w[i0*210], tilePtrs(&p, tl, i0), &sc[0], &acc[0])
-		for k := 0; k < c; k++ {
-			dw := half(w[(i0+k)*210+208:])
-			t := tl.sc[36*(i0+k):]
-			var d [4]float32
-			for r := 0; r < 4; r++ {
-				d[r] = dw * math.Float32frombits(t[r])
+		for g := 0; g < ng; g++ {
+			lanesQ6_Kx4(c, &w[i0*210], tilePtrs(&p, tl, g, i0), &sc[0], &acc[0])
+			for k := 0; k < c; k++ {
+				dw := half(w[(i0+k)*210+208:])
+				t := tl.sc[kGroup*((i0+k)*ng+g):]
+				var d [4]float32
+				for r := 0; r < 4; r++ {
+					d[r] = dw * math.Float32frombits(t[r])
+				}
+				lanesAdd4(&d, &acc[32*k], &sums[g])
 			}
-			lanesAdd4(&d, &acc[32*k], &sums)
 		}
 	}
-	for r := range o {
-		l := kLanes{sums: [8]float32(sums[8*r : 8*r+8])}
+	for r := 0; r < 4*ng; r++ {
+		l := kLanes{sums: [8]float32(sums[r/4][8*(r%4) : 8*(r%4)+8])}
 		o[r] = l.total(0)
 	}
 }

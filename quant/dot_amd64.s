@@ -1681,3 +1681,35 @@ t851done:
 	VMOVUPS Y13, (AX)
 	VZEROUPPER
 	RET
+
+// func minsK4(nb int, mn *uint64, ps *int32, stride int, out *int32)
+// For nb super-blocks: out[4i+r] = sum_j ps_i[8r+j] * mn_i byte j, the
+// Q4_K mins term of four rows, in int32 arithmetic that wraps as Go's
+// does. ps_i is at ps + i*stride bytes (four rows of eight int32 sums of
+// bsums 2j and 2j+1).
+TEXT ·minsK4(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ mn+8(FP), SI
+	MOVQ ps+16(FP), DI
+	MOVQ stride+24(FP), DX
+	MOVQ out+32(FP), BX
+	TESTQ CX, CX
+	JLE   mkdone
+
+mkloop:
+	VPMOVZXBD    (SI), Y4
+	VPMULLD      (DI), Y4, Y0
+	VPMULLD      32(DI), Y4, Y1
+	VPMULLD      64(DI), Y4, Y2
+	VPMULLD      96(DI), Y4, Y3
+	HSUM4
+	VMOVDQU      X0, (BX)
+	ADDQ         $8, SI
+	ADDQ         DX, DI
+	ADDQ         $16, BX
+	DECQ         CX
+	JNZ          mkloop
+
+mkdone:
+	VZEROUPPER
+	RET
