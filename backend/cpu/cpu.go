@@ -328,7 +328,7 @@ func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
 	if act != backend.SiLU && act != backend.GELUTanh && act != backend.SwiGLUOAI {
 		panic(fmt.Sprintf("cpu: unknown activation %d", act))
 	}
-	parallel(b.threads, len(g.d), 16384, func(lo, hi int) {
+	parallel(b.threads, len(g.d), 1024, func(lo, hi int) {
 		dd, gg, uu := d.d[lo:hi], g.d[lo:hi], u.d[lo:hi]
 		uu = uu[:len(gg)]
 		dd = dd[:len(gg)]
