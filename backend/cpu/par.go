@@ -72,7 +72,7 @@ func fork(k int, fn func(i int)) {
 	}
 	if k-1 <= runtime.GOMAXPROCS(0)-1 && workers.TryLock() {
 		for len(workers.ws) < k-1 {
-			w := &worker{wake: make(chan struct{}, 1)}
+			w := &worker{wake: make(chan struct{}, 1), finished: make(chan struct{}, 1)}
 			go w.loop()
 			workers.ws = append(workers.ws, w)
 		}
@@ -110,14 +110,16 @@ var workers struct {
 
 // spinFor is how long an idle worker polls for its next job before it
 // parks: longer than the gaps between the products of a decode step.
-const spinFor = 200 * time.Microsecond
+const spinFor = 100 * time.Microsecond
 
 type worker struct {
 	job      func()
 	seq      atomic.Uint64 // jobs posted
 	done     atomic.Uint64 // jobs finished
-	sleeping atomic.Bool
+	sleeping atomic.Bool   // parked on wake
+	waiting  atomic.Bool   // the poster is parked on finished
 	wake     chan struct{}
+	finished chan struct{}
 }
 
 func (w *worker) post(job func()) {
@@ -131,13 +133,23 @@ func (w *worker) post(job func()) {
 	}
 }
 
-// wait spins until the worker has finished its job (it is running now, so
-// the wait is about as long as the caller's own share).
+// wait returns when the worker has finished its job. It spins first (the
+// job is running and takes about as long as the caller's own share), then
+// parks, so that a worker held off its core (more busy threads than cores)
+// does not cost the caller its core too.
 func (w *worker) wait() {
+	start := time.Now()
 	for i := 0; w.done.Load() != w.seq.Load(); i++ {
-		if i%1024 == 1023 {
-			runtime.Gosched()
+		if i%256 != 255 || time.Since(start) < spinFor {
+			continue
 		}
+		w.waiting.Store(true)
+		// A stale wake-up only makes this loop check again.
+		for w.done.Load() != w.seq.Load() {
+			<-w.finished
+		}
+		w.waiting.Store(false)
+		return
 	}
 }
 
@@ -162,5 +174,11 @@ func (w *worker) loop() {
 		w.job()
 		w.job = nil
 		w.done.Store(seen)
+		if w.waiting.Load() {
+			select {
+			case w.finished <- struct{}{}:
+			default:
+			}
+		}
 	}
 }

@@ -62,4 +62,16 @@ func TestFork(t *testing.T) {
 	})
 	require.True(t, late.Load())
 	check(2)
+
+	// A helper that outlasts the caller's spin: the caller parks and is
+	// woken when it finishes.
+	var slow atomic.Bool
+	fork(2, func(i int) {
+		if i == 1 {
+			time.Sleep(5 * spinFor)
+			slow.Store(true)
+		}
+	})
+	require.True(t, slow.Load())
+	check(2)
 }
