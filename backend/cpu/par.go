@@ -80,9 +80,13 @@ func fork(k int, fn func(i int)) {
 		for i, w := range ws {
 			w.post(func() { fn(i + 1) })
 		}
+		start := time.Now()
 		defer func() { // also when fn(0) panics: no job may outlive the fork
+			// The helpers' shares are as large as the caller's: wait
+			// for them by spinning up to half as long again.
+			limit := max(spinFor, time.Since(start)/2)
 			for _, w := range ws {
-				w.wait()
+				w.wait(limit)
 			}
 			workers.Unlock()
 		}()
@@ -110,7 +114,7 @@ var workers struct {
 
 // spinFor is how long an idle worker polls for its next job before it
 // parks: longer than the gaps between the products of a decode step.
-const spinFor = 100 * time.Microsecond
+const spinFor = 200 * time.Microsecond
 
 type worker struct {
 	job      func()
@@ -133,14 +137,14 @@ func (w *worker) post(job func()) {
 	}
 }
 
-// wait returns when the worker has finished its job. It spins first (the
-// job is running and takes about as long as the caller's own share), then
-// parks, so that a worker held off its core (more busy threads than cores)
-// does not cost the caller its core too.
-func (w *worker) wait() {
+// wait returns when the worker has finished its job. It spins for up to
+// limit first (the job is running and should end about when the caller's
+// own share did), then parks, so that a worker held off its core (more
+// busy threads than cores) does not cost the caller its core too.
+func (w *worker) wait(limit time.Duration) {
 	start := time.Now()
 	for i := 0; w.done.Load() != w.seq.Load(); i++ {
-		if i%256 != 255 || time.Since(start) < spinFor {
+		if i%256 != 255 || time.Since(start) < limit {
 			continue
 		}
 		w.waiting.Store(true)
