@@ -779,3 +779,49 @@ func archQuantQ8Act(t Type, src []float32, dst []byte) bool {
 	}
 	return true
 }
+
+// The many-row kernels: out[j] = the single-row kernel for weight row j.
+
+//go:noescape
+func dotQ8_0Many(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+//go:noescape
+func dotQ4_0Many(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+//go:noescape
+func dotQ4_1Many(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+//go:noescape
+func dotQ5_0Many(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+//go:noescape
+func dotQ5_1Many(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+// archDotMany runs a many-row kernel, or reports false when t has none or
+// the sizes are off (DotMany then falls back to one dot per row).
+func archDotMany(t Type, n int, w []byte, rowBytes int, x []byte, out []float32) bool {
+	if !hasAVX2 || len(out) == 0 || n <= 0 || n%32 != 0 {
+		return false
+	}
+	nb := n / 32
+	wsize := t.TypeSize()
+	if rowBytes < nb*wsize || len(w) < (len(out)-1)*rowBytes+nb*wsize || len(x) < nb*VecDotType(t).TypeSize() {
+		return false
+	}
+	f := dotQ4_1Many
+	switch t {
+	case Q8_0:
+		f = dotQ8_0Many
+	case Q4_0:
+		f = dotQ4_0Many
+	case Q4_1:
+	case Q5_0:
+		f = dotQ5_0Many
+	case Q5_1:
+		f = dotQ5_1Many
+	default:
+		return false
+	}
+	f(nb, len(out), &w[0], rowBytes, &x[0], f16Table, &out[0])
+	return true
+}

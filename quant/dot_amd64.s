@@ -1713,3 +1713,199 @@ mkloop:
 mkdone:
 	VZEROUPPER
 	RET
+
+// The many-row kernels run a single-row kernel over rows weight rows
+// (wstride bytes apart) against one activation row x, storing row j's
+// result in out[j]: one call for a whole decode product instead of one per
+// row. Per row the operations are the single-row kernel's.
+
+// func dotQ8_0Many(nb, rows int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·dotQ8_0Many(SB), NOSPLIT, $0-56
+	MOVQ nb+0(FP), R8
+	MOVQ rows+8(FP), R10
+	MOVQ w+16(FP), R11
+	MOVQ wstride+24(FP), R13
+	MOVQ tab+40(FP), R9
+	MOVQ out+48(FP), R12
+	TESTQ R8, R8
+	JLE   mq80done
+	TESTQ R10, R10
+	JLE   mq80done
+
+mq80row:
+	MOVQ   R8, CX
+	MOVQ   R11, SI
+	MOVQ   x+32(FP), DI
+	VXORPS X7, X7, X7
+
+mq80loop:
+	VPMOVSXBW 2(SI), Y0
+	VPMOVSXBW 18(SI), Y1
+	VPMOVSXBW 2(DI), Y2
+	VPMOVSXBW 18(DI), Y3
+	VPMADDWD  Y2, Y0, Y0
+	VPMADDWD  Y3, Y1, Y1
+	VPADDD    Y1, Y0, Y0
+	HSUM
+	VCVTDQ2PS X0, X0
+	HALF(0, SI, X2)
+	HALF(0, DI, X3)
+	VMULSS    X3, X2, X2
+	VMULSS    X2, X0, X0
+	VADDSS    X0, X7, X7
+	NEXT(34, 34, mq80loop)
+	VMOVSS X7, (R12)
+	ADDQ   $4, R12
+	ADDQ   R13, R11
+	DECQ   R10
+	JNZ    mq80row
+
+mq80done:
+	VZEROUPPER
+	RET
+
+// func dotQ4_0Many(nb, rows int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·dotQ4_0Many(SB), NOSPLIT, $0-56
+	CONSTS(8)
+	MOVQ nb+0(FP), R8
+	MOVQ rows+8(FP), R10
+	MOVQ w+16(FP), R11
+	MOVQ wstride+24(FP), R13
+	MOVQ tab+40(FP), R9
+	MOVQ out+48(FP), R12
+	TESTQ R8, R8
+	JLE   mq40done
+	TESTQ R10, R10
+	JLE   mq40done
+
+mq40row:
+	MOVQ   R8, CX
+	MOVQ   R11, SI
+	MOVQ   x+32(FP), DI
+	VXORPS X7, X7, X7
+
+mq40loop:
+	Q4(2)
+	DOT32OFF(2)
+	HSUM
+	FMUL3
+	NEXT(18, 34, mq40loop)
+	VMOVSS X7, (R12)
+	ADDQ   $4, R12
+	ADDQ   R13, R11
+	DECQ   R10
+	JNZ    mq40row
+
+mq40done:
+	VZEROUPPER
+	RET
+
+// func dotQ4_1Many(nb, rows int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·dotQ4_1Many(SB), NOSPLIT, $0-56
+	CONSTS(0)
+	MOVQ nb+0(FP), R8
+	MOVQ rows+8(FP), R10
+	MOVQ w+16(FP), R11
+	MOVQ wstride+24(FP), R13
+	MOVQ tab+40(FP), R9
+	MOVQ out+48(FP), R12
+	TESTQ R8, R8
+	JLE   mq41done
+	TESTQ R10, R10
+	JLE   mq41done
+
+mq41row:
+	MOVQ   R8, CX
+	MOVQ   R11, SI
+	MOVQ   x+32(FP), DI
+	VXORPS X7, X7, X7
+
+mq41loop:
+	Q4(4)
+	DOT32(4)
+	HSUM
+	FMULMIN
+	NEXT(20, 36, mq41loop)
+	VMOVSS X7, (R12)
+	ADDQ   $4, R12
+	ADDQ   R13, R11
+	DECQ   R10
+	JNZ    mq41row
+
+mq41done:
+	VZEROUPPER
+	RET
+
+// func dotQ5_0Many(nb, rows int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·dotQ5_0Many(SB), NOSPLIT, $0-56
+	CONSTS(16)
+	MOVQ nb+0(FP), R8
+	MOVQ rows+8(FP), R10
+	MOVQ w+16(FP), R11
+	MOVQ wstride+24(FP), R13
+	MOVQ tab+40(FP), R9
+	MOVQ out+48(FP), R12
+	TESTQ R8, R8
+	JLE   mq50done
+	TESTQ R10, R10
+	JLE   mq50done
+
+mq50row:
+	MOVQ   R8, CX
+	MOVQ   R11, SI
+	MOVQ   x+32(FP), DI
+	VXORPS X7, X7, X7
+
+mq50loop:
+	Q4(6)
+	Q5(2)
+	DOT32OFF(2)
+	HSUM
+	FMUL
+	NEXT(22, 34, mq50loop)
+	VMOVSS X7, (R12)
+	ADDQ   $4, R12
+	ADDQ   R13, R11
+	DECQ   R10
+	JNZ    mq50row
+
+mq50done:
+	VZEROUPPER
+	RET
+
+// func dotQ5_1Many(nb, rows int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·dotQ5_1Many(SB), NOSPLIT, $0-56
+	CONSTS(0)
+	MOVQ nb+0(FP), R8
+	MOVQ rows+8(FP), R10
+	MOVQ w+16(FP), R11
+	MOVQ wstride+24(FP), R13
+	MOVQ tab+40(FP), R9
+	MOVQ out+48(FP), R12
+	TESTQ R8, R8
+	JLE   mq51done
+	TESTQ R10, R10
+	JLE   mq51done
+
+mq51row:
+	MOVQ   R8, CX
+	MOVQ   R11, SI
+	MOVQ   x+32(FP), DI
+	VXORPS X7, X7, X7
+
+mq51loop:
+	Q4(8)
+	Q5(4)
+	DOT32(4)
+	HSUM
+	FMULMIN
+	NEXT(24, 36, mq51loop)
+	VMOVSS X7, (R12)
+	ADDQ   $4, R12
+	ADDQ   R13, R11
+	DECQ   R10
+	JNZ    mq51row
+
+mq51done:
+	VZEROUPPER
+	RET

@@ -15,3 +15,5 @@ func archTileSet(*Tile) {}
 func archTileDot(*Tile, []byte, []float32) bool { return false }
 
 func archQuantQ8Act(Type, []float32, []byte) bool { return false }
+
+func archDotMany(Type, int, []byte, int, []byte, []float32) bool { return false }

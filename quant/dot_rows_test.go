@@ -161,3 +161,61 @@ func BenchmarkDotRows(b *testing.B) {
 		}
 	}
 }
+
+// TestDotManyMatchesDotFunc checks DotMany against DotFunc bit for bit:
+// random bytes and quantized rows, padded row strides, saturating extremes
+// and sizes the kernels refuse.
+func TestDotManyMatchesDotFunc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	random := func(int) byte { return byte(rng.Uint32()) }
+	for _, typ := range rowsTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			vt := VecDotType(typ)
+			bs, ws := typ.BlockSize(), typ.TypeSize()
+			check := func(name string, n, rowBytes int, w, x []byte, rows int) {
+				out := make([]float32, rows+1)
+				out[rows] = 42
+				DotMany(typ, n, w, rowBytes, x, out[:rows])
+				dot := DotFunc(typ)
+				for j := 0; j < rows; j++ {
+					lo := min(j*rowBytes, len(w))
+					want := dot(n, w[lo:min(lo+rowBytes, len(w))], x)
+					if want != want && out[j] != out[j] {
+						continue
+					}
+					require.Equal(t, math.Float32bits(want), math.Float32bits(out[j]), "%s: n %d row %d of %d", name, n, j, rows)
+				}
+				require.Equal(t, float32(42), out[rows], "%s: wrote past out", name)
+			}
+			for _, nb := range []int{1, 3, 18} {
+				for _, pad := range []int{0, 5} {
+					rows := 7
+					rb := nb*ws + pad
+					check("random bytes", nb*bs, rb, fill(typ, rows*(nb+pad), random, 0)[:rows*rb], fill(vt, nb, random, 0), rows)
+					src := make([]float32, nb*bs)
+					w := make([]byte, rows*rb)
+					for j := 0; j < rows; j++ {
+						for i := range src {
+							src[i] = float32(rng.NormFloat64())
+						}
+						require.NoError(t, Quantize(typ, src, w[j*rb:j*rb+nb*ws]))
+					}
+					x := make([]byte, nb*vt.TypeSize())
+					require.NoError(t, QuantizeActivation(vt, src, x))
+					check("quantized", nb*bs, rb, w, x, rows)
+				}
+			}
+			for _, wb := range []byte{0x00, 0xff, 0x80} {
+				for _, scale := range []float32{1, -65504} {
+					w := fill(typ, 9*4, func(int) byte { return wb }, scale)
+					x := fill(vt, 9, func(int) byte { return 0x80 }, scale)
+					check(fmt.Sprintf("w %#x scale %v", wb, scale), 9*bs, 9*ws, w, x, 4)
+				}
+			}
+			check("short w", 2*bs, 2*ws, make([]byte, 3*ws), make([]byte, 4096), 2)
+			check("short x", 2*bs, 2*ws, make([]byte, 4*ws), make([]byte, 1), 2)
+			check("partial block", bs+1, 2*ws, make([]byte, 4*ws), make([]byte, 4096), 2)
+			check("no rows", 2*bs, 2*ws, nil, make([]byte, 4096), 0)
+		})
+	}
+}

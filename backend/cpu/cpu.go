@@ -175,7 +175,13 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	for r := range xr {
 		xr[r] = xq[r*xb : (r+1)*xb]
 	}
-	if tileTypes[ww.typ] && rows >= 2 {
+	if rows == 1 {
+		// A decode step: each thread streams its weight rows through one
+		// kernel call.
+		parallel(b.threads, out, 16, func(lo, hi int) {
+			quant.DotMany(ww.typ, in, ww.data[lo*ww.rowBytes:hi*ww.rowBytes], ww.rowBytes, xq, d.d[lo:hi])
+		})
+	} else if tileTypes[ww.typ] {
 		// Tiles of rows with their scales decoded once for all weight
 		// rows; every result still equals the single-row dot.
 		tr := quant.TileRows(ww.typ)
