@@ -340,9 +340,7 @@ func (b *Backend) GLU(dst, gate, up backend.Tensor, act backend.Act) {
 		dd = dd[:len(gg)]
 		switch act {
 		case backend.SiLU:
-			for i, x := range gg {
-				dd[i] = x / (1 + float32(math.Exp(float64(-x)))) * uu[i]
-			}
+			silu(dd, gg, uu)
 		case backend.GELUTanh:
 			// gelu's F16 rounding, a row segment at a time.
 			var h [256]uint16

@@ -1,0 +1,35 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
+
+//go:noescape
+func siluRow(dst, gate, up *float32, n int) int
+
+// hasSiLU: the kernel repeats math.Exp's FMA path, which Go takes when the
+// CPU has AVX and FMA.
+var hasSiLU = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// silu sets d[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i].
+func silu(d, g, u []float32) {
+	g, u = g[:len(d)], u[:len(d)]
+	i := 0
+	for hasSiLU && len(d)-i >= 4 {
+		i += siluRow(&d[i], &g[i], &u[i], len(d)-i)
+		if len(d)-i < 4 {
+			break
+		}
+		// A group the kernel leaves (a huge or NaN argument) runs in Go.
+		for e := i + 4; i < e; i++ {
+			d[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i]
+		}
+	}
+	for ; i < len(d); i++ {
+		d[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i]
+	}
+}
