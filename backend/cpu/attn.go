@@ -246,10 +246,9 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 			// ggml_soft_max_add_sinks: the sink is one more score.
 			m = max(m, sinks[g])
 		}
+		expShift(sg, sg, m)
 		var sum float64
-		for j, sc := range sg {
-			ex := float32(math.Exp(float64(sc - m)))
-			sg[j] = ex
+		for _, ex := range sg {
 			sum += float64(ex)
 		}
 		if sinks != nil {

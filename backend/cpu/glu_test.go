@@ -73,3 +73,27 @@ func TestSiLUKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestExpShift checks the softmax's exp (AVX2 on amd64) against the scalar
+// float32(math.Exp(float64(x - m))) bit for bit, in place as attention
+// calls it, over a sweep of float32 bit patterns and several shifts.
+func TestExpShift(t *testing.T) {
+	var s []float32
+	for b := uint64(0); b < 1<<32; b += 8191 {
+		s = append(s, math.Float32frombits(uint32(b)))
+	}
+	s = append(s, -699.99994, -700, -700.00006, 0, -1e-30, -88, -104)
+	for _, m := range []float32{0, 3.5, -12, 650} {
+		for _, n := range []int{len(s), 5, 3} {
+			d := append([]float32(nil), s[:n]...)
+			expShift(d, d, m)
+			for i, x := range s[:n] {
+				want := float32(math.Exp(float64(x - m)))
+				if want != want && d[i] != d[i] {
+					continue
+				}
+				require.Equal(t, math.Float32bits(want), math.Float32bits(d[i]), "x %v m %v", x, m)
+			}
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 //go:noescape
 func siluRow(dst, gate, up *float32, n int) int
 
-// hasSiLU: the kernel repeats math.Exp's FMA path, which Go takes when the
+// hasSiLU: the kernels repeat math.Exp's FMA path, which Go takes when the
 // CPU has AVX and FMA.
 var hasSiLU = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
@@ -31,5 +31,26 @@ func silu(d, g, u []float32) {
 	}
 	for ; i < len(d); i++ {
 		d[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i]
+	}
+}
+
+//go:noescape
+func expRow(dst, src *float32, m float32, n int) int
+
+// expShift sets d[i] = float32(math.Exp(float64(s[i] - m))).
+func expShift(d, s []float32, m float32) {
+	s = s[:len(d)]
+	i := 0
+	for hasSiLU && len(d)-i >= 4 {
+		i += expRow(&d[i], &s[i], m, len(d)-i)
+		if len(d)-i < 4 {
+			break
+		}
+		for e := i + 4; i < e; i++ {
+			d[i] = float32(math.Exp(float64(s[i] - m)))
+		}
+	}
+	for ; i < len(d); i++ {
+		d[i] = float32(math.Exp(float64(s[i] - m)))
 	}
 }

@@ -33,6 +33,54 @@ GLOBL siluc<>(SB), RODATA|NOPTR, $144
 
 #define C(off, Y) VBROADCASTSD siluc<>+off(SB), Y
 
+// EXP sets Y0 to exp(Y0) lane-wise for |Y0| < 700, as math.Exp. Uses
+// Y1-Y3 and X6; Y8-Y12 hold LOG2E, LN2U, LN2L, 2.0, 1.0 (EXPCONSTS).
+#define EXP \
+	VMULPD    Y8, Y0, Y1; \
+	VCVTPD2DQY Y1, X6; \
+	VCVTDQ2PD X6, Y1; \
+	VFNMADD231PD Y9, Y1, Y0; \
+	VFNMADD231PD Y10, Y1, Y0; \
+	VMULPD    Y15, Y0, Y0; \
+	C(64, Y1); \
+	C(56, Y2); \
+	VFMADD213PD Y2, Y0, Y1; \
+	C(48, Y2); \
+	VFMADD213PD Y2, Y0, Y1; \
+	C(40, Y2); \
+	VFMADD213PD Y2, Y0, Y1; \
+	C(32, Y2); \
+	VFMADD213PD Y2, Y0, Y1; \
+	C(24, Y2); \
+	VFMADD213PD Y2, Y0, Y1; \
+	C(0, Y2); \
+	VFMADD213PD Y2, Y0, Y1; \
+	VFMADD213PD Y12, Y0, Y1; \
+	VMULPD    Y1, Y0, Y0; \
+	VADDPD    Y11, Y0, Y1; \
+	VMULPD    Y1, Y0, Y0; \
+	VADDPD    Y11, Y0, Y1; \
+	VMULPD    Y1, Y0, Y0; \
+	VADDPD    Y11, Y0, Y1; \
+	VMULPD    Y1, Y0, Y0; \
+	VADDPD    Y11, Y0, Y1; \
+	VFMADD213PD Y12, Y1, Y0; \
+	VPMOVSXDQ X6, Y2; \
+	C(120, Y3); \
+	VPADDQ    Y3, Y2, Y2; \
+	VPSLLQ    $52, Y2, Y2; \
+	VMULPD    Y2, Y0, Y0
+
+#define EXPCONSTS \
+	C(72, Y8); \
+	C(80, Y9); \
+	C(88, Y10); \
+	C(16, Y11); \
+	C(8, Y12); \
+	C(104, Y13); \
+	C(112, Y14); \
+	C(96, Y15)
+
 // func siluRow(dst, gate, up *float32, n int) int
 // Returns how many elements (a multiple of 4) it did.
 TEXT ·siluRow(SB), NOSPLIT, $0-40
@@ -44,14 +92,7 @@ TEXT ·siluRow(SB), NOSPLIT, $0-40
 	XORQ R8, R8
 	TESTQ CX, CX
 	JZ    sdone
-	C(72, Y8)  // LOG2E
-	C(80, Y9)  // LN2U
-	C(88, Y10) // LN2L
-	C(16, Y11) // 2.0
-	C(8, Y12)  // 1.0
-	C(104, Y13) // 700
-	C(112, Y14) // abs mask
-	C(96, Y15)  // 0.0625
+	EXPCONSTS // and Y13 700, Y14 abs mask, Y15 0.0625
 	C(128, Y4)  // float64 sign bit
 	VBROADCASTSS siluc<>+136(SB), X7 // float32 1
 
@@ -66,43 +107,7 @@ sloop:
 	VMOVMSKPD Y1, AX
 	CMPL      AX, $0xf
 	JNE       sdone
-	// exponent k = round(x*LOG2E), as CVTSD2SL
-	VMULPD    Y8, Y0, Y1
-	VCVTPD2DQY Y1, X6
-	VCVTDQ2PD X6, Y1
-	VFNMADD231PD Y9, Y1, Y0
-	VFNMADD231PD Y10, Y1, Y0
-	VMULPD    Y15, Y0, Y0
-	// Taylor series
-	C(64, Y1)
-	C(56, Y2)
-	VFMADD213PD Y2, Y0, Y1
-	C(48, Y2)
-	VFMADD213PD Y2, Y0, Y1
-	C(40, Y2)
-	VFMADD213PD Y2, Y0, Y1
-	C(32, Y2)
-	VFMADD213PD Y2, Y0, Y1
-	C(24, Y2)
-	VFMADD213PD Y2, Y0, Y1
-	C(0, Y2)
-	VFMADD213PD Y2, Y0, Y1
-	VFMADD213PD Y12, Y0, Y1
-	VMULPD    Y1, Y0, Y0
-	VADDPD    Y11, Y0, Y1
-	VMULPD    Y1, Y0, Y0
-	VADDPD    Y11, Y0, Y1
-	VMULPD    Y1, Y0, Y0
-	VADDPD    Y11, Y0, Y1
-	VMULPD    Y1, Y0, Y0
-	VADDPD    Y11, Y0, Y1
-	VFMADD213PD Y12, Y1, Y0
-	// times 2**k: k+1023 is in (0, 2047) for |x| < 700
-	VPMOVSXDQ X6, Y2
-	C(120, Y3)
-	VPADDQ    Y3, Y2, Y2
-	VPSLLQ    $52, Y2, Y2
-	VMULPD    Y2, Y0, Y0
+	EXP
 	// g / (1 + float32(e)) * u
 	VCVTPD2PSY Y0, X0
 	VADDPS    X7, X0, X0
@@ -114,6 +119,42 @@ sloop:
 	JNZ       sloop
 
 sdone:
+	MOVQ R8, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func expRow(dst, src *float32, m float32, n int) int
+// dst[i] = float32(math.Exp(float64(src[i] - m))) four at a time, as the
+// softmax computes it; stops at a group with an argument of magnitude 700
+// or more (or NaN). Returns how many elements it did.
+TEXT ·expRow(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	VBROADCASTSS m+16(FP), X4
+	MOVQ n+24(FP), CX
+	SHRQ $2, CX
+	XORQ R8, R8
+	TESTQ CX, CX
+	JZ    edone
+	EXPCONSTS
+
+eloop:
+	VMOVUPS   (SI)(R8*4), X5
+	VSUBPS    X4, X5, X5
+	VCVTPS2PD X5, Y0
+	VANDPD    Y14, Y0, Y1
+	VCMPPD    $0x11, Y13, Y1, Y1
+	VMOVMSKPD Y1, AX
+	CMPL      AX, $0xf
+	JNE       edone
+	EXP
+	VCVTPD2PSY Y0, X0
+	VMOVUPS   X0, (DI)(R8*4)
+	ADDQ      $4, R8
+	DECQ      CX
+	JNZ       eloop
+
+edone:
 	MOVQ R8, ret+32(FP)
 	VZEROUPPER
 	RET
