@@ -141,6 +141,7 @@ type attnWork struct {
 	scores  []float32 // [head][position]: scores, then softmax weights
 	acc     []float64 // [head][hd]
 	h16     []uint16  // F16 bits of q or of one head's weights
+	ws      []float32 // one position's weight per head
 }
 
 // row returns cached row pp (keys or values per c16/c32) from kvOff on,
@@ -172,6 +173,7 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 		w.qh = make([]float32, per*hd)
 		w.rows = make([]float32, 4*hd)
 		w.kT = make([]float32, 8*hd)
+		w.ws = make([]float32, per)
 		w.acc = make([]float64, per*hd)
 	}
 	n := p - first + 1
@@ -268,14 +270,16 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 	for j := 0; j < n; j++ {
 		pp := first + j
 		o := int(table[pp/bs])*c.stride + (pp%bs)*c.spec.KVDim + kvOff
-		for g := 0; g < per; g++ {
-			wt := scores[g*n+j]
-			ag := w.acc[g*hd : (g+1)*hd]
-			if f16 {
-				addScaledF16(ag, wt, v16[o:o+hd])
-			} else {
-				addScaled(ag, wt, v32[o:o+hd])
+		if f16 {
+			ws := w.ws[:per]
+			for g := range ws {
+				ws[g] = scores[g*n+j]
 			}
+			addScaledF16Heads(w.acc, ws, v16[o:o+hd], hd)
+			continue
+		}
+		for g := 0; g < per; g++ {
+			addScaled(w.acc[g*hd:(g+1)*hd], scores[g*n+j], v32[o:o+hd])
 		}
 	}
 	for e, x := range w.acc {

@@ -95,3 +95,20 @@ func scoresF16x8(q []float32, hd int, rows *[8]*uint16, kT []float32, out []floa
 	}
 	return true
 }
+
+//go:noescape
+func axpyF16Heads(acc *float64, ws *float32, heads int, v *uint16, hd int)
+
+// addScaledF16Heads does addScaledF16(acc[g*hd:(g+1)*hd], ws[g], v) for
+// every head g < len(ws), converting v once.
+func addScaledF16Heads(acc []float64, ws []float32, v []uint16, hd int) {
+	if !hasF16C || hd%8 != 0 || hd == 0 || len(ws) == 0 {
+		for g, wt := range ws {
+			addScaledF16(acc[g*hd:(g+1)*hd], wt, v)
+		}
+		return
+	}
+	_ = acc[len(ws)*hd-1]
+	_ = v[hd-1]
+	axpyF16Heads(&acc[0], &ws[0], len(ws), &v[0], hd)
+}

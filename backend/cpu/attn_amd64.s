@@ -209,3 +209,50 @@ scdone:
 	VMOVUPS Y1, (AX)
 	VZEROUPPER
 	RET
+
+// func axpyF16Heads(acc *float64, ws *float32, heads int, v *uint16, hd int)
+// For each head g < heads: acc[g*hd+e] += float64(ws[g] * float32(v[e])),
+// e < hd (a multiple of 8): one value row, converted once, into every head
+// of its group; per element the same operations as axpyF16.
+TEXT ·axpyF16Heads(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), DI
+	MOVQ ws+8(FP), R8
+	MOVQ heads+16(FP), R9
+	MOVQ v+24(FP), SI
+	MOVQ hd+32(FP), CX
+	MOVQ CX, R10
+	SHLQ $3, R10 // bytes per head of acc
+	SHRQ $3, CX
+	JZ   ahdone
+	TESTQ R9, R9
+	JLE  ahdone
+
+ahloop:
+	VCVTPH2PS (SI), Y0
+	MOVQ DI, R11
+	MOVQ R8, R12
+	MOVQ R9, DX
+
+ahhead:
+	VBROADCASTSS (R12), Y1
+	VMULPS       Y1, Y0, Y1
+	VCVTPS2PD    X1, Y2
+	VEXTRACTF128 $1, Y1, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       (R11), Y2, Y2
+	VADDPD       32(R11), Y3, Y3
+	VMOVUPD      Y2, (R11)
+	VMOVUPD      Y3, 32(R11)
+	ADDQ         $4, R12
+	ADDQ         R10, R11
+	DECQ         DX
+	JNZ          ahhead
+
+	ADDQ $16, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  ahloop
+
+ahdone:
+	VZEROUPPER
+	RET

@@ -35,3 +35,11 @@ func encodeF16(dst []uint16, src []float32) {
 }
 
 func scoresF16x8([]float32, int, *[8]*uint16, []float32, []float32, int) bool { return false }
+
+// addScaledF16Heads does addScaledF16(acc[g*hd:(g+1)*hd], ws[g], v) for
+// every head g < len(ws).
+func addScaledF16Heads(acc []float64, ws []float32, v []uint16, hd int) {
+	for g, wt := range ws {
+		addScaledF16(acc[g*hd:(g+1)*hd], wt, v)
+	}
+}
