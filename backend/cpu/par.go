@@ -114,7 +114,7 @@ var workers struct {
 
 // spinFor is how long an idle worker polls for its next job before it
 // parks: longer than the gaps between the products of a decode step.
-const spinFor = 200 * time.Microsecond
+const spinFor = 100 * time.Microsecond
 
 type worker struct {
 	job      func()
