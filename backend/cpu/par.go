@@ -72,9 +72,7 @@ func fork(k int, fn func(i int)) {
 	}
 	if k-1 <= runtime.GOMAXPROCS(0)-1 && workers.TryLock() {
 		for len(workers.ws) < k-1 {
-			w := &worker{wake: make(chan struct{}, 1), finished: make(chan struct{}, 1)}
-			go w.loop()
-			workers.ws = append(workers.ws, w)
+			workers.ws = append(workers.ws, newWorker())
 		}
 		ws := workers.ws[:k-1]
 		for i, w := range ws {
@@ -110,6 +108,21 @@ func fork(k int, fn func(i int)) {
 var workers struct {
 	sync.Mutex
 	ws []*worker
+}
+
+// The pool starts with the package, not on first use, so that the number
+// of goroutines stays constant around any use of the backend (tests check
+// for leaked goroutines that way). It grows only if GOMAXPROCS does.
+func init() {
+	for range runtime.GOMAXPROCS(0) - 1 {
+		workers.ws = append(workers.ws, newWorker())
+	}
+}
+
+func newWorker() *worker {
+	w := &worker{wake: make(chan struct{}, 1), finished: make(chan struct{}, 1)}
+	go w.loop()
+	return w
 }
 
 // spinFor is how long an idle worker polls for its next job before it

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,9 +11,16 @@ import (
 )
 
 // TestFork runs fork, parallel and dynamic through the worker pool and its
-// fallbacks: every index exactly once, nested and concurrent calls, calls
-// after the workers have parked, and a panic in the caller's share.
+// fallbacks: no goroutine started on use, every index exactly once, nested
+// and concurrent calls, calls after the workers have parked, a panic in
+// the caller's share, and a helper slower than the caller's spin.
 func TestFork(t *testing.T) {
+	// The pool exists from package init: using it starts no goroutine
+	// (the engine and server tests count goroutines for leaks).
+	base := runtime.NumGoroutine()
+	fork(runtime.GOMAXPROCS(0), func(int) {})
+	require.Equal(t, base, runtime.NumGoroutine())
+
 	check := func(k int) {
 		hits := make([]atomic.Int32, k)
 		fork(k, func(i int) { hits[i].Add(1) })
