@@ -188,13 +188,24 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 	}
 	parallel(b.threads, len(active)*ff, 4, func(lo, hi int) {
 		rg, ru := make([]float32, most), make([]float32, most)
-		for it := lo; it < hi; it++ {
+		for it := lo; it < hi; {
 			e, j := active[it/ff], it%ff
-			row := e*ff + j
-			gd[e].run(gw.data[row*gw.rowBytes:(row+1)*gw.rowBytes], rg)
-			ud[e].run(uw.data[row*uw.rowBytes:(row+1)*uw.rowBytes], ru)
-			for i, sl := range groups[e] {
-				hg[sl*ff+j], hu[sl*ff+j] = rg[i], ru[i]
+			end := min(hi, it-j+ff) // this expert's rows in the chunk
+			if g := groups[e]; len(g) == 1 {
+				// One token: stream the expert's rows through one kernel call.
+				sl := g[0]
+				quant.DotMany(gw.typ, dim, gw.data[(e*ff+j)*gw.rowBytes:], gw.rowBytes, xsg[e][0], hg[sl*ff+j:sl*ff+j+end-it])
+				quant.DotMany(uw.typ, dim, uw.data[(e*ff+j)*uw.rowBytes:], uw.rowBytes, xsu[e][0], hu[sl*ff+j:sl*ff+j+end-it])
+				it = end
+				continue
+			}
+			for ; it < end; it, j = it+1, j+1 {
+				row := e*ff + j
+				gd[e].run(gw.data[row*gw.rowBytes:(row+1)*gw.rowBytes], rg)
+				ud[e].run(uw.data[row*uw.rowBytes:(row+1)*uw.rowBytes], ru)
+				for i, sl := range groups[e] {
+					hg[sl*ff+j], hu[sl*ff+j] = rg[i], ru[i]
+				}
 			}
 		}
 	})
@@ -223,12 +234,21 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 	}
 	parallel(b.threads, len(active)*dim, 4, func(lo, hi int) {
 		res := make([]float32, most)
-		for it := lo; it < hi; it++ {
+		for it := lo; it < hi; {
 			e, j := active[it/dim], it%dim
-			row := e*dim + j
-			dd[e].run(dw.data[row*dw.rowBytes:(row+1)*dw.rowBytes], res)
-			for i, sl := range groups[e] {
-				out[sl*dim+j] = res[i]
+			end := min(hi, it-j+dim)
+			if g := groups[e]; len(g) == 1 {
+				sl := g[0]
+				quant.DotMany(dw.typ, ff, dw.data[(e*dim+j)*dw.rowBytes:], dw.rowBytes, hs[e][0], out[sl*dim+j:sl*dim+j+end-it])
+				it = end
+				continue
+			}
+			for ; it < end; it, j = it+1, j+1 {
+				row := e*dim + j
+				dd[e].run(dw.data[row*dw.rowBytes:(row+1)*dw.rowBytes], res)
+				for i, sl := range groups[e] {
+					out[sl*dim+j] = res[i]
+				}
 			}
 		}
 	})
@@ -250,14 +270,15 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 }
 
 // groupDots dots weight rows with one expert's group of activation rows,
-// as MatMul does a batch: in quant.Tiles of four rows (scales decoded once
-// per group) where the type has tile kernels, else through the multi-row
-// kernels; a single row takes the single-row kernel. Every result equals
-// the single-row dot.
+// as MatMul does a batch: in quant.Tiles (scales decoded once per group)
+// where the type has tile kernels, else through the multi-row kernels; a
+// single row takes the single-row kernel. Every result equals the
+// single-row dot.
 type groupDots struct {
 	n     int
 	xs    [][]byte
 	tiles []quant.Tile
+	tr    int // rows per tile
 	dot   quant.DotFn
 	rows  quant.DotRowsFn
 }
@@ -265,9 +286,10 @@ type groupDots struct {
 func newGroupDots(t quant.Type, n int, xs [][]byte) *groupDots {
 	g := &groupDots{n: n, xs: xs, dot: quant.DotFunc(t), rows: quant.DotRowsFunc(t)}
 	if tileTypes[t] && len(xs) >= 2 {
-		g.tiles = make([]quant.Tile, (len(xs)+3)/4)
+		g.tr = quant.TileRows(t)
+		g.tiles = make([]quant.Tile, (len(xs)+g.tr-1)/g.tr)
 		for i := range g.tiles {
-			g.tiles[i].Set(t, n, xs[4*i:min(4*i+4, len(xs))])
+			g.tiles[i].Set(t, n, xs[g.tr*i:min(g.tr*i+g.tr, len(xs))])
 		}
 	}
 	return g
@@ -278,7 +300,7 @@ func (g *groupDots) run(w []byte, out []float32) {
 	switch {
 	case g.tiles != nil:
 		for i := range g.tiles {
-			g.tiles[i].Dot(w, out[4*i:])
+			g.tiles[i].Dot(w, out[g.tr*i:])
 		}
 	case len(g.xs) == 1:
 		out[0] = g.dot(g.n, w, g.xs[0])
