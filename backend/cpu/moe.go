@@ -170,7 +170,7 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 	if quant.VecDotType(uw.typ) != quant.VecDotType(gw.typ) {
 		xu, xub = b.quantizeRows(s.d, n, dim, uw)
 	}
-	// Each expert's activation rows, in group order, for the multi-row dots.
+	// Each expert's activation rows, in group order.
 	xsg, xsu := make([][][]byte, ne), make([][][]byte, ne)
 	for _, e := range active {
 		for _, sl := range groups[e] {
@@ -180,35 +180,8 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 		}
 	}
 	hg, hu := make([]float32, n*k*ff), make([]float32, n*k*ff)
-	gd, ud := make([]*groupDots, ne), make([]*groupDots, ne)
-	most := 0
-	for _, e := range active {
-		gd[e], ud[e] = newGroupDots(gw.typ, dim, xsg[e]), newGroupDots(uw.typ, dim, xsu[e])
-		most = max(most, len(groups[e]))
-	}
-	parallel(b.threads, len(active)*ff, 4, func(lo, hi int) {
-		rg, ru := make([]float32, most), make([]float32, most)
-		for it := lo; it < hi; {
-			e, j := active[it/ff], it%ff
-			end := min(hi, it-j+ff) // this expert's rows in the chunk
-			if g := groups[e]; len(g) == 1 {
-				// One token: stream the expert's rows through one kernel call.
-				sl := g[0]
-				quant.DotMany(gw.typ, dim, gw.data[(e*ff+j)*gw.rowBytes:], gw.rowBytes, xsg[e][0], hg[sl*ff+j:sl*ff+j+end-it])
-				quant.DotMany(uw.typ, dim, uw.data[(e*ff+j)*uw.rowBytes:], uw.rowBytes, xsu[e][0], hu[sl*ff+j:sl*ff+j+end-it])
-				it = end
-				continue
-			}
-			for ; it < end; it, j = it+1, j+1 {
-				row := e*ff + j
-				gd[e].run(gw.data[row*gw.rowBytes:(row+1)*gw.rowBytes], rg)
-				ud[e].run(uw.data[row*uw.rowBytes:(row+1)*uw.rowBytes], ru)
-				for i, sl := range groups[e] {
-					hg[sl*ff+j], hu[sl*ff+j] = rg[i], ru[i]
-				}
-			}
-		}
-	})
+	b.expertRows(hg, gw, dim, active, groups, xsg)
+	b.expertRows(hu, uw, dim, active, groups, xsu)
 
 	// act(gate + bias) × (up + bias), quantized for the down projection.
 	for sl, e := range r.ids {
@@ -220,7 +193,6 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 		}
 	}
 	hq, hb := b.quantizeRows(hg, n*k, ff, dw)
-
 	hs := make([][][]byte, ne)
 	for _, e := range active {
 		for _, sl := range groups[e] {
@@ -228,30 +200,7 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 		}
 	}
 	out := make([]float32, n*k*dim)
-	dd := make([]*groupDots, ne)
-	for _, e := range active {
-		dd[e] = newGroupDots(dw.typ, ff, hs[e])
-	}
-	parallel(b.threads, len(active)*dim, 4, func(lo, hi int) {
-		res := make([]float32, most)
-		for it := lo; it < hi; {
-			e, j := active[it/dim], it%dim
-			end := min(hi, it-j+dim)
-			if g := groups[e]; len(g) == 1 {
-				sl := g[0]
-				quant.DotMany(dw.typ, ff, dw.data[(e*dim+j)*dw.rowBytes:], dw.rowBytes, hs[e][0], out[sl*dim+j:sl*dim+j+end-it])
-				it = end
-				continue
-			}
-			for ; it < end; it, j = it+1, j+1 {
-				row := e*dim + j
-				dd[e].run(dw.data[row*dw.rowBytes:(row+1)*dw.rowBytes], res)
-				for i, sl := range groups[e] {
-					out[sl*dim+j] = res[i]
-				}
-			}
-		}
-	})
+	b.expertRows(out, dw, ff, active, groups, hs)
 	for sl, e := range r.ids {
 		addBias(out[sl*dim:(sl+1)*dim], db, int(e))
 	}
@@ -267,6 +216,41 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, ex backe
 			dr[j] = acc
 		}
 	}
+}
+
+// expertRows sets dst[sl*rows+j], for every slot sl of each active expert
+// e's group, to the dot of row j of expert e of w ([n, rows, experts])
+// with the slot's activation row xs[e][i] (already in w's dot type). A
+// group of one token streams the expert's rows through one kernel call;
+// larger groups go through groupDots.
+func (b *Backend) expertRows(dst []float32, w *weight, n int, active []int, groups [][]int, xs [][][]byte) {
+	rows := int(w.shape[1])
+	gd := make([]*groupDots, len(groups))
+	most := 0
+	for _, e := range active {
+		gd[e] = newGroupDots(w.typ, n, xs[e])
+		most = max(most, len(groups[e]))
+	}
+	parallel(b.threads, len(active)*rows, 4, func(lo, hi int) {
+		res := make([]float32, most)
+		for it := lo; it < hi; {
+			e, j := active[it/rows], it%rows
+			end := min(hi, it-j+rows) // this expert's rows in the chunk
+			if g := groups[e]; len(g) == 1 {
+				off := g[0]*rows + j
+				quant.DotMany(w.typ, n, w.data[(e*rows+j)*w.rowBytes:], w.rowBytes, xs[e][0], dst[off:off+end-it])
+				it = end
+				continue
+			}
+			for ; it < end; it, j = it+1, j+1 {
+				row := e*rows + j
+				gd[e].run(w.data[row*w.rowBytes:(row+1)*w.rowBytes], res)
+				for i, sl := range groups[e] {
+					dst[sl*rows+j] = res[i]
+				}
+			}
+		}
+	})
 }
 
 // groupDots dots weight rows with one expert's group of activation rows,
