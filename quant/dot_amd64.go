@@ -498,11 +498,18 @@ func tile8Q5_0(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
 //go:noescape
 func tile8Q5_1(nb int, w *byte, xs *[8]*byte, sc *float32, out *[8]float32)
 
+//go:noescape
+func tile8MXFP4(np int, w *byte, xs *[8]*byte, xoff int, sc *float32, e8 *[256]float32, acc *[8][8]float32)
+
+// fmaSS is a*b+c rounded once (VFMADD231SS).
+func fmaSS(a, b, c float32) float32
+
 // archTileRows is 8 for the types with eight-row tile kernels (k-quants:
-// two groups of four sharing the weight's unpacked scales).
+// two groups of four sharing the weight's unpacked scales; MXFP4: one
+// kernel run per block parity).
 func archTileRows(t Type) int {
 	switch t {
-	case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K:
+	case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, MXFP4:
 		if hasAVX2 {
 			return 8
 		}
@@ -520,6 +527,9 @@ func archTileSet(tl *Tile) {
 	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
 	case Q4_K, Q6_K:
 		tileSetK(tl)
+		return
+	case MXFP4:
+		tileSetMXFP4(tl)
 		return
 	default:
 		return
@@ -575,6 +585,9 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	sc := (*float32)(unsafe.Pointer(&tl.sc[0]))
 	p4 := (*[4]*byte)(tl.p[:4])
 	switch tl.t {
+	case MXFP4:
+		tileMXFP4(tl, w, out)
+		return true
 	case Q4_K, Q6_K:
 		var o [8]float32
 		if tl.t == Q4_K {
@@ -617,6 +630,70 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	}
 	copy(out, o[:])
 	return true
+}
+
+// tileSetMXFP4 prepares an MXFP4 tile: per block the eight rows' d as
+// float32 (rows past the tile's repeat its last).
+func tileSetMXFP4(tl *Tile) {
+	nb := tl.n / 32
+	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%32 != 0 {
+		return
+	}
+	for _, x := range tl.rows {
+		if len(x) < nb*34 {
+			return
+		}
+	}
+	if cap(tl.sc) < 8*nb {
+		tl.sc = make([]uint32, 8*nb)
+	}
+	tl.sc = tl.sc[:8*nb]
+	for k := range tl.p {
+		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
+	}
+	for i := 0; i < nb; i++ {
+		for k := 0; k < 8; k++ {
+			tl.sc[8*i+k] = math.Float32bits(half(tl.rows[min(k, len(tl.rows)-1)][i*34:]))
+		}
+	}
+	tl.nb, tl.wb = nb, nb*17
+}
+
+// tileMXFP4 is dotMXFP4Asm over an MXFP4 tile, row by row the same
+// operations in the same order: up to four rows go through the four-row
+// kernel; more go through tile8MXFP4, once for the even and once for the
+// odd blocks of the pairs, and then through MXHSUM's additions and
+// MXTAIL's exact integer sum and FMA here.
+func tileMXFP4(tl *Tile, w []byte, out []float32) {
+	if len(tl.rows) <= 4 {
+		var o [4]float32
+		dotMXFP4x4(tl.nb, &w[0], (*[4]*byte)(tl.p[:4]), f16Table, e8m0Table, &o)
+		copy(out, o[:])
+		return
+	}
+	var acc [2][8][8]float32
+	if np := tl.nb / 2; np > 0 {
+		for k := range acc {
+			tile8MXFP4(np, &w[17*k], &tl.p, 34*k, (*float32)(unsafe.Pointer(&tl.sc[8*k])), e8m0Table, &acc[k])
+		}
+	}
+	for r, x := range tl.rows {
+		var v [8]float32
+		for l := range v {
+			v[l] = acc[0][r][l] + acc[1][r][l]
+		}
+		s := ((v[4] + v[0]) + (v[6] + v[2])) + ((v[5] + v[1]) + (v[7] + v[3]))
+		if i := tl.nb - 1; tl.nb%2 == 1 {
+			b, y := w[i*17:i*17+17], x[i*34:i*34+34]
+			var q int32
+			for j := 0; j < 16; j++ {
+				q += int32(int8(y[2+j]))*int32(kvaluesMXFP4[b[1+j]&0xf]) + int32(int8(y[18+j]))*int32(kvaluesMXFP4[b[1+j]>>4])
+			}
+			d := math.Float32frombits(tl.sc[8*i+min(r, 7)]) * e8m0Table[b[0]]
+			s = fmaSS(float32(q), d, s)
+		}
+		out[r] = s
+	}
 }
 
 //go:noescape

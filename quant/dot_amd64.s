@@ -1126,6 +1126,114 @@ mx4done:
 	VZEROUPPER
 	RET
 
+// The MXFP4 tile kernel runs eight rows. Sixteen accumulators (two per row,
+// as in dotMXFP4Asm) do not fit in the registers, so it runs the blocks of
+// one parity only: np blocks two apart from w (the first or second block of
+// each pair, as xoff is 0 or 34), each into its row's one accumulator, and
+// stores the eight accumulators to acc. Both calls together do each row's
+// operations of dotMXFP4Asm's loop in its order; the caller adds the two
+// accumulators and does the horizontal sum and an odd last block. The rows'
+// activation scales come decoded from the tile (eight float32 per block);
+// each row's scale is its d times the weight's e8m0 half, one rounding, as
+// MXSCALE. Register use as dotMXFP4Asm, with Y4-Y11 the accumulators, Y12
+// the broadcast e8m0 half and R14 the e8m0 table.
+
+// MXTROW adds row R's lane sums for the block times its scale (the tile's
+// float32 at k(R13) times Y12) into ACC.
+#define MXTROW(R, k, ACC) \
+	VMOVDQU 2(R), Y2; \
+	VPSIGNB Y0, Y2, Y2; \
+	VPMADDUBSW Y2, Y1, Y2; \
+	VPMADDWD Y13, Y2, Y2; \
+	VCVTDQ2PS Y2, Y2; \
+	VBROADCASTSS k(R13), Y3; \
+	VMULPS Y12, Y3, Y3; \
+	VFMADD231PS Y3, Y2, ACC
+
+// func tile8MXFP4(np int, w *byte, xs *[8]*byte, xoff int, sc *float32, e8 *[256]float32, acc *[8][8]float32)
+TEXT ·tile8MXFP4(SB), NOSPLIT, $0-56
+	MXCONSTS
+	MOVQ xs+16(FP), AX
+	MOVQ xoff+24(FP), CX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), DX
+	MOVQ 24(AX), R8
+	MOVQ 32(AX), R9
+	MOVQ 40(AX), R10
+	MOVQ 48(AX), R11
+	MOVQ 56(AX), R12
+	ADDQ CX, DI
+	ADDQ CX, BX
+	ADDQ CX, DX
+	ADDQ CX, R8
+	ADDQ CX, R9
+	ADDQ CX, R10
+	ADDQ CX, R11
+	ADDQ CX, R12
+	MOVQ np+0(FP), CX
+	MOVQ w+8(FP), SI
+	MOVQ sc+32(FP), R13
+	MOVQ e8+40(FP), R14
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	TESTQ  CX, CX
+	JLE    mxt8store
+
+mxt8loop:
+	MXW(0, Y0, X0, X1)
+	VPSIGNB      Y0, Y0, Y1
+	MOVBLZX      (SI), AX
+	VBROADCASTSS (R14)(AX*4), Y12
+	MXTROW(DI, 0, Y4)
+	MXTROW(BX, 4, Y5)
+	MXTROW(DX, 8, Y6)
+	MXTROW(R8, 12, Y7)
+	MXTROW(R9, 16, Y8)
+	MXTROW(R10, 20, Y9)
+	MXTROW(R11, 24, Y10)
+	MXTROW(R12, 28, Y11)
+	ADDQ $34, SI
+	ADDQ $68, DI
+	ADDQ $68, BX
+	ADDQ $68, DX
+	ADDQ $68, R8
+	ADDQ $68, R9
+	ADDQ $68, R10
+	ADDQ $68, R11
+	ADDQ $68, R12
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  mxt8loop
+
+mxt8store:
+	MOVQ    acc+48(FP), AX
+	VMOVUPS Y4, 0(AX)
+	VMOVUPS Y5, 32(AX)
+	VMOVUPS Y6, 64(AX)
+	VMOVUPS Y7, 96(AX)
+	VMOVUPS Y8, 128(AX)
+	VMOVUPS Y9, 160(AX)
+	VMOVUPS Y10, 192(AX)
+	VMOVUPS Y11, 224(AX)
+	VZEROUPPER
+	RET
+
+// func fmaSS(a, b, c float32) float32 is a*b+c with one rounding, as the
+// single-row kernel's VFMADD231SS for an odd last block.
+TEXT ·fmaSS(SB), NOSPLIT, $0-20
+	VMOVSS      a+0(FP), X0
+	VMOVSS      b+4(FP), X1
+	VMOVSS      c+8(FP), X2
+	VFMADD231SS X1, X0, X2
+	VMOVSS      X2, ret+16(FP)
+	RET
 // The tile kernels are the four-row kernels for a Tile: the rows' block
 // scales come decoded from its table at R13 (per block 64 bytes: eight
 // rows' d, then their s or m as float32 from f16Table, or their code offset

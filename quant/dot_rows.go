@@ -39,7 +39,7 @@ type Tile struct {
 	nb   int      // blocks per row, when a tile kernel runs
 	wb   int      // weight bytes per row for nb blocks
 	p    [8]*byte // the rows, the last repeated up to eight
-	sc   []uint32 // per block: see archTileSet and tileSetK
+	sc   []uint32 // per block: see archTileSet, tileSetK and tileSetMXFP4
 }
 
 // TileRows is the most rows a Tile for weights of type t runs at once.

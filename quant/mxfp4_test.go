@@ -140,8 +140,8 @@ func requireSameBits(t *testing.T, want, got float32, msg string, args ...any) {
 }
 
 // TestMXFP4MatchesGGMLx86 pins the MXFP4 dot of the AVX2 path to what the
-// llama.cpp binary computes: the Go model everywhere, and DotFunc and
-// DotRowsFunc where the CPU runs the assembly.
+// llama.cpp binary computes: the Go model everywhere, and DotFunc,
+// DotRowsFunc and Tiles where the CPU runs the assembly.
 func TestMXFP4MatchesGGMLx86(t *testing.T) {
 	ns, ws, xs, want := mxfp4Cases(t)
 	differ := 0
@@ -161,8 +161,9 @@ func TestMXFP4MatchesGGMLx86(t *testing.T) {
 	dot, rows := DotFunc(MXFP4), DotRowsFunc(MXFP4)
 	for i := range ns {
 		requireSameBits(t, want[i], dot(ns[i], ws[i], xs[i]), "DotFunc, case %d (n %d)", i, ns[i])
-		// The same weights against 1..6 activation rows, case i's row last.
-		for nr := 1; nr <= 6; nr++ {
+		// The same weights against 1..8 activation rows, case i's row last,
+		// through DotRowsFunc and a Tile.
+		for nr := 1; nr <= 8; nr++ {
 			rowsX := make([][]byte, nr)
 			for r := range rowsX {
 				rowsX[r] = xs[(i+1+r)%len(xs)]
@@ -174,6 +175,10 @@ func TestMXFP4MatchesGGMLx86(t *testing.T) {
 			out := make([]float32, nr)
 			rows(ns[i], ws[i], rowsX, out)
 			requireSameBits(t, want[i], out[nr-1], "DotRowsFunc, case %d, %d rows", i, nr)
+			var tl Tile
+			tl.Set(MXFP4, ns[i], rowsX)
+			tl.Dot(ws[i], out)
+			requireSameBits(t, want[i], out[nr-1], "Tile, case %d, %d rows", i, nr)
 		}
 	}
 }
@@ -238,17 +243,79 @@ func TestMXFP4AVX2(t *testing.T) {
 	require.True(t, math.IsNaN(float64(asm(64, make([]byte, 4096), make([]byte, 67)))))
 }
 
+// mxfp4Aligned makes weight and activation rows of nb blocks whose codes
+// agree in sign with large activations: block sums of up to 16 bits, whose
+// product with a scale rounds, so an FMA and a multiply-add differ.
+func mxfp4Aligned(rng *rand.Rand, nb int, w []byte) []byte {
+	x := make([]byte, nb*34)
+	for i := 0; i < nb; i++ {
+		putHalf(x[i*34:], float32(rng.NormFloat64()))
+		for j := 0; j < 32; j++ {
+			c := w[i*17+1+j%16] & 0xf
+			if j >= 16 {
+				c = w[i*17+1+j%16] >> 4
+			}
+			y := int8(64 + rng.IntN(64))
+			if kvaluesMXFP4[c] < 0 {
+				y = -y
+			}
+			x[i*34+2+j] = byte(y)
+		}
+	}
+	return x
+}
+
+// TestMXFP4Tile checks MXFP4 Tiles of every size against the single-row
+// assembly and the Go model of ggml's AVX2 kernel, bit for bit: random and
+// sign-aligned rows (large block sums), even and odd block counts.
+func TestMXFP4Tile(t *testing.T) {
+	if archDot(MXFP4) == nil {
+		t.Skip("no MXFP4 assembly kernel on this CPU")
+	}
+	require.Equal(t, 8, TileRows(MXFP4))
+	rng := rand.New(rand.NewPCG(41, 42))
+	dot := DotFunc(MXFP4)
+	var tl Tile
+	for _, nb := range []int{1, 2, 3, 4, 5, 9, 90, 91} {
+		for nr := 1; nr <= 8; nr++ {
+			for rep := 0; rep < 20; rep++ {
+				w, _ := mxfp4Rows(rng, nb, false)
+				xs := make([][]byte, nr)
+				for r := range xs {
+					if rep%2 == 0 {
+						_, xs[r] = mxfp4Rows(rng, nb, rep%4 == 0)
+					} else {
+						xs[r] = mxfp4Aligned(rng, nb, w)
+					}
+				}
+				tl.Set(MXFP4, nb*32, xs)
+				out := make([]float32, nr+1)
+				out[nr] = 42
+				tl.Dot(w, out[:nr])
+				for r, x := range xs {
+					want := dot(nb*32, w, x)
+					requireSameBits(t, dotMXFP4x86(nb*32, w, x), want, "nb %d rows %d rep %d row %d: asm vs model", nb, nr, rep, r)
+					requireSameBits(t, want, out[r], "nb %d rows %d rep %d row %d: tile vs single", nb, nr, rep, r)
+				}
+				require.Equal(t, float32(42), out[nr])
+			}
+		}
+	}
+}
+
 // FuzzDotMXFP4 compares, on arbitrary bytes, the assembly with the Go model
-// of ggml's AVX2 kernel and the four-row kernel with the single-row one.
+// of ggml's AVX2 kernel, and the four-row kernel and Tiles (of up to
+// TileRows rows) with the single-row one.
 func FuzzDotMXFP4(f *testing.F) {
 	f.Add([]byte{1, 127, 0x12, 0x34})
 	f.Add(make([]byte, 3*51+2))
+	f.Add(append([]byte{7}, make([]byte, 3*(17+8*34))...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		asm := archDot(MXFP4)
 		if asm == nil || len(data) == 0 {
 			return
 		}
-		nr := 1 + int(data[0])%6
+		nr := 1 + int(data[0])%10
 		data = data[1:]
 		nb := len(data) / (17 + 34*nr)
 		n := nb * 32
@@ -263,6 +330,15 @@ func FuzzDotMXFP4(f *testing.F) {
 			got := asm(n, w, x)
 			requireSameBits(t, dotMXFP4x86(n, w, x), got, "row %d: asm vs model", r)
 			requireSameBits(t, got, out[r], "row %d: rows vs single", r)
+		}
+		var tl Tile
+		for lo := 0; lo < nr; lo += TileRows(MXFP4) {
+			hi := min(lo+TileRows(MXFP4), nr)
+			tl.Set(MXFP4, n, xs[lo:hi])
+			tl.Dot(w, out[lo:hi])
+			for r := lo; r < hi; r++ {
+				requireSameBits(t, asm(n, w, xs[r]), out[r], "row %d: tile vs single", r)
+			}
 		}
 	})
 }

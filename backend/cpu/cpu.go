@@ -237,7 +237,7 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 
 // tileTypes have quant.Tile kernels (rows with pre-decoded scales and
 // sums).
-var tileTypes = map[quant.Type]bool{quant.Q8_0: true, quant.Q4_0: true, quant.Q4_1: true, quant.Q5_0: true, quant.Q5_1: true, quant.Q4_K: true, quant.Q6_K: true}
+var tileTypes = map[quant.Type]bool{quant.Q8_0: true, quant.Q4_0: true, quant.Q4_1: true, quant.Q5_0: true, quant.Q5_1: true, quant.Q4_K: true, quant.Q6_K: true, quant.MXFP4: true}
 
 // tile is the most activation rows dotted with one weight row per DotRows
 // call (the kernels take four at a time; larger calls save call overhead).
