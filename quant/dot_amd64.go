@@ -534,23 +534,10 @@ func archTileSet(tl *Tile) {
 	default:
 		return
 	}
-	vt := VecDotType(tl.t)
-	xsize := vt.TypeSize()
-	nb := tl.n / 32
-	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%32 != 0 {
+	xsize := VecDotType(tl.t).TypeSize()
+	nb, ok := tl.prepare(32, xsize, 16)
+	if !ok {
 		return
-	}
-	for _, x := range tl.rows {
-		if len(x) < nb*xsize {
-			return
-		}
-	}
-	if cap(tl.sc) < 16*nb {
-		tl.sc = make([]uint32, 16*nb)
-	}
-	tl.sc = tl.sc[:16*nb]
-	for k := range tl.p {
-		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
 	}
 	off := int32(8)
 	if tl.t == Q5_0 {
@@ -632,24 +619,36 @@ func archTileDot(tl *Tile, w []byte, out []float32) bool {
 	return true
 }
 
+// prepare checks that the tile can run a kernel (AVX2, two rows or more,
+// whole blocks of block elements, rows of at least xsize bytes per block),
+// sizes sc to words per block, and points p at the rows, the last repeated.
+// It returns the blocks per row.
+func (tl *Tile) prepare(block, xsize, words int) (int, bool) {
+	nb := tl.n / block
+	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%block != 0 {
+		return 0, false
+	}
+	for _, x := range tl.rows {
+		if len(x) < nb*xsize {
+			return 0, false
+		}
+	}
+	if cap(tl.sc) < words*nb {
+		tl.sc = make([]uint32, words*nb)
+	}
+	tl.sc = tl.sc[:words*nb]
+	for k := range tl.p {
+		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
+	}
+	return nb, true
+}
+
 // tileSetMXFP4 prepares an MXFP4 tile: per block the eight rows' d as
 // float32 (rows past the tile's repeat its last).
 func tileSetMXFP4(tl *Tile) {
-	nb := tl.n / 32
-	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%32 != 0 {
+	nb, ok := tl.prepare(32, 34, 8)
+	if !ok {
 		return
-	}
-	for _, x := range tl.rows {
-		if len(x) < nb*34 {
-			return
-		}
-	}
-	if cap(tl.sc) < 8*nb {
-		tl.sc = make([]uint32, 8*nb)
-	}
-	tl.sc = tl.sc[:8*nb]
-	for k := range tl.p {
-		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
 	}
 	for i := 0; i < nb; i++ {
 		for k := 0; k < 8; k++ {
@@ -708,22 +707,10 @@ const kGroup = 4 + 32
 
 // tileSetK prepares a Q4_K or Q6_K tile.
 func tileSetK(tl *Tile) {
-	nb := tl.n / QK_K
-	if !hasAVX2 || len(tl.rows) < 2 || tl.n <= 0 || tl.n%QK_K != 0 {
-		return
-	}
-	for _, x := range tl.rows {
-		if len(x) < nb*292 {
-			return
-		}
-	}
 	ng := (len(tl.rows) + 3) / 4
-	if cap(tl.sc) < kGroup*ng*nb {
-		tl.sc = make([]uint32, kGroup*ng*nb)
-	}
-	tl.sc = tl.sc[:kGroup*ng*nb]
-	for k := range tl.p {
-		tl.p[k] = &tl.rows[min(k, len(tl.rows)-1)][0]
+	nb, ok := tl.prepare(QK_K, 292, kGroup*ng)
+	if !ok {
+		return
 	}
 	for i := 0; i < nb; i++ {
 		for g := 0; g < ng; g++ {
