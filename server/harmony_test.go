@@ -18,6 +18,7 @@ import (
 	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/harmony"
+	"github.com/tscale/engine/model/synth"
 	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/quant"
 )
@@ -409,24 +410,11 @@ func TestReasoningEffortInTemplate(t *testing.T) {
 func gptossTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	t.Helper()
 	path := testmodels.GPTOSSTokenizer()
-	tj, err := os.ReadFile(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		t.Skipf("gpt-oss tokenizer.json not found (run scripts/fetch-model.sh gpt-oss-vocab): %v", err)
 	}
-	cfg, err := os.ReadFile(filepath.Join(filepath.Dir(path), "tokenizer_config.json"))
+	f, err := synth.GPTOSSVocab(path)
 	require.NoError(t, err)
-	kvs, err := tokenizer.HFToGGUF(tokenizer.HFInput{Tokenizer: tj, Config: cfg, VocabSize: 201088, Pre: "gpt-4o"})
-	require.NoError(t, err)
-	w := gguf.NewWriter()
-	require.NoError(t, w.Set("general.architecture", "gpt-oss"))
-	for _, kv := range kvs {
-		require.NoError(t, w.Set(kv.Key, kv.Value))
-	}
-	file := filepath.Join(t.TempDir(), "gpt-oss-vocab.gguf")
-	require.NoError(t, w.WriteFile(file))
-	f, err := gguf.Open(file)
-	require.NoError(t, err)
-	defer f.Close()
 	tok, err := tokenizer.FromGGUF(f)
 	require.NoError(t, err)
 	return tok
