@@ -155,9 +155,15 @@ func (w *worker) post(job func()) {
 // own share did), then parks, so that a worker held off its core (more
 // busy threads than cores) does not cost the caller its core too.
 func (w *worker) wait(limit time.Duration) {
-	start := time.Now()
+	start := now()
+	last := start
 	for i := 0; w.done.Load() != w.seq.Load(); i++ {
-		if i%256 != 255 || time.Since(start) < limit {
+		if i%256 != 255 {
+			continue
+		}
+		t := now()
+		if busy.spun(last, t) && t-start < limit {
+			last = t
 			continue
 		}
 		w.waiting.Store(true)
@@ -173,9 +179,15 @@ func (w *worker) wait(limit time.Duration) {
 func (w *worker) loop() {
 	var seen uint64
 	for {
-		start := time.Now()
+		start := now()
+		last := start
 		for i := 0; w.seq.Load() == seen; i++ {
-			if i%256 != 255 || time.Since(start) < spinFor {
+			if i%256 != 255 {
+				continue
+			}
+			t := now()
+			if busy.spun(last, t) && t-start < spinFor {
+				last = t
 				continue
 			}
 			// Park. A post after the sleeping store sees it and sends
@@ -185,7 +197,8 @@ func (w *worker) loop() {
 				<-w.wake
 			}
 			w.sleeping.Store(false)
-			start = time.Now()
+			start = now()
+			last = start
 		}
 		seen++
 		w.job()
@@ -199,3 +212,53 @@ func (w *worker) loop() {
 		}
 	}
 }
+
+// Spinning pays only while the pool's threads have cores to themselves. A
+// spinner whose polls are far apart was descheduled in between: there are
+// more runnable threads than cores (another process, or more goroutines
+// than Ps), and each spin then takes CPU from a thread doing real work
+// (2-thread decode fell from ~170 to ~20 tok/s beside one busy process).
+// So after such a gap nobody spins for a back-off period, which doubles
+// with each gap found soon after the last one and starts small again once
+// the machine has been calm.
+const (
+	gapLimit   = 500 * time.Microsecond // a poll takes well under a microsecond
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = 500 * time.Millisecond
+)
+
+var busy contention
+
+type contention struct {
+	until   atomic.Int64 // now() before which nobody spins
+	backoff atomic.Int64 // the last back-off period
+	gaps    atomic.Int64 // gaps seen (tests and diagnostics)
+}
+
+// spun reports whether a spinner that polled at last and again at t may
+// go on spinning, noting a gap if it was descheduled in between.
+func (c *contention) spun(last, t time.Duration) bool {
+	if t-last > gapLimit {
+		c.noteGap(t)
+		return false
+	}
+	return int64(t) >= c.until.Load()
+}
+
+func (c *contention) noteGap(t time.Duration) {
+	c.gaps.Add(1)
+	b := time.Duration(c.backoff.Load())
+	until := time.Duration(c.until.Load())
+	if b > 0 && t < until+2*b {
+		b = min(2*b, maxBackoff) // still contended
+	} else {
+		b = minBackoff
+	}
+	c.backoff.Store(int64(b))
+	c.until.Store(int64(t + b))
+}
+
+// now is a monotonic clock reading cheap enough to poll while spinning.
+func now() time.Duration { return time.Since(epoch) }
+
+var epoch = time.Now()

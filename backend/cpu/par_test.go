@@ -83,3 +83,65 @@ func TestFork(t *testing.T) {
 	require.True(t, slow.Load())
 	check(2)
 }
+
+// TestContentionBackoff checks the back-off rule on a synthetic clock: a
+// gap stops spinning for minBackoff, gaps in quick succession double it up
+// to maxBackoff, and a calm spell starts it small again.
+func TestContentionBackoff(t *testing.T) {
+	var c contention
+	ms := time.Millisecond
+	require.True(t, c.spun(ms, ms+time.Microsecond), "short polls keep spinning")
+	require.False(t, c.spun(ms, ms+gapLimit+1), "a gap stops spinning")
+	require.Equal(t, minBackoff, time.Duration(c.backoff.Load()))
+	at := ms + gapLimit + 1
+	require.False(t, c.spun(at+ms, at+ms+1), "nobody spins during the back-off")
+	require.True(t, c.spun(at+minBackoff, at+minBackoff+1), "spinning resumes after it")
+
+	// Repeated gaps double the period, capped.
+	for range 20 {
+		at = time.Duration(c.until.Load()) + ms
+		c.spun(at, at+gapLimit+1)
+	}
+	require.Equal(t, maxBackoff, time.Duration(c.backoff.Load()))
+
+	// After a calm spell the next gap starts small again.
+	at = time.Duration(c.until.Load()) + 3*maxBackoff
+	c.spun(at, at+gapLimit+1)
+	require.Equal(t, minBackoff, time.Duration(c.backoff.Load()))
+}
+
+// TestForkBacksOffUnderContention runs forks while more goroutines than Ps
+// are busy: the spinners get descheduled, notice it and back off, and every
+// fork still completes.
+func TestForkBacksOffUnderContention(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS >= 2")
+	}
+	before := busy.gaps.Load()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := 0; i < 1e5; i++ {
+				}
+			}
+		}()
+	}
+	var n atomic.Int64
+	deadline := time.Now().Add(5 * time.Second)
+	for busy.gaps.Load() == before && time.Now().Before(deadline) {
+		parallel(2, 1000, 1, func(lo, hi int) { n.Add(int64(hi - lo)) })
+	}
+	close(stop)
+	wg.Wait()
+	require.Greater(t, busy.gaps.Load(), before, "no descheduled spin noticed in 5 s of contention")
+	require.Zero(t, n.Load()%1000)
+}
