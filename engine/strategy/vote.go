@@ -30,6 +30,10 @@ type VoteOptions struct {
 	// the unfinished samples can no longer change the winner; the answer is
 	// the same, only the counts are smaller.
 	NoEarlyStop bool
+	// CountTruncated lets samples cut off by MaxTokens or the context
+	// (FinishLength) vote. By default they abstain: the last number of an
+	// unfinished chain of thought is seldom its answer.
+	CountTruncated bool
 }
 
 // Tally is one answer's share of the vote.
@@ -44,7 +48,7 @@ type Tally struct {
 type VoteSample struct {
 	engine.Completion
 	Answer  string
-	Abstain bool    // no answer found, or the sample failed or was cut off
+	Abstain bool    // no answer; failed; cancelled; or cut off by length unless CountTruncated
 	Weight  float64 // the vote's weight
 }
 
@@ -57,13 +61,21 @@ type VoteResult struct {
 	// in finishing order; the others were cancelled.
 	Order        []int
 	StoppedEarly bool
+	// Abstained counts the finished samples that cast no vote: no answer
+	// found, failed, or (unless CountTruncated) cut off by length.
+	Abstained int
+	// Truncated counts the finished samples cut off by length, voting or not.
+	Truncated int
 }
 
 // Vote draws req.N samples and returns the answer most of them agree on
 // (self-consistency). It sets req.Logprobs when weighted. With early
 // stopping, once the leader's votes exceed the runner-up's plus the most
 // the unfinished samples could still add, it cancels the rest, which frees
-// their KV blocks; those samples have Finish set to FinishCancelled.
+// their KV blocks; those samples have Finish set to FinishCancelled. The
+// bound counts every unfinished sample as a possible vote (it cannot know
+// which will be cut off), and a sample that ends abstaining adds nothing,
+// so abstentions only delay the stop, never change the answer.
 func Vote(ctx context.Context, s Sampler, req engine.Request, opt VoteOptions) (*VoteResult, error) {
 	ext := opt.Extract
 	if ext == nil {
@@ -114,7 +126,10 @@ func Vote(ctx context.Context, s Sampler, req engine.Request, opt VoteOptions) (
 		if ev.Err != nil && failed == nil {
 			failed = fmt.Errorf("vote: sample %d: %w", ev.Sample, ev.Err)
 		}
-		if ev.Finish == engine.FinishStop || ev.Finish == engine.FinishLength {
+		if ev.Finish == engine.FinishLength {
+			res.Truncated++
+		}
+		if ev.Finish == engine.FinishStop || ev.Finish == engine.FinishLength && opt.CountTruncated {
 			if a, ok := ext.Extract(c.Text); ok {
 				c.Answer, c.Abstain = a, false
 				c.Weight = weight(opt.Weighted, c.Logprobs)
@@ -127,6 +142,9 @@ func Vote(ctx context.Context, s Sampler, req engine.Request, opt VoteOptions) (
 				t.Weight += c.Weight
 				t.first = min(t.first, ev.Sample)
 			}
+		}
+		if c.Abstain {
+			res.Abstained++
 		}
 		if !opt.NoEarlyStop && len(res.Order) < n && settled(tally, bound(opt.Weighted, req.MaxTokens, done, sums)) {
 			decided, res.StoppedEarly = true, true

@@ -22,7 +22,9 @@ type tok struct {
 // script is a Sampler that plays scripted samples the way the engine runs
 // them: step t emits token t of every sample still running (in sample
 // order), then the finish event of every sample that has no more tokens.
-// So samples finish by length, then index. It stops when ctx is cancelled.
+// So samples finish by length, then index. As in the engine, a sample that
+// reaches req.MaxTokens ends there with FinishLength. It stops when ctx is
+// cancelled.
 type script struct {
 	samples   [][]tok
 	cancelled bool  // ctx was cancelled while samples were still running
@@ -44,6 +46,11 @@ func (s *script) Stream(ctx context.Context, req engine.Request) (<-chan engine.
 		return nil, fmt.Errorf("script has %d samples, request %d", len(s.samples), req.N)
 	}
 	s.req = req
+	play := make([][]tok, len(s.samples))
+	fin := make([]engine.Finish, len(s.samples))
+	for i, toks := range s.samples {
+		play[i], fin[i] = truncate(toks, req.MaxTokens)
+	}
 	ch := make(chan engine.Event)
 	send := func(ev engine.Event) bool {
 		if ctx.Err() != nil {
@@ -61,14 +68,14 @@ func (s *script) Stream(ctx context.Context, req engine.Request) (<-chan engine.
 	go func() {
 		defer close(ch)
 		for t := 0; len(s.finished) < len(s.samples); t++ {
-			for i, toks := range s.samples {
+			for i, toks := range play {
 				if t < len(toks) && !send(engine.Event{Sample: i, Token: int32(t), Text: toks[t].text, Logprob: toks[t].lp}) {
 					return
 				}
 			}
-			for i, toks := range s.samples {
+			for i, toks := range play {
 				if len(toks) == t+1 || (t == 0 && len(toks) == 0) {
-					if !send(engine.Event{Sample: i, Token: -1, Finish: engine.FinishStop}) {
+					if !send(engine.Event{Sample: i, Token: -1, Finish: fin[i]}) {
 						return
 					}
 					s.finished = append(s.finished, i)
@@ -79,19 +86,29 @@ func (s *script) Stream(ctx context.Context, req engine.Request) (<-chan engine.
 	return ch, nil
 }
 
+// truncate cuts a scripted sample at maxTokens (0 = no limit), as the
+// engine does, and returns how it finishes.
+func truncate(toks []tok, maxTokens int) ([]tok, engine.Finish) {
+	if maxTokens > 0 && len(toks) >= maxTokens {
+		return toks[:maxTokens], engine.FinishLength
+	}
+	return toks, engine.FinishStop
+}
+
 func TestVote(t *testing.T) {
 	lp := func(v float32) func(string) []tok { return func(s string) []tok { return words(s, v) } }
 	sure, unsure := lp(-0.01), lp(-2)
 	for _, tc := range []struct {
-		name     string
-		samples  [][]tok
-		opt      VoteOptions
-		max      int
-		answer   string
-		votes    []Tally
-		order    []int // samples that finished before the vote was decided
-		early    bool
-		abstains int
+		name      string
+		samples   [][]tok
+		opt       VoteOptions
+		max       int
+		answer    string
+		votes     []Tally
+		order     []int // samples that finished before the vote was decided
+		early     bool
+		abstains  int // finished samples that cast no vote
+		truncated int // finished samples cut off by max tokens
 	}{
 		{
 			name: "majority, all samples",
@@ -159,6 +176,46 @@ func TestVote(t *testing.T) {
 			answer:  "7", votes: []Tally{{Answer: "7", Count: 1, Weight: 1}, {Answer: "8", Count: 1, Weight: math.Exp(-0.5)}},
 			order: []int{0, 1}, early: true,
 		},
+		{
+			// Three samples cut off at 3 tokens end in 5 ("1 2 5 "), but
+			// only sample 0 finished: its 3 wins, the others abstain.
+			name:    "truncated samples abstain",
+			samples: [][]tok{sure("x 3"), sure("1 2 5 5"), sure("9 8 5 0"), sure("4 4 5 1")},
+			max:     3,
+			answer:  "3", votes: []Tally{{Answer: "3", Count: 1, Weight: 1}},
+			order: []int{0, 1, 2, 3}, abstains: 3, truncated: 3,
+		},
+		{
+			name:    "truncated samples vote when counted",
+			samples: [][]tok{sure("x 3"), sure("1 2 5 5"), sure("9 8 5 0"), sure("4 4 5 1")},
+			opt:     VoteOptions{CountTruncated: true},
+			max:     3,
+			answer:  "5", votes: []Tally{{Answer: "5", Count: 3, Weight: 3}, {Answer: "3", Count: 1, Weight: 1}},
+			order: []int{0, 1, 2, 3}, truncated: 3,
+		},
+		{
+			// 0 and 1 vote 7 (2 > 0 + 3? no); 2 and 3 are cut off and
+			// abstain, each lowering the bound: after 3, 2 > 0 + 1 stops
+			// before 4 (also cut off, with 9).
+			name: "abstaining truncations let the vote stop early",
+			samples: [][]tok{sure("7"), sure("7"), sure("1 2 3 4"), sure("a b c d"),
+				sure("9 9 9 9")},
+			max:    3,
+			answer: "7", votes: []Tally{{Answer: "7", Count: 2, Weight: 2}},
+			order: []int{0, 1, 2, 3}, early: true, abstains: 2, truncated: 2,
+		},
+		{
+			// Counted, 2's 3 keeps the vote open (2 > 1 + 2? no) and the
+			// run goes to the end: 7 still wins over 3 and 9.
+			name: "counted truncations keep the vote open",
+			samples: [][]tok{sure("7"), sure("7"), sure("1 2 3 4"), sure("a b c d"),
+				sure("9 9 9 9")},
+			opt:    VoteOptions{CountTruncated: true},
+			max:    3,
+			answer: "7", votes: []Tally{{Answer: "7", Count: 2, Weight: 2}, {Answer: "3", Count: 1, Weight: 1},
+				{Answer: "9", Count: 1, Weight: 1}},
+			order: []int{0, 1, 2, 3, 4}, abstains: 1, truncated: 3,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &script{samples: tc.samples}
@@ -174,7 +231,7 @@ func TestVote(t *testing.T) {
 				require.Equal(t, v.Count, res.Votes[i].Count)
 				require.InDelta(t, v.Weight, res.Votes[i].Weight, 1e-6)
 			}
-			abstains := 0
+			abstains, truncated := 0, 0
 			for i, smp := range res.Samples {
 				finished := false
 				for _, j := range tc.order {
@@ -185,9 +242,14 @@ func TestVote(t *testing.T) {
 					require.True(t, smp.Abstain)
 					continue
 				}
-				require.Equal(t, engine.FinishStop, smp.Finish)
+				toks, fin := truncate(tc.samples[i], tc.max)
+				require.Equal(t, fin, smp.Finish, "sample %d", i)
+				if fin == engine.FinishLength {
+					truncated++
+					require.True(t, smp.Abstain || tc.opt.CountTruncated, "sample %d", i)
+				}
 				var text strings.Builder
-				for _, tk := range tc.samples[i] {
+				for _, tk := range toks {
 					text.WriteString(tk.text)
 				}
 				require.Equal(t, text.String(), smp.Text)
@@ -199,42 +261,64 @@ func TestVote(t *testing.T) {
 				}
 			}
 			require.Equal(t, tc.abstains, abstains)
+			require.Equal(t, tc.abstains, res.Abstained)
+			require.Equal(t, tc.truncated, truncated)
+			require.Equal(t, tc.truncated, res.Truncated)
 			// The sampler saw the cancel exactly when the vote stopped early.
 			require.Equal(t, tc.early, s.cancelled)
 		})
 	}
 }
 
-// TestEarlyStopKeepsAnswer: on random scripts, stopping early always
-// returns the answer of the full vote, and never counts more votes.
+// TestEarlyStopKeepsAnswer: on random scripts, some cut off by MaxTokens,
+// stopping early always returns the answer of the full vote, and never
+// counts more votes; the abstentions are counted.
 func TestEarlyStopKeepsAnswer(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	stopped := 0
+	stopped, cut := 0, 0
 	for iter := 0; iter < 300; iter++ {
 		n := 1 + r.IntN(12)
 		samples := make([][]tok, n)
 		for i := range samples {
-			for j := r.IntN(4); j > 0; j-- {
+			for j := r.IntN(6); j > 0; j-- {
 				samples[i] = append(samples[i], tok{"w ", -r.Float32() * 3})
 			}
 			if r.IntN(5) > 0 {
 				samples[i] = append(samples[i], tok{fmt.Sprint(r.IntN(3)), -r.Float32() * 3})
 			}
 		}
-		weighted := r.IntN(2) == 0
+		opt := VoteOptions{Weighted: r.IntN(2) == 0, CountTruncated: r.IntN(2) == 0}
 		req := engine.Request{Prompt: []int32{1}, N: n, MaxTokens: 5}
-		full, err := Vote(context.Background(), &script{samples: samples}, req, VoteOptions{Weighted: weighted, NoEarlyStop: true})
+		opt.NoEarlyStop = true
+		full, err := Vote(context.Background(), &script{samples: samples}, req, opt)
 		require.NoError(t, err)
-		early, err := Vote(context.Background(), &script{samples: samples}, req, VoteOptions{Weighted: weighted})
+		opt.NoEarlyStop = false
+		early, err := Vote(context.Background(), &script{samples: samples}, req, opt)
 		require.NoError(t, err)
 		require.Equal(t, full.Answer, early.Answer, "iteration %d", iter)
 		require.False(t, full.StoppedEarly)
+		for _, res := range []*VoteResult{full, early} {
+			abstained, truncated := 0, 0
+			for _, i := range res.Order {
+				if res.Samples[i].Abstain {
+					abstained++
+				}
+				if res.Samples[i].Finish == engine.FinishLength {
+					truncated++
+					require.True(t, res.Samples[i].Abstain || opt.CountTruncated)
+				}
+			}
+			require.Equal(t, abstained, res.Abstained, "iteration %d", iter)
+			require.Equal(t, truncated, res.Truncated, "iteration %d", iter)
+		}
+		cut += full.Truncated
 		if early.StoppedEarly {
 			stopped++
 			require.Less(t, len(early.Order), n)
 		}
 	}
 	require.Greater(t, stopped, 50, "early stopping should trigger often")
+	require.Greater(t, cut, 100, "samples should often be cut off")
 }
 
 func TestVoteCancelled(t *testing.T) {
