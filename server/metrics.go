@@ -1,8 +1,10 @@
 package server
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tscale/engine/engine"
 )
@@ -54,8 +56,32 @@ func newMetrics(eng func() *engine.Engine) *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.requests, m.promptToks, m.cachedToks, m.genToks, m.ttft, m.itl, m.e2e, m.samples,
-		&engineCollector{eng: eng})
+		&engineCollector{eng: eng},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "engine_prefix_cache_hit_rate",
+			Help: "Prompt tokens found in the prefix cache / prompt tokens of accepted requests, since start " +
+				"(engine_prompt_tokens_cached_total / engine_prompt_tokens_total).",
+		}, m.hitRate))
 	return m
+}
+
+// hitRate is taken from the request counters, not from the KV manager's
+// look-ups: those also count the strategies' sequences and the prompts of
+// preempted requests looked up again, which are no prompt tokens of a
+// request.
+func (m *metrics) hitRate() float64 {
+	if p := counterValue(m.promptToks); p > 0 {
+		return counterValue(m.cachedToks) / p
+	}
+	return 0
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var d dto.Metric
+	if c.Write(&d) != nil {
+		return 0
+	}
+	return d.GetCounter().GetValue()
 }
 
 // engineCollector reads the scheduler's state once per scrape.
@@ -67,14 +93,13 @@ var (
 	descWaiting = prometheus.NewDesc("engine_queue_depth", "Requests waiting to start.", nil, nil)
 	descRunning = prometheus.NewDesc("engine_requests_running", "Requests being computed.", nil, nil)
 	descBlocks  = prometheus.NewDesc("engine_kv_blocks", "KV cache blocks by state (used, free, cached).", []string{"state"}, nil)
-	descHitRate = prometheus.NewDesc("engine_prefix_cache_hit_rate", "Prompt tokens found in the prefix cache / prompt tokens looked up, since start.", nil, nil)
 	descSteps   = prometheus.NewDesc("engine_steps_total", "Batched forward passes.", nil, nil)
 	descPreempt = prometheus.NewDesc("engine_preemptions_total", "Requests preempted for lack of KV blocks.", nil, nil)
 	descExperts = prometheus.NewDesc("engine_moe_expert_tokens_total", "Tokens routed to each expert of a mixture-of-experts model, by layer.", []string{"layer", "expert"}, nil)
 )
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descHitRate, descSteps, descPreempt, descExperts} {
+	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts} {
 		ch <- d
 	}
 }
@@ -93,11 +118,6 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descBlocks, float64(s.KV.Used), "used")
 	g(descBlocks, float64(s.KV.Free), "free")
 	g(descBlocks, float64(s.KV.Cached), "cached")
-	rate := 0.0
-	if s.KV.QueryTokens > 0 {
-		rate = float64(s.KV.HitTokens) / float64(s.KV.QueryTokens)
-	}
-	g(descHitRate, rate)
 	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(s.Steps))
 	ch <- prometheus.MustNewConstMetric(descPreempt, prometheus.CounterValue, float64(s.Preemptions))
 	for il, row := range s.ExpertTokens {
