@@ -19,6 +19,7 @@ type strategyFlags struct {
 	strategy      string
 	extract       string
 	weighted      bool
+	voteTrunc     bool
 	beamWidth     int
 	lengthPenalty float64
 	treeK, treeB  int
@@ -35,6 +36,7 @@ func (s *strategyFlags) flags(c *cobra.Command) {
 	f.StringVar(&s.strategy, "strategy", "", "test-time strategy: vote, best-of, beam or tree")
 	f.StringVar(&s.extract, "extract", "last_number", "vote: answer extractor: last_number, boxed or regex:EXPR")
 	f.BoolVar(&s.weighted, "weighted", false, "vote: weigh each vote by exp(mean token logprob)")
+	f.BoolVar(&s.voteTrunc, "vote-truncated", false, "vote: let samples cut off by -n / the context vote (default: they abstain)")
 	f.IntVar(&s.beamWidth, "beam-width", 4, "beam: beams kept per step")
 	f.Float64Var(&s.lengthPenalty, "length-penalty", 1, "beam: rank by logprob sum / length^alpha")
 	f.IntVar(&s.treeK, "tree-k", 3, "tree: children sampled per node")
@@ -102,7 +104,7 @@ func (s *strategyFlags) run(ctx context.Context, out *bufio.Writer, e *engine.En
 			fmt.Fprintln(out, prompt+c.Text)
 		}
 	case "vote":
-		res, err := strategy.Vote(ctx, e, req, strategy.VoteOptions{Extract: s.ext, Weighted: s.weighted})
+		res, err := strategy.Vote(ctx, e, req, strategy.VoteOptions{Extract: s.ext, Weighted: s.weighted, CountTruncated: s.voteTrunc})
 		if err != nil {
 			return err
 		}
@@ -125,12 +127,18 @@ func (s *strategyFlags) run(ctx context.Context, out *bufio.Writer, e *engine.En
 				votes = append(votes, fmt.Sprintf("%s: %d", v.Answer, v.Count))
 			}
 		}
+		abstained := fmt.Sprintf("abstained: %d (%d cut off by length)", res.Abstained, res.Truncated)
+		if s.voteTrunc {
+			abstained = fmt.Sprintf("abstained: %d (%d cut off by length, voting)", res.Abstained, res.Truncated)
+		}
 		if len(res.Votes) == 0 {
 			fmt.Fprintf(out, "no answer: all %d samples abstained\n", len(res.Order))
+			fmt.Fprintln(out, abstained)
 			return nil
 		}
 		fmt.Fprintf(out, "answer: %s (%d votes from %d finished samples of %d)\n", res.Answer, res.Votes[0].Count, len(res.Order), len(res.Samples))
 		fmt.Fprintf(out, "votes: %s\n", strings.Join(votes, ", "))
+		fmt.Fprintln(out, abstained)
 		if res.StoppedEarly {
 			fmt.Fprintf(out, "stopped early after %d of %d samples\n", len(res.Order), len(res.Samples))
 		}

@@ -34,15 +34,24 @@ func TestRunStrategies(t *testing.T) {
 		n    int      // sample headers expected
 	}{
 		{
+			// Every sample is cut off by -n 16: by default none votes.
 			name: "vote",
 			args: []string{"-p", "Once upon a time, there was a little girl named", "-n", "16", "--strategy", "vote", "--extract", `regex:^\s*(\w+)`},
-			want: []string{`(?m)^answer: Lily \(5 votes from 5 finished samples of 8\)$`, `(?m)^votes: Lily: 5$`, `(?m)^stopped early after 5 of 8 samples$`},
+			want: []string{`(?m)^no answer: all 8 samples abstained$`, `(?m)^abstained: 8 \(8 cut off by length\)$`},
 			n:    8,
+		},
+		{
+			name: "vote counting truncated samples",
+			args: []string{"-p", "Once upon a time, there was a little girl named", "-n", "16", "--strategy", "vote", "--extract", `regex:^\s*(\w+)`,
+				"--vote-truncated"},
+			want: []string{`(?m)^answer: Lily \(5 votes from 5 finished samples of 8\)$`, `(?m)^votes: Lily: 5$`,
+				`(?m)^abstained: 0 \(5 cut off by length, voting\)$`, `(?m)^stopped early after 5 of 8 samples$`},
+			n: 8,
 		},
 		{
 			name: "weighted vote",
 			args: []string{"-p", "Once upon a time, there was a little girl named", "-n", "16", "-N", "4", "--strategy", "vote",
-				"--extract", `regex:^\s*(\w+)`, "--weighted"},
+				"--extract", `regex:^\s*(\w+)`, "--weighted", "--vote-truncated"},
 			want: []string{`(?m)^answer: \w+ \(\d votes from \d finished samples of 4\)$`, `weight 0\.\d{3}\)`},
 			n:    4,
 		},
