@@ -14,7 +14,7 @@ import (
 
 // reasoning is the request's test-time scaling extension:
 //
-//	"reasoning": {"strategy": "vote", "extract": "last_number", "weighted": false}
+//	"reasoning": {"strategy": "vote", "extract": "last_number", "weighted": false, "count_truncated": false}
 //	"reasoning": {"strategy": "best_of_n"}
 //	"reasoning": {"strategy": "beam", "length_penalty": 1}
 //	"reasoning": {"strategy": "tree", "k": 3, "b": 2, "depth": 4, "delimiter": "\n\n", "step_tokens": 64}
@@ -33,6 +33,8 @@ type reasoning struct {
 	Weighted      bool
 	LengthPenalty float64
 	Tree          strategy.TreeOptions
+
+	CountTruncated bool // vote: samples cut off by max_tokens vote too
 }
 
 type rawReasoning struct {
@@ -45,6 +47,8 @@ type rawReasoning struct {
 	Depth         *int     `json:"depth"`
 	Delimiter     *string  `json:"delimiter"`
 	StepTokens    *int     `json:"step_tokens"`
+
+	CountTruncated *bool `json:"count_truncated"`
 }
 
 // only rejects options given to a strategy they do not apply to.
@@ -52,11 +56,12 @@ func (r *rawReasoning) only(strat string, allowed ...string) *apiError {
 	given := map[string]bool{
 		"extract": r.Extract != nil, "weighted": r.Weighted != nil, "length_penalty": r.LengthPenalty != nil,
 		"k": r.K != nil, "b": r.B != nil, "depth": r.Depth != nil, "delimiter": r.Delimiter != nil, "step_tokens": r.StepTokens != nil,
+		"count_truncated": r.CountTruncated != nil,
 	}
 	for _, a := range allowed {
 		delete(given, a)
 	}
-	for _, name := range []string{"extract", "weighted", "length_penalty", "k", "b", "depth", "delimiter", "step_tokens"} {
+	for _, name := range []string{"extract", "weighted", "length_penalty", "k", "b", "depth", "delimiter", "step_tokens", "count_truncated"} {
 		if given[name] {
 			return badParam("reasoning."+name, "'%s' does not apply to the %s strategy", name, strat)
 		}
@@ -98,7 +103,8 @@ func decodeReasoning(raw json.RawMessage, p *params) *apiError {
 			out.Extract = ext
 		}
 		out.Weighted = r.Weighted != nil && *r.Weighted
-		if e := r.only("vote", "extract", "weighted"); e != nil {
+		out.CountTruncated = r.CountTruncated != nil && *r.CountTruncated
+		if e := r.only("vote", "extract", "weighted", "count_truncated"); e != nil {
 			return e
 		}
 	case "best_of_n":
@@ -165,6 +171,9 @@ type reasoningJSON struct {
 	StoppedEarly bool       `json:"stopped_early,omitempty"`
 	Scores       []float64  `json:"scores,omitempty"` // by sample index (beam: by rank; tree: by node)
 	Nodes        int        `json:"nodes,omitempty"`  // tree: nodes explored
+
+	Abstained *int `json:"abstained,omitempty"` // vote: finished samples without a vote
+	Truncated *int `json:"truncated,omitempty"` // vote: finished samples cut off by length
 }
 
 // reason runs a request through a strategy and writes the one winning choice.
@@ -185,9 +194,11 @@ func (s *Server) reason(w http.ResponseWriter, r *http.Request, l *loaded, j *jo
 	switch p.Reasoning.Strategy {
 	case "vote":
 		var res *strategy.VoteResult
-		res, err = strategy.Vote(ctx, l.e, req, strategy.VoteOptions{Extract: p.Reasoning.Extract, Weighted: p.Reasoning.Weighted})
+		res, err = strategy.Vote(ctx, l.e, req, strategy.VoteOptions{Extract: p.Reasoning.Extract,
+			Weighted: p.Reasoning.Weighted, CountTruncated: p.Reasoning.CountTruncated})
 		if err == nil {
 			info.Answer, info.StoppedEarly = &res.Answer, res.StoppedEarly
+			info.Abstained, info.Truncated = &res.Abstained, &res.Truncated
 			for _, t := range res.Votes {
 				info.Votes = append(info.Votes, voteJSON{t.Answer, t.Count, t.Weight})
 			}

@@ -12,7 +12,7 @@ func TestReasoningVote(t *testing.T) {
 	ts, _, e := newTestServer(t, Config{})
 	code, m, _ := post(t, ts.URL+"/v1/completions", mustJSON(map[string]any{
 		"model": "stories260K", "prompt": "Once upon a time", "n": 8, "max_tokens": 16, "temperature": 0.6, "seed": 5,
-		"reasoning": map[string]any{"strategy": "vote", "extract": `regex:named (\w+)`}}))
+		"reasoning": map[string]any{"strategy": "vote", "extract": `regex:named (\w+)`, "count_truncated": true}}))
 	require.Equal(t, 200, code, "%v", m)
 	cs := choices(t, m)
 	require.Len(t, cs, 1)
