@@ -36,6 +36,10 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 			return nil, newError(http.StatusRequestEntityTooLarge, "invalid_request_error", "", "request_too_large",
 				"the request body is larger than %d bytes", mb.Limit)
 		}
+		var bt *bodyTimeout
+		if errors.As(err, &bt) {
+			return nil, newError(http.StatusRequestTimeout, "invalid_request_error", "", "request_timeout", "%v", bt)
+		}
 		return nil, newError(http.StatusBadRequest, "invalid_request_error", "", "invalid_body", "cannot read the request body: %v", err)
 	}
 	return b, nil
@@ -248,11 +252,15 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 		s.reason(w, r, l, j, reqs[0])
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	// The cause of a cancelled ctx tells why: errClientGone, ErrShutdown
+	// (from the server's base context) or the deadline.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
 	if s.cfg.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(r.Context(), s.cfg.Timeout)
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, s.cfg.Timeout)
+		defer stop()
 	}
-	defer cancel()
 	events, e := start(ctx, l.e, reqs)
 	if e != nil {
 		if e.Status == http.StatusTooManyRequests {
@@ -313,7 +321,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 		}
 		if p.Stream && c.err == nil && c.finish != engine.FinishCancelled && c.finish != engine.FinishError {
 			if err := out.chunk(t.choice, ev, lp); err != nil {
-				cancel() // the client is gone
+				cancel(errClientGone)
 			}
 		}
 	}
@@ -335,8 +343,17 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 	in := reqInfo(r.Context())
 	in.attrs = append(in.attrs, "n", p.N, "stream", p.Stream, "prompt_tokens", promptToks, "completion_tokens", completion)
 
+	cause := context.Cause(ctx)
 	switch {
-	case r.Context().Err() != nil:
+	case errors.Is(cause, ErrShutdown):
+		in.attrs = append(in.attrs, "cancelled", "server shutdown")
+		if p.Stream {
+			out.streamError(shutdownError())
+		} else {
+			writeError(w, shutdownError())
+		}
+		return
+	case r.Context().Err() != nil || errors.Is(cause, errClientGone):
 		in.attrs = append(in.attrs, "cancelled", "client disconnected")
 		return
 	case ctx.Err() != nil:
@@ -364,6 +381,9 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 	}
 	out.whole(choices, u)
 }
+
+// errClientGone cancels a request whose client can no longer be written to.
+var errClientGone = errors.New("client disconnected")
 
 // responder writes a job's response: one JSON object or a stream of
 // server-sent events.

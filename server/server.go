@@ -13,8 +13,10 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,6 +40,14 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBodyBytes bounds a request body (default 8 MiB); larger ones get 413.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the reading of a request body, whole: a client
+	// that has not sent all of it by then gets 408 and its connection is
+	// closed (0 = none).
+	BodyTimeout time.Duration
+	// WriteTimeout bounds each write to a client (a response, or one event
+	// of a stream, so long streams go on): a client that stops reading is
+	// cut after it, and its request cancelled (0 = none).
+	WriteTimeout time.Duration
 	// Logger receives one line per request (default slog.Default()).
 	Logger *slog.Logger
 	// ChatFormat is how chats become prompts: FormatAuto (harmony for
@@ -87,11 +97,24 @@ func New(cfg Config) *Server {
 	s.route("/health", http.MethodGet, s.health)
 	metrics := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	s.route("/metrics", http.MethodGet, metrics.ServeHTTP)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, newError(http.StatusNotFound, "invalid_request_error", "", "unknown_url",
-			"unknown URL: %s %s", r.Method, r.URL.Path))
-	})
+	s.mux.HandleFunc("/", unknownURL)
 	return s
+}
+
+func unknownURL(w http.ResponseWriter, r *http.Request) {
+	writeError(w, newError(http.StatusNotFound, "invalid_request_error", "", "unknown_url",
+		"unknown URL: %s %s", r.Method, r.URL.Path))
+}
+
+// ErrShutdown is the cause (context.Cause) with which a request's context
+// is cancelled when the server shuts down before the request finished; a
+// request cut so answers 503 (or, streaming, a server_shutdown error event).
+// Cancel the http.Server's BaseContext with it: see cmd/engine's serve.
+var ErrShutdown = errors.New("server shutdown")
+
+func shutdownError() *apiError {
+	return newError(http.StatusServiceUnavailable, "server_shutdown", "", "server_shutdown",
+		"the server shut down before the request finished")
 }
 
 // SetEngine starts serving e. Chats use the harmony format (model/harmony)
@@ -128,7 +151,25 @@ func chatFormat(format, arch string) string {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d := s.cfg.WriteTimeout; d > 0 {
+		w = newTimedWriter(w, d)
+	}
+	if p := r.URL.Path; p != cleanPath(p) {
+		unknownURL(w, r) // ServeMux would redirect to the clean path, in HTML
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is path.Clean keeping a trailing slash, as ServeMux cleans.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
 
 // info carries what a handler wants logged about its request.
 type info struct {
@@ -178,6 +219,9 @@ func (s *Server) route(pattern, method string, h http.HandlerFunc) {
 				"missing or incorrect API key: send it as 'Authorization: Bearer KEY'"))
 		default:
 			r.Body = http.MaxBytesReader(rec, r.Body, s.cfg.MaxBodyBytes)
+			if d := s.cfg.BodyTimeout; d > 0 && r.ContentLength != 0 {
+				r.Body = newTimedBody(rec, r.Body, d)
+			}
 			h(rec, r)
 		}
 	})

@@ -23,7 +23,9 @@ func serveCmd() *cobra.Command {
 	var (
 		modelPath, addr, apiKey, name, logFormat, format string
 		threads, ctxSize, maxQueue, kvBlocks             int
-		timeout, shutdownTimeout                         time.Duration
+		timeout                                          time.Duration
+		bodyTimeout, writeTimeout                        time.Duration
+		lc                                               listenConfig
 		maxBody                                          int64
 		verbose                                          bool
 	)
@@ -34,15 +36,24 @@ func serveCmd() *cobra.Command {
 
 The port opens at once; /health answers 503 while the model loads, then 200.
 SIGTERM or SIGINT stops accepting connections, lets running requests finish
-within --shutdown-timeout (then cancels them) and exits 0. The API key can
-also come from the environment variable ENGINE_API_KEY.`,
+within --shutdown-timeout (then cancels them: streams end with a
+server_shutdown error event, other requests get 503) and exits 0. The API
+key can also come from the environment variable ENGINE_API_KEY.
+
+Slow clients are bounded: request headers must arrive within
+--header-timeout, a body within --body-timeout (408), each write to a client
+must finish within --write-timeout, idle keep-alive connections close after
+--idle-timeout, and above --max-conns open connections new ones wait.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if modelPath == "" {
 				return errors.New("serve: --model is required")
 			}
-			if maxQueue < 1 || timeout < 0 || shutdownTimeout < 0 || maxBody < 0 {
+			if maxQueue < 1 || timeout < 0 || lc.shutdownTimeout < 0 || maxBody < 0 {
 				return errors.New("serve: need --max-queue >= 1 and non-negative --timeout, --shutdown-timeout, --max-body")
+			}
+			if bodyTimeout < 0 || writeTimeout < 0 || lc.headerTimeout < 0 || lc.idleTimeout < 0 || lc.maxConns < 0 {
+				return errors.New("serve: need non-negative --header-timeout, --body-timeout, --write-timeout, --idle-timeout, --max-conns")
 			}
 			if apiKey == "" {
 				apiKey = os.Getenv("ENGINE_API_KEY")
@@ -62,8 +73,9 @@ also come from the environment variable ENGINE_API_KEY.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return serve(ctx, log, addr, modelPath, opts, shutdownTimeout, server.Config{
+			return serve(ctx, log, addr, modelPath, opts, lc, server.Config{
 				Model: name, APIKey: apiKey, Timeout: timeout, MaxBodyBytes: maxBody, Logger: log,
+				BodyTimeout: bodyTimeout, WriteTimeout: writeTimeout,
 				ChatFormat: chatFormat,
 			})
 		},
@@ -74,7 +86,12 @@ also come from the environment variable ENGINE_API_KEY.`,
 	f.StringVar(&name, "model-name", "", "model id for the API (default: the file name without .gguf)")
 	f.StringVar(&apiKey, "api-key", "", "require 'Authorization: Bearer KEY' (default: $ENGINE_API_KEY)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "deadline of one request (0 = none)")
-	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running requests may finish")
+	f.DurationVar(&lc.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running requests may finish")
+	f.DurationVar(&lc.headerTimeout, "header-timeout", 10*time.Second, "time to read a request's headers (0 = none)")
+	f.DurationVar(&bodyTimeout, "body-timeout", 30*time.Second, "time to read a request's whole body; 408 after it (0 = none)")
+	f.DurationVar(&writeTimeout, "write-timeout", time.Minute, "time for each write to a client (a response, one event of a stream); the client is cut after it (0 = none)")
+	f.DurationVar(&lc.idleTimeout, "idle-timeout", time.Minute, "idle keep-alive connections close after it (0 = never)")
+	f.IntVar(&lc.maxConns, "max-conns", 1024, "open connections at most; more wait until one closes (0 = no limit)")
 	f.IntVar(&maxQueue, "max-queue", 256, "samples waiting to start before requests get 429 (n samples count n)")
 	f.Int64Var(&maxBody, "max-body", 8<<20, "largest request body in bytes (413 above)")
 	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
@@ -100,20 +117,38 @@ func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {
 	return nil, fmt.Errorf("serve: --log-format must be text or json, got %q", format)
 }
 
+// listenConfig is how serve runs its connections.
+type listenConfig struct {
+	shutdownTimeout time.Duration // for running requests to finish on SIGTERM
+	headerTimeout   time.Duration // to read a request's headers
+	idleTimeout     time.Duration // of a keep-alive connection between requests
+	maxConns        int           // open connections (0 = no limit)
+}
+
+// cutGrace is how long requests cut at the end of a shutdown have to send
+// their error before their connections are closed.
+const cutGrace = 2 * time.Second
+
 // serve listens at once, loads the model in the background and serves
 // until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, log *slog.Logger, addr, modelPath string, opts []engine.Option,
-	shutdownTimeout time.Duration, cfg server.Config) error {
+	lc listenConfig, cfg server.Config) error {
 	srv := server.New(cfg)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if lc.maxConns > 0 {
+		ln = server.LimitListener(ln, lc.maxConns)
+	}
 	// Requests live under base, so a shutdown that runs out of time can
-	// cancel them (which frees their KV at once).
-	base, cancelAll := context.WithCancel(context.Background())
-	defer cancelAll()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second,
+	// cancel them (which frees their KV at once) with a cause they tell
+	// from a client's disconnect.
+	base, cancelAll := context.WithCancelCause(context.Background())
+	defer cancelAll(nil)
+	// No WriteTimeout here: it would cut long streams (the server sets a
+	// deadline per write instead).
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: lc.headerTimeout, IdleTimeout: lc.idleTimeout,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -167,13 +202,17 @@ func serve(ctx context.Context, log *slog.Logger, addr, modelPath string, opts [
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", shutdownTimeout.String())
+	log.Info("shutting down", "timeout", lc.shutdownTimeout.String())
 	srv.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), lc.shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("running requests did not finish in time; cancelling them", "err", err)
-		cancelAll()
+		cancelAll(server.ErrShutdown)
+		// Let them send their error, then close what is left.
+		gctx, stop := context.WithTimeout(context.Background(), cutGrace)
+		hs.Shutdown(gctx)
+		stop()
 		hs.Close()
 	}
 	log.Info("stopped")

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +26,8 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{[]string{"serve"}, "serve: --model is required"},
 		{[]string{"serve", "-m", "x.gguf", "--max-queue", "0"}, "--max-queue >= 1"},
+		{[]string{"serve", "-m", "x.gguf", "--body-timeout", "-1s"}, "need non-negative --header-timeout, --body-timeout"},
+		{[]string{"serve", "-m", "x.gguf", "--max-conns", "-1"}, "--idle-timeout, --max-conns"},
 		{[]string{"serve", "-m", "x.gguf", "--chat-format", "chatml"}, `unknown --chat-format "chatml" (auto, jinja, harmony)`},
 		{[]string{"serve", "-m", "x.gguf", "--log-format", "xml"}, `--log-format must be text or json, got "xml"`},
 		{[]string{"serve", "-m", "missing.gguf", "--addr", "127.0.0.1:0"}, "missing.gguf"},
@@ -53,39 +58,170 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestServeInProcess starts serve on a free port, waits for the model and
-// stops it through its context, as SIGTERM does.
-func TestServeInProcess(t *testing.T) {
+// inProcess is serve running in this process.
+type inProcess struct {
+	url  string
+	addr string
+	logs *syncBuffer
+	stop context.CancelFunc
+	done chan error
+}
+
+// startInProcess starts serve on a free port and waits for the model.
+func startInProcess(t *testing.T, lc listenConfig) *inProcess {
+	t.Helper()
 	need(t, stories)
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	p := &inProcess{logs: &syncBuffer{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewJSONHandler(p.logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, log, "127.0.0.1:0", stories, nil, time.Second, server.Config{Logger: log})
-	}()
-	var url string
+	p.stop = cancel
+	go func() { p.done <- serve(ctx, log, "127.0.0.1:0", stories, nil, lc, server.Config{Logger: log}) }()
+	t.Cleanup(func() {
+		cancel()
+		<-p.done
+	})
 	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(logs.String(), "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "listening" {
-				url = "http://" + m["addr"].(string)
+		for _, m := range p.lines() {
+			if m["msg"] == "listening" {
+				p.addr = m["addr"].(string)
+				p.url = "http://" + p.addr
 				return true
 			}
 		}
 		return false
 	}, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool {
-		res, err := http.Get(url + "/health")
+		res, err := http.Get(p.url + "/health")
 		if err != nil {
 			return false
 		}
 		res.Body.Close()
 		return res.StatusCode == 200
 	}, 10*time.Second, 5*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
-	require.Contains(t, logs.String(), `"msg":"stopped"`)
-	_, err := http.Get(url + "/health")
+	return p
+}
+
+// lines returns the JSON log lines so far.
+func (p *inProcess) lines() []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestServeInProcess starts serve on a free port, waits for the model and
+// stops it through its context, as SIGTERM does.
+func TestServeInProcess(t *testing.T) {
+	p := startInProcess(t, listenConfig{shutdownTimeout: time.Second})
+	p.stop()
+	require.NoError(t, <-p.done)
+	p.done <- nil // for the cleanup
+	require.Contains(t, p.logs.String(), `"msg":"stopped"`)
+	_, err := http.Get(p.url + "/health")
 	require.Error(t, err, "the port must be closed after shutdown")
+}
+
+// TestServeShutdownCutsRequests: requests still running when
+// --shutdown-timeout expires end with a server_shutdown error (an event
+// then [DONE] when streaming, else 503), logged as cut by the shutdown.
+func TestServeShutdownCutsRequests(t *testing.T) {
+	p := startInProcess(t, listenConfig{shutdownTimeout: 100 * time.Millisecond})
+	body := func(stream bool) string {
+		return fmt.Sprintf(`{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":450,"ignore_eos":true,"stream":%v}`, stream)
+	}
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	results := make(chan result, 2)
+	for _, stream := range []bool{true, false} {
+		go func() {
+			res, err := http.Post(p.url+"/v1/completions", "application/json", strings.NewReader(body(stream)))
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			results <- result{res.StatusCode, string(b), err}
+		}()
+	}
+	// Both run: 16 samples in flight.
+	require.Eventually(t, func() bool {
+		res, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return strings.Contains(string(b), "\nengine_samples_in_flight 16\n")
+	}, 10*time.Second, time.Millisecond)
+	start := time.Now()
+	p.stop()
+	var stream, plain result
+	for range 2 {
+		r := <-results
+		require.NoError(t, r.err)
+		if strings.HasPrefix(r.body, "data: ") {
+			stream = r
+		} else {
+			plain = r
+		}
+	}
+	require.NoError(t, <-p.done)
+	p.done <- nil
+	require.Less(t, time.Since(start), 100*time.Millisecond+cutGrace)
+
+	require.Equal(t, http.StatusOK, stream.status)
+	events := strings.Split(strings.TrimSuffix(stream.body, "\n\n"), "\n\n")
+	require.Greater(t, len(events), 2, "the stream had begun")
+	require.Equal(t, "data: [DONE]", events[len(events)-1], "the stream ends with [DONE]")
+	var last map[string]map[string]any
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(events[len(events)-2], "data: ")), &last))
+	require.Equal(t, "server_shutdown", last["error"]["type"], "%v", last)
+
+	require.Equal(t, http.StatusServiceUnavailable, plain.status, plain.body)
+	var m map[string]map[string]any
+	require.NoError(t, json.Unmarshal([]byte(plain.body), &m), plain.body)
+	require.Equal(t, "server_shutdown", m["error"]["type"])
+
+	var cut []any
+	for _, l := range p.lines() {
+		if l["msg"] == "request" && l["path"] == "/v1/completions" {
+			cut = append(cut, l["cancelled"])
+		}
+	}
+	require.Equal(t, []any{"server shutdown", "server shutdown"}, cut)
+}
+
+// TestServeConnectionTimeouts: an idle keep-alive connection is closed
+// after --idle-timeout, one whose headers never end after --header-timeout.
+func TestServeConnectionTimeouts(t *testing.T) {
+	const d = 100 * time.Millisecond
+	p := startInProcess(t, listenConfig{shutdownTimeout: time.Second, idleTimeout: d, headerTimeout: d})
+	for _, c := range []struct{ name, send string }{
+		{"idle", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"headers", "GET /health HTTP/1.1\r\nHost: x\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", p.addr)
+			require.NoError(t, err)
+			defer conn.Close()
+			start := time.Now()
+			_, err = io.WriteString(conn, c.send)
+			require.NoError(t, err)
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+			b, err := io.ReadAll(conn) // to the server's close
+			require.NoError(t, err, "the server must close the connection")
+			require.GreaterOrEqual(t, time.Since(start), d)
+			if c.name == "idle" {
+				require.Contains(t, string(b), "200 OK")
+			}
+		})
+	}
 }
