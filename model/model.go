@@ -6,6 +6,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -103,9 +104,17 @@ func (m *Meta) fail(format string, args ...any) {
 	}
 }
 
-// Int reads {arch}.key as an int; when def is nil the key is required.
+// Bad records that {arch}.key holds v, which is not valid; why says what
+// a valid value is. Loaders use it so every metadata error names its key.
+func (m *Meta) Bad(key string, v any, why string) {
+	m.fail("%s.%s = %v: %s", m.Arch, key, v, why)
+}
+
+// Int reads {arch}.key as an int; when def is nil the key is required. A
+// per-layer array is read as its value when every layer has the same one.
 func (m *Meta) Int(key string, def ...int) int {
 	full := m.Arch + "." + key
+	kv, present := m.F.Get(full)
 	if v, ok := m.F.Int(full); ok {
 		if v < 0 || v > 1<<40 {
 			m.fail("%s = %d is out of range", full, v)
@@ -113,9 +122,16 @@ func (m *Meta) Int(key string, def ...int) int {
 		}
 		return int(v)
 	}
-	// Some files store per-layer arrays (e.g. head_count_kv); take the first.
-	if a, ok := m.F.Int32s(full); ok && len(a) > 0 {
+	if a, ok := m.F.Int32s(full); ok {
+		if len(a) == 0 || a[0] < 0 || slices.ContainsFunc(a, func(x int32) bool { return x != a[0] }) {
+			m.Bad(key, a, "want one value >= 0 for every layer (per-layer values are not supported)")
+			return 0
+		}
 		return int(a[0])
+	}
+	if present {
+		m.fail("%s has type %s, want an integer", full, kv.Type)
+		return 0
 	}
 	if len(def) > 0 {
 		return def[0]
@@ -124,23 +140,67 @@ func (m *Meta) Int(key string, def ...int) int {
 	return 0
 }
 
+// PosInt is Int for values that must be positive.
+func (m *Meta) PosInt(key string, def ...int) int {
+	v := m.Int(key, def...)
+	if v <= 0 {
+		m.Bad(key, v, "must be positive")
+	}
+	return v
+}
+
 // Float reads {arch}.key as a float32; when def is nil the key is required.
+// It rejects NaN and infinities (also a float64 beyond float32's range);
+// PosFloat also rejects values <= 0.
 func (m *Meta) Float(key string, def ...float32) float32 {
+	v, ok := m.float(key, def)
+	if ok && !finite(v) {
+		m.Bad(key, v, "must be a finite number")
+	}
+	return float32(v)
+}
+
+// PosFloat reads {arch}.key as a float32 that must be positive and finite
+// (as norm epsilons, RoPE bases and scaling factors must).
+func (m *Meta) PosFloat(key string, def ...float32) float32 {
+	v, ok := m.float(key, def)
+	if ok && (!finite(v) || float32(v) <= 0) {
+		m.Bad(key, v, "must be a positive finite number")
+	}
+	return float32(v)
+}
+
+// float reads {arch}.key, or def[0]; ok is false when it failed.
+func (m *Meta) float(key string, def []float32) (float64, bool) {
 	full := m.Arch + "." + key
+	kv, present := m.F.Get(full)
 	if v, ok := m.F.Float(full); ok {
-		return float32(v)
+		return v, true
+	}
+	if present {
+		m.fail("%s has type %s, want a number", full, kv.Type)
+		return 0, false
 	}
 	if len(def) > 0 {
-		return def[0]
+		return float64(def[0]), true
 	}
 	m.fail("required key %s is missing", full)
-	return 0
+	return 0, false
+}
+
+// finite reports whether v is a number that float32 holds finitely.
+func finite(v float64) bool {
+	return !math.IsNaN(v) && !math.IsInf(float64(float32(v)), 0)
 }
 
 // String reads {arch}.key, or def when absent.
 func (m *Meta) String(key, def string) string {
-	if v, ok := m.F.String(m.Arch + "." + key); ok {
+	full := m.Arch + "." + key
+	if v, ok := m.F.String(full); ok {
 		return v
+	}
+	if kv, ok := m.F.Get(full); ok {
+		m.fail("%s has type %s, want a string", full, kv.Type)
 	}
 	return def
 }

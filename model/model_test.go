@@ -101,7 +101,7 @@ func TestLoadErrors(t *testing.T) {
 				}
 				return v, true
 			},
-			want: "inconsistent attention shape: 8 heads, 3 KV heads",
+			want: "llama.attention.head_count_kv = 3: must divide attention.head_count (8)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,7 +5,6 @@
 package gemma3
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/tscale/engine/backend"
@@ -26,19 +25,21 @@ func init() {
 
 func load(f *gguf.File, be backend.Backend) (model.Model, error) {
 	m := model.NewMeta(f)
-	dim := m.Int("embedding_length")
-	heads := m.Int("attention.head_count")
-	window := m.Int("attention.sliding_window", 0)
+	dim := m.PosInt("embedding_length")
+	heads := m.PosInt("attention.head_count")
+	// Five of six layers slide: without a window they would attend to
+	// everything, silently another model.
+	window := m.PosInt("attention.sliding_window")
 	softcap := m.Float("final_logit_softcapping", 0)
+	if softcap < 0 {
+		m.Bad("final_logit_softcapping", softcap, "must be >= 0 (0: no soft-capping)")
+	}
 	if m.Err != nil {
 		return nil, m.Err
 	}
-	if heads <= 0 {
-		return nil, fmt.Errorf("%s: %s.attention.head_count = %d", f.Path, m.Arch, heads)
-	}
 	// Queries are scaled by 1/sqrt(head size), except in the 27B model
 	// (62 layers) by 1/sqrt(dim/heads), as Gemma's reference code and
-	// llama.cpp do.
+	// llama.cpp do. (llama.Load validates these keys.)
 	qdim := m.Int("attention.key_length", dim/heads)
 	if m.Int("block_count") == 62 {
 		qdim = dim / heads

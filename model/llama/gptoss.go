@@ -1,8 +1,6 @@
 package llama
 
 import (
-	"fmt"
-
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/model"
 	"github.com/tscale/engine/model/gguf"
@@ -17,13 +15,10 @@ func init() { model.Register("gpt-oss", loadGPTOSS) }
 // softmax over the chosen experts' logits and a clamped SwiGLU.
 func loadGPTOSS(f *gguf.File, be backend.Backend) (model.Model, error) {
 	m := model.NewMeta(f)
-	window := m.Int("attention.sliding_window")
+	window := m.PosInt("attention.sliding_window")
 	period := m.Int("attention.sliding_window_pattern", 2)
 	if m.Err != nil {
 		return nil, m.Err
-	}
-	if window <= 0 {
-		return nil, fmt.Errorf("%s: %s.attention.sliding_window = %d, want > 0", f.Path, m.Arch, window)
 	}
 	return Load(f, be, Options{
 		NeoX:            true,

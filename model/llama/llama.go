@@ -81,24 +81,29 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 	m := model.NewMeta(f)
 	hp := model.Hyper{
 		Arch:    m.Arch,
-		Context: m.Int("context_length", 2048),
-		Dim:     m.Int("embedding_length"),
-		Layers:  m.Int("block_count"),
+		Context: m.PosInt("context_length", 2048),
+		Dim:     m.PosInt("embedding_length"),
+		Layers:  m.PosInt("block_count"),
 		FFN:     m.Int("feed_forward_length", 0),
-		Heads:   m.Int("attention.head_count"),
+		Heads:   m.PosInt("attention.head_count"),
 	}
-	hp.KVHeads = m.Int("attention.head_count_kv", hp.Heads)
-	eps := m.Float("attention.layer_norm_rms_epsilon", 1e-5)
+	hp.KVHeads = m.PosInt("attention.head_count_kv", hp.Heads)
+	eps := m.PosFloat("attention.layer_norm_rms_epsilon", 1e-5)
 	if m.Err != nil {
 		return nil, m.Err
 	}
-	if hp.Heads <= 0 || hp.KVHeads <= 0 || hp.Heads%hp.KVHeads != 0 || hp.Layers <= 0 || hp.Dim <= 0 {
-		return nil, fmt.Errorf("%s: inconsistent attention shape: %d heads, %d KV heads, %d layers, dim %d",
-			f.Path, hp.Heads, hp.KVHeads, hp.Layers, hp.Dim)
+	if hp.Heads%hp.KVHeads != 0 {
+		m.Bad("attention.head_count_kv", hp.KVHeads, fmt.Sprintf("must divide attention.head_count (%d)", hp.Heads))
 	}
-	hp.HeadDim = m.Int("attention.key_length", hp.Dim/hp.Heads)
+	if _, ok := f.Get(m.Arch + ".attention.key_length"); !ok && hp.Dim%hp.Heads != 0 {
+		m.Bad("embedding_length", hp.Dim, fmt.Sprintf("must be a multiple of attention.head_count (%d) without attention.key_length", hp.Heads))
+	}
+	hp.HeadDim = m.PosInt("attention.key_length", hp.Dim/hp.Heads)
 	if v := m.Int("attention.value_length", hp.HeadDim); v != hp.HeadDim {
-		return nil, fmt.Errorf("%s: key length %d != value length %d is not supported", f.Path, hp.HeadDim, v)
+		m.Bad("attention.value_length", v, fmt.Sprintf("must equal attention.key_length (%d)", hp.HeadDim))
+	}
+	if m.Err != nil {
+		return nil, m.Err
 	}
 	moe, err := readMoE(f, m, &hp)
 	if err != nil {
@@ -108,30 +113,26 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("%s: %s.feed_forward_length is missing or 0", f.Path, m.Arch)
 	}
 	rope := backend.RoPE{
-		Dims:      m.Int("rope.dimension_count", hp.HeadDim),
-		Base:      m.Float("rope.freq_base", 10000),
+		Dims:      m.PosInt("rope.dimension_count", hp.HeadDim),
+		Base:      m.PosFloat("rope.freq_base", 10000),
 		FreqScale: 1,
 		NeoX:      opt.NeoX,
 	}
 	switch typ := m.String("rope.scaling.type", "none"); typ {
 	case "none", "":
 	case "linear":
-		if fac := m.Float("rope.scaling.factor", 1); fac > 0 {
-			rope.FreqScale = 1 / fac
-		}
+		rope.FreqScale = freqScale(m)
 	case "yarn":
-		if fac := m.Float("rope.scaling.factor", 1); fac > 0 {
-			rope.FreqScale = 1 / fac
-		}
+		rope.FreqScale = freqScale(m)
 		rope.YaRN = yarn(m, rope.FreqScale, hp.Context)
 	default:
 		return nil, fmt.Errorf("%s: RoPE scaling %q is not supported (none, linear, yarn)", f.Path, typ)
 	}
+	if rope.Dims > hp.HeadDim || rope.Dims%2 != 0 {
+		m.Bad("rope.dimension_count", rope.Dims, fmt.Sprintf("must be even and at most the head size %d", hp.HeadDim))
+	}
 	if m.Err != nil {
 		return nil, m.Err
-	}
-	if rope.Dims <= 0 || rope.Dims > hp.HeadDim || rope.Dims%2 != 0 {
-		return nil, fmt.Errorf("%s: rope.dimension_count %d does not fit head size %d", f.Path, rope.Dims, hp.HeadDim)
 	}
 
 	w := &model.Weights{F: f, BE: be}
@@ -147,10 +148,16 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 	if w.Err != nil {
 		return nil, w.Err
 	}
-	if s := md.embd.Shape(); len(s) != 2 || s[0] != int64(hp.Dim) {
+	if s := md.embd.Shape(); len(s) != 2 || s[0] != int64(hp.Dim) || s[1] <= 0 {
 		return nil, fmt.Errorf("%s: token_embd.weight has shape %v, want [%d vocab]", f.Path, s, hp.Dim)
 	}
 	hp.Vocab = int(md.embd.Shape()[1])
+	if n := m.Int("vocab_size", hp.Vocab); n != hp.Vocab {
+		m.Bad("vocab_size", n, fmt.Sprintf("disagrees with token_embd.weight's %d rows", hp.Vocab))
+	}
+	if m.Err != nil {
+		return nil, m.Err
+	}
 	md.hp = hp
 	if ff := w.Opt("rope_freqs.weight", int64(rope.Dims/2)); ff != nil {
 		rope.Factors = make([]float32, rope.Dims/2)
@@ -161,7 +168,11 @@ func Load(f *gguf.File, be backend.Backend, opt Options) (*Model, error) {
 		}
 		data := f.Data(t)
 		for i := range rope.Factors {
-			rope.Factors[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+			v := math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+			if !(v > 0) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("%s: rope_freqs.weight[%d] = %v: must be a positive finite number", f.Path, i, v)
+			}
+			rope.Factors[i] = v
 		}
 	}
 	md.outNorm = w.Get("output_norm.weight", int64(hp.Dim))
@@ -316,6 +327,15 @@ func (m *Model) Forward(b *backend.Batch, kv backend.KVCache, logitRows []int) (
 	return logits, nil
 }
 
+// freqScale is 1 / rope.scaling.factor; llama.cpp reads a factor of 0 as
+// unset (1).
+func freqScale(m *model.Meta) float32 {
+	if v, ok := m.F.Float(m.Arch + ".rope.scaling.factor"); ok && v == 0 {
+		return 1
+	}
+	return 1 / m.PosFloat("rope.scaling.factor", 1)
+}
+
 // yarn returns llama.cpp's YaRN parameters for a model whose RoPE is
 // scaled by freqScale: full extrapolation mix, betas 32 and 1, and an
 // attention factor that cancels ggml's own 1 + 0.1·ln(factor) magnitude
@@ -329,10 +349,10 @@ func yarn(m *model.Meta, freqScale float32, ctx int) *backend.YaRN {
 	attn := mscale * (1 / (1 + 0.1*float32(math.Log(float64(factor)))))
 	return &backend.YaRN{
 		ExtFactor:  1,
-		AttnFactor: attn * m.Float("rope.scaling.attn_factor", 1),
+		AttnFactor: attn * m.PosFloat("rope.scaling.attn_factor", 1),
 		BetaFast:   32,
 		BetaSlow:   1,
-		OrigCtx:    m.Int("rope.scaling.original_context_length", ctx),
+		OrigCtx:    m.PosInt("rope.scaling.original_context_length", ctx),
 	}
 }
 

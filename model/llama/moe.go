@@ -79,11 +79,16 @@ func readMoE(f *gguf.File, m *model.Meta, hp *model.Hyper) (*moeSpec, error) {
 	if fam.shared {
 		s.sharedFF = m.Int("expert_shared_feed_forward_length", hp.FFN)
 	}
+	switch {
+	case s.ff <= 0 && fam.expFF:
+		m.Bad("expert_feed_forward_length", s.ff, "must be positive")
+	case s.ff <= 0:
+		m.Bad("feed_forward_length", s.ff, "must be positive")
+	case fam.shared && s.sharedFF <= 0:
+		m.Bad("expert_shared_feed_forward_length", s.sharedFF, "must be positive")
+	}
 	if m.Err != nil {
 		return nil, m.Err
-	}
-	if s.ff <= 0 || (fam.shared && s.sharedFF <= 0) {
-		return nil, fmt.Errorf("%s: expert FFN length %d, shared %d: want > 0", f.Path, s.ff, s.sharedFF)
 	}
 	hp.Experts, hp.ExpertsK = n, k
 	return s, nil

@@ -257,8 +257,15 @@ func fromMeta(m metadata) (*Tokenizer, error) {
 	}
 
 	// Special ids: defaults outside the vocabulary are disabled; metadata
-	// values outside it are ignored (llama.cpp warns).
+	// values outside it are ignored (llama.cpp warns), except those that
+	// start or end a sequence: ignoring them would silently change how
+	// prompts begin or when generation stops.
 	n := int32(len(t.tokens))
+	for _, key := range []string{"bos_token_id", "eos_token_id", "eot_token_id", "eom_token_id"} {
+		if v, ok := m.Uint(kp + key); ok && v >= uint64(n) {
+			return nil, fmt.Errorf("tokenizer: %s%s = %d: outside the vocabulary of %d tokens", kp, key, v, n)
+		}
+	}
 	fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep := int32(-1), int32(-1), int32(-1), int32(-1), int32(-1), int32(-1)
 	for _, s := range []struct {
 		key string
