@@ -3,11 +3,14 @@ package server
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +161,62 @@ func TestLimitListener(t *testing.T) {
 	res, m := readResponse(t, b, rb)
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "%v", m)
 	require.Equal(t, "loading", m["status"])
+}
+
+// smallBuffers gives accepted connections a small send buffer, so that a
+// client that does not read soon blocks the server's writes.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// logBuffer is a log sink read while the server writes to it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestWriteTimeoutCutsNonReader: a stream whose client stops reading is
+// cut after WriteTimeout, which frees its KV blocks.
+func TestWriteTimeoutCutsNonReader(t *testing.T) {
+	e := openEngine(t)
+	var logs logBuffer
+	s := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), WriteTimeout: 100 * time.Millisecond})
+	require.NoError(t, s.SetEngine(e))
+	ts := httptest.NewUnstartedServer(s)
+	ts.Listener = smallBuffers{ts.Listener}
+	ts.Start()
+	defer ts.Close()
+
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4096))
+	body := `{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":450,"ignore_eos":true,"stream":true}`
+	_, err = fmt.Fprintf(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	require.NoError(t, err)
+	waitFor(t, 10*time.Second, "the request to be cut", func() bool {
+		return strings.Contains(logs.String(), "cancelled=\"client disconnected\"")
+	})
+	waitFor(t, 5*time.Second, "its KV blocks to be freed", func() bool {
+		st := e.Stats()
+		return st.KV.Used == 0 && st.Running == 0
+	})
 }
