@@ -261,6 +261,11 @@ func (s *Server) reason(w http.ResponseWriter, r *http.Request, l *loaded, j *jo
 	in := reqInfo(r.Context())
 	in.attrs = append(in.attrs, "n", p.N, "reasoning", p.Reasoning.Strategy, "prompt_tokens", len(req.Prompt))
 	if err != nil {
+		if errors.Is(context.Cause(ctx), ErrShutdown) {
+			in.attrs = append(in.attrs, "cancelled", "server shutdown")
+			writeError(w, shutdownError())
+			return
+		}
 		if r.Context().Err() != nil {
 			in.attrs = append(in.attrs, "cancelled", "client disconnected")
 			return

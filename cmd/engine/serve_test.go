@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -130,28 +129,32 @@ func TestServeInProcess(t *testing.T) {
 // then [DONE] when streaming, else 503), logged as cut by the shutdown.
 func TestServeShutdownCutsRequests(t *testing.T) {
 	p := startInProcess(t, listenConfig{shutdownTimeout: 100 * time.Millisecond})
-	body := func(stream bool) string {
-		return fmt.Sprintf(`{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":450,"ignore_eos":true,"stream":%v}`, stream)
+	const req = `{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":450,"ignore_eos":true`
+	bodies := map[string]string{
+		"stream":   req + `,"stream":true}`,
+		"plain":    req + `}`,
+		"strategy": req + `,"reasoning":{"strategy":"vote"}}`,
 	}
 	type result struct {
+		name   string
 		status int
 		body   string
 		err    error
 	}
-	results := make(chan result, 2)
-	for _, stream := range []bool{true, false} {
+	results := make(chan result, len(bodies))
+	for name, body := range bodies {
 		go func() {
-			res, err := http.Post(p.url+"/v1/completions", "application/json", strings.NewReader(body(stream)))
+			res, err := http.Post(p.url+"/v1/completions", "application/json", strings.NewReader(body))
 			if err != nil {
-				results <- result{err: err}
+				results <- result{name: name, err: err}
 				return
 			}
 			defer res.Body.Close()
 			b, err := io.ReadAll(res.Body)
-			results <- result{res.StatusCode, string(b), err}
+			results <- result{name, res.StatusCode, string(b), err}
 		}()
 	}
-	// Both run: 16 samples in flight.
+	// All run: 24 samples in flight.
 	require.Eventually(t, func() bool {
 		res, err := http.Get(p.url + "/metrics")
 		if err != nil {
@@ -159,24 +162,21 @@ func TestServeShutdownCutsRequests(t *testing.T) {
 		}
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
-		return strings.Contains(string(b), "\nengine_samples_in_flight 16\n")
+		return strings.Contains(string(b), "\nengine_samples_in_flight 24\n")
 	}, 10*time.Second, time.Millisecond)
 	start := time.Now()
 	p.stop()
-	var stream, plain result
-	for range 2 {
+	got := map[string]result{}
+	for range bodies {
 		r := <-results
-		require.NoError(t, r.err)
-		if strings.HasPrefix(r.body, "data: ") {
-			stream = r
-		} else {
-			plain = r
-		}
+		require.NoError(t, r.err, r.name)
+		got[r.name] = r
 	}
 	require.NoError(t, <-p.done)
 	p.done <- nil
 	require.Less(t, time.Since(start), 100*time.Millisecond+cutGrace)
 
+	stream := got["stream"]
 	require.Equal(t, http.StatusOK, stream.status)
 	events := strings.Split(strings.TrimSuffix(stream.body, "\n\n"), "\n\n")
 	require.Greater(t, len(events), 2, "the stream had begun")
@@ -185,10 +185,13 @@ func TestServeShutdownCutsRequests(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(events[len(events)-2], "data: ")), &last))
 	require.Equal(t, "server_shutdown", last["error"]["type"], "%v", last)
 
-	require.Equal(t, http.StatusServiceUnavailable, plain.status, plain.body)
-	var m map[string]map[string]any
-	require.NoError(t, json.Unmarshal([]byte(plain.body), &m), plain.body)
-	require.Equal(t, "server_shutdown", m["error"]["type"])
+	for _, name := range []string{"plain", "strategy"} {
+		r := got[name]
+		require.Equal(t, http.StatusServiceUnavailable, r.status, "%s: %s", name, r.body)
+		var m map[string]map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.body), &m), r.body)
+		require.Equal(t, "server_shutdown", m["error"]["type"], name)
+	}
 
 	var cut []any
 	for _, l := range p.lines() {
@@ -196,7 +199,7 @@ func TestServeShutdownCutsRequests(t *testing.T) {
 			cut = append(cut, l["cancelled"])
 		}
 	}
-	require.Equal(t, []any{"server shutdown", "server shutdown"}, cut)
+	require.Equal(t, []any{"server shutdown", "server shutdown", "server shutdown"}, cut)
 }
 
 // TestServeConnectionTimeouts: an idle keep-alive connection is closed
