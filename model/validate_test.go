@@ -213,3 +213,65 @@ func TestValidModelsLoad(t *testing.T) {
 		require.NoError(t, err, spec.Name)
 	}
 }
+
+// FuzzLoadMetadata sets one hyperparameter of the synthetic llama to an
+// arbitrary value: loading never panics, and what loads is consistent.
+func FuzzLoadMetadata(f *testing.F) {
+	voc, err := gguf.Open(stories)
+	if err != nil {
+		f.Skipf("%s: %v (../shared must sit beside the repository)", stories, err)
+	}
+	defer voc.Close()
+	w, err := synth.Build(familySpecs()[0], voc)
+	require.NoError(f, err)
+	var base bytes.Buffer
+	_, err = w.WriteTo(&base)
+	require.NoError(f, err)
+	floats := []string{"attention.layer_norm_rms_epsilon", "rope.freq_base", "rope.scaling.factor", "rope.scaling.attn_factor"}
+	ints := []string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+		"attention.head_count_kv", "attention.key_length", "attention.value_length", "rope.dimension_count", "vocab_size",
+		"rope.scaling.original_context_length", "expert_count", "expert_used_count"}
+	for i := range floats {
+		f.Add(uint8(i), math.NaN(), int64(0))
+		f.Add(uint8(i), -1.0, int64(0))
+	}
+	for i := range ints {
+		f.Add(uint8(len(floats)+i), 0.0, int64(0))
+		f.Add(uint8(len(floats)+i), 0.0, int64(3))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, x float64, n int64) {
+		src, err := gguf.Parse(bytes.Clone(base.Bytes()), "fuzz.gguf")
+		require.NoError(t, err)
+		w := gguf.NewWriter()
+		for _, kv := range src.KVs {
+			require.NoError(t, w.Set(kv.Key, kv.Value))
+		}
+		for _, ti := range src.Tensors {
+			require.NoError(t, w.AddTensor(ti.Name, ti.Type, ti.Shape, src.Data(&ti)))
+		}
+		k := int(which) % (len(floats) + len(ints))
+		if k < len(floats) {
+			require.NoError(t, w.Set("llama.rope.scaling.type", []string{"linear", "yarn"}[k%2]))
+			require.NoError(t, w.Set("llama."+floats[k], x))
+		} else {
+			require.NoError(t, w.Set("llama."+ints[k-len(floats)], n))
+		}
+		var buf bytes.Buffer
+		_, err = w.WriteTo(&buf)
+		require.NoError(t, err)
+		g, err := gguf.Parse(buf.Bytes(), "fuzz.gguf")
+		require.NoError(t, err)
+		m, err := model.Load(g, cpu.New(1))
+		if err != nil {
+			require.Contains(t, err.Error(), "fuzz.gguf: ")
+			return
+		}
+		hp := m.Hyper()
+		require.True(t, hp.Context > 0 && hp.Dim > 0 && hp.Layers > 0 && hp.Heads > 0 && hp.KVHeads > 0 && hp.HeadDim > 0, "%+v", hp)
+		require.Zero(t, hp.Heads%hp.KVHeads, "%+v", hp)
+		require.True(t, hp.ExpertsK <= hp.Experts, "%+v", hp)
+		if k < len(floats) && !(x == 0 && floats[k] == "rope.scaling.factor") {
+			require.True(t, x > 0 && !math.IsInf(x, 0), "loaded with %s = %v", floats[k], x)
+		}
+	})
+}
