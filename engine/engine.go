@@ -12,6 +12,7 @@ import (
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/backend/cpu"
 	"github.com/tscale/engine/engine/kv"
+	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/tokenizer"
@@ -29,6 +30,7 @@ type config struct {
 	blockSize   int
 	stepTokens  int
 	maxQueue    int
+	hostBudget  int64
 	prefixCache bool
 	progress    func(done, total int64)
 }
@@ -62,6 +64,12 @@ func WithStepTokens(n int) Option { return func(c *config) { c.stepTokens = n } 
 // counts N (default 4096).
 func WithMaxQueue(n int) Option { return func(c *config) { c.maxQueue = n } }
 
+// WithHostBudget bounds the host memory that the samples of started
+// requests may take, by an estimate per sample (see HostBytesPerSample); a
+// request waits while others use it, and one that alone exceeds it is
+// rejected with ErrTooManySamples (default 1 GiB).
+func WithHostBudget(bytes int64) Option { return func(c *config) { c.hostBudget = bytes } }
+
 // WithPrefixCache turns the cross-request prefix cache on or off (default on).
 func WithPrefixCache(on bool) Option { return func(c *config) { c.prefixCache = on } }
 
@@ -85,13 +93,18 @@ type Engine struct {
 
 	// Loop state: touched only on the loop goroutine.
 	kvm        *kv.Manager
+	blocks     int // KV blocks in the pool
 	blockSize  int
 	stepTokens int
 	maxQueue   int
+	hostBudget int64
+	host       int64 // host bytes held by started requests
 	running    []*request
 	waiting    []*request
 	exts       []*unit
 	admitted   int64
+	scratch    sample.Scratch // shared by every sampler: they run on the loop
+	logits     []float32      // one step's host row of logits
 	counters
 }
 
@@ -106,8 +119,9 @@ type Stats struct {
 	BatchTokens     int // tokens run through the model
 	Preemptions     int
 	Requests        int
-	Running         int // requests running
-	Waiting         int // requests waiting
+	Running         int   // requests running
+	Waiting         int   // requests waiting
+	HostBytes       int64 // host memory held by started requests (estimate)
 	KV              kv.Stats
 	BlockSize       int
 	KVBytesPerBlock int64
@@ -119,7 +133,7 @@ type Stats struct {
 
 // Open loads a GGUF model file and starts its scheduler.
 func Open(path string, opts ...Option) (*Engine, error) {
-	c := config{blockSize: 16, stepTokens: 512, maxQueue: 4096, prefixCache: true}
+	c := config{blockSize: 16, stepTokens: 512, maxQueue: 4096, hostBudget: 1 << 30, prefixCache: true}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -137,9 +151,9 @@ func Open(path string, opts ...Option) (*Engine, error) {
 }
 
 func open(f *gguf.File, c config) (*Engine, error) {
-	if c.blockSize <= 0 || c.stepTokens <= 0 || c.maxQueue <= 0 || c.budget < 0 {
-		return nil, fmt.Errorf("invalid options: block size %d, step tokens %d, queue %d, KV budget %d",
-			c.blockSize, c.stepTokens, c.maxQueue, c.budget)
+	if c.blockSize <= 0 || c.stepTokens <= 0 || c.maxQueue <= 0 || c.budget < 0 || c.blocks < 0 || c.hostBudget <= 0 {
+		return nil, fmt.Errorf("invalid options: block size %d, step tokens %d, queue %d, KV budget %d, KV blocks %d, host budget %d",
+			c.blockSize, c.stepTokens, c.maxQueue, c.budget, c.blocks, c.hostBudget)
 	}
 	tok, err := tokenizer.FromGGUF(f)
 	if err != nil {
@@ -165,17 +179,21 @@ func open(f *gguf.File, c config) (*Engine, error) {
 		return nil, fmt.Errorf("invalid context size %d", n)
 	}
 	perBlock := kv.BlockBytes(m.KVSpec(1, c.blockSize))
-	budget := c.budget
-	if budget == 0 {
-		budget = min(1<<30, perBlock*int64(8*((n+c.blockSize-1)/c.blockSize+1)))
-	}
-	blocks := kv.BlocksFor(budget, m.KVSpec(1, c.blockSize))
-	if c.blocks > 0 {
-		blocks = c.blocks
+	// The start-up error names what the user set: blocks, a budget, or
+	// neither (the default budget).
+	blocks := c.blocks
+	from := fmt.Sprintf("%d KV blocks were set", blocks)
+	if blocks == 0 {
+		budget, what := c.budget, "KV budget"
+		if budget == 0 {
+			budget, what = min(1<<30, perBlock*int64(8*((n+c.blockSize-1)/c.blockSize+1))), "default KV budget"
+		}
+		blocks = kv.BlocksFor(budget, m.KVSpec(1, c.blockSize))
+		from = fmt.Sprintf("the %s of %d bytes gives %d blocks", what, budget, blocks)
 	}
 	if need := (n + c.blockSize - 1) / c.blockSize; blocks < need {
-		return nil, fmt.Errorf("KV budget of %d bytes gives %d blocks of %d tokens; one %d-token sequence needs %d",
-			budget, blocks, c.blockSize, n, need)
+		return nil, fmt.Errorf("%s of %d tokens (%d bytes each); one %d-token sequence needs %d",
+			from, c.blockSize, perBlock, n, need)
 	}
 	cache, err := be.NewKV(m.KVSpec(blocks, c.blockSize))
 	if err != nil {
@@ -184,8 +202,9 @@ func open(f *gguf.File, c config) (*Engine, error) {
 	return &Engine{
 		file: f, model: m, tok: tok, be: be, kv: cache, ctx: n,
 		ops: make(chan func()), quit: make(chan struct{}), stopped: make(chan struct{}),
-		kvm:       kv.New(blocks, c.blockSize, kv.WithPrefixCache(c.prefixCache)),
-		blockSize: c.blockSize, stepTokens: c.stepTokens, maxQueue: c.maxQueue,
+		kvm:    kv.New(blocks, c.blockSize, kv.WithPrefixCache(c.prefixCache)),
+		blocks: blocks, blockSize: c.blockSize, stepTokens: c.stepTokens, maxQueue: c.maxQueue,
+		hostBudget: c.hostBudget,
 	}, nil
 }
 
@@ -305,7 +324,7 @@ func (e *Engine) Stats() Stats {
 	e.do(func() {
 		s = Stats{
 			Steps: e.steps, BatchTokens: e.batchTokens, Preemptions: e.preemptions, Requests: e.requests,
-			Running: len(e.running), Waiting: len(e.waiting), KV: e.kvm.Stats(),
+			Running: len(e.running), Waiting: len(e.waiting), HostBytes: e.host, KV: e.kvm.Stats(),
 			BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()),
 		}
 		if c, ok := e.be.(backend.ExpertCounter); ok {
@@ -323,9 +342,23 @@ func (e *Engine) Stream(ctx context.Context, req Request) (<-chan Event, error) 
 	if err := req.validate(e.model.Hyper().Vocab, e.ctx); err != nil {
 		return nil, err
 	}
-	r := &request{Request: req, ctx: ctx, out: newEvents()}
-	r.N = max(1, r.N)
-	r.units = []*unit{{req: r, idx: -1}}
+	// Requests that could never run fail here, not late, and not as a
+	// temporary ErrQueueFull.
+	n := max(1, req.N)
+	if n > e.maxQueue {
+		return nil, fmt.Errorf("%w: %d samples, the queue holds at most %d", ErrTooManySamples, n, e.maxQueue)
+	}
+	r := &request{Request: req, ctx: ctx, out: newEvents(), peak: e.peakBlocks(&req), host: e.hostBytes(&req)}
+	if r.peak > e.blocks {
+		return nil, fmt.Errorf("%w: %d samples of a %d-token prompt with up to %d tokens each need %d KV blocks of %d tokens at once, the pool has %d",
+			ErrNoSpace, n, len(req.Prompt), e.maxNew(&req), r.peak, e.blockSize, e.blocks)
+	}
+	if r.host > e.hostBudget {
+		return nil, fmt.Errorf("%w: %d samples of up to %d tokens need about %d bytes of host memory, the budget is %d",
+			ErrTooManySamples, n, e.maxNew(&req), r.host, e.hostBudget)
+	}
+	r.N = n
+	r.root = []*unit{{req: r, idx: -1}}
 	var err error
 	if derr := e.do(func() {
 		queued := 0

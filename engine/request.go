@@ -70,8 +70,11 @@ type Result struct {
 var (
 	ErrClosed    = errors.New("engine is closed")
 	ErrQueueFull = errors.New("request queue is full")
-	ErrTooLong   = errors.New("request does not fit the context")
-	ErrNoSpace   = errors.New("KV cache too small for the request")
+	// ErrTooManySamples: the request has more samples than the engine could
+	// ever queue, or than its host memory budget allows; retrying cannot help.
+	ErrTooManySamples = errors.New("too many samples in one request")
+	ErrTooLong        = errors.New("request does not fit the context")
+	ErrNoSpace        = errors.New("KV cache too small for the request")
 )
 
 func (r *Request) validate(vocab, ctx int) error {
@@ -89,7 +92,8 @@ func (r *Request) validate(vocab, ctx int) error {
 	if len(r.Prompt) >= ctx {
 		return fmt.Errorf("%w: prompt of %d tokens, context %d", ErrTooLong, len(r.Prompt), ctx)
 	}
-	if r.MaxTokens > 0 && len(r.Prompt)+r.MaxTokens > ctx {
+	// Compared as ctx - prompt: prompt + MaxTokens could overflow.
+	if r.MaxTokens > 0 && r.MaxTokens > ctx-len(r.Prompt) {
 		return fmt.Errorf("%w: %d prompt + %d new tokens > context %d", ErrTooLong, len(r.Prompt), r.MaxTokens, ctx)
 	}
 	return nil

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"strings"
 
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/engine/kv"
@@ -25,11 +25,23 @@ type request struct {
 	Request
 	ctx    context.Context
 	out    *events
-	units  []*unit // one root until the prompt is prefilled, then one per sample
-	forked bool
-	order  int64 // admission order; the latest admitted is preempted first
-	cached int   // prompt tokens reused from the prefix cache
-	done   int   // finished samples
+	root   []*unit // the prompt's unit, prefilled first and again after a preemption
+	units  []*unit // the samples, once the prompt was prefilled (nil before)
+	order  int64   // admission order; the latest admitted is preempted first
+	cached int     // prompt tokens reused from the prefix cache
+	done   int     // finished samples
+	peak   int     // most KV blocks the request can hold at once (peakBlocks)
+	host   int64   // host bytes it may take once started (hostBytes)
+	held   bool    // started: host counts in Engine.host until it ends
+}
+
+// active are the units to feed: the root while the prompt is prefilled,
+// else the samples.
+func (r *request) active() []*unit {
+	if r.units == nil || r.root[0].seq != nil {
+		return r.root
+	}
+	return r.units
 }
 
 // unit is one KV sequence the scheduler feeds: a request's prompt root, one
@@ -40,12 +52,9 @@ type unit struct {
 	req  *request
 	idx  int // sample index (-1 for the root)
 
-	// Sample state, kept across preemption.
+	// Sample state, kept across preemption, dropped when the sample ends.
 	smp    *sample.Sampler
 	out    []int32
-	lps    []float32
-	top    [][]sample.TokenLogprob
-	text   strings.Builder
 	stream *tokenizer.Stream
 	stop   stopper
 	fin    Finish
@@ -53,14 +62,6 @@ type unit struct {
 	// Seq API: called with the logits when todo has been fed (nil logits
 	// and an error on failure).
 	ext func(logits []float32, err error)
-}
-
-// full is the token sequence the unit's KV must hold once todo is fed.
-func (u *unit) full() []int32 {
-	if u.idx < 0 {
-		return u.req.Prompt
-	}
-	return append(slices.Clip(u.req.Prompt), u.out...)
 }
 
 type entry struct {
@@ -116,7 +117,7 @@ func (e *Engine) step() bool {
 	// Decode steps of running requests, in admission order.
 	for i := 0; i < len(e.running); i++ {
 		r := e.running[i]
-		for _, u := range r.units {
+		for _, u := range r.active() {
 			if u.seq != nil && u.fin == "" && len(u.todo) == 1 && budget > 0 && slices.Contains(e.running, r) {
 				add(u, 1)
 			}
@@ -125,7 +126,7 @@ func (e *Engine) step() bool {
 	// Prefill chunks of running requests.
 	for i := 0; i < len(e.running) && budget > 0; i++ {
 		r := e.running[i]
-		for _, u := range r.units {
+		for _, u := range r.active() {
 			if u.seq != nil && u.fin == "" && len(u.todo) > 1 && budget > 0 && !scheduled(batch, u) && slices.Contains(e.running, r) {
 				add(u, min(len(u.todo), budget))
 			}
@@ -136,17 +137,21 @@ func (e *Engine) step() bool {
 	preempted := e.preemptions
 	for budget > 0 && len(e.waiting) > 0 && e.preemptions == preempted {
 		r := e.waiting[0]
+		if !r.held && e.host+r.host > e.hostBudget {
+			break // Stream checked r.host <= hostBudget: wait for others to end
+		}
 		if need := e.blocksNeeded(r); need > e.kvm.Available() {
 			if len(e.running) == 0 && len(batch) == 0 && e.kvm.Used() == 0 {
-				e.finish(r, FinishError, fmt.Errorf("%w: needs %d blocks, the cache has %d", ErrNoSpace, need, e.kvm.Available()))
+				// Stream's peakBlocks check makes this unreachable.
 				e.waiting = e.waiting[1:]
+				e.finish(r, FinishError, fmt.Errorf("%w: needs %d KV blocks, the pool has %d", ErrNoSpace, need, e.kvm.Available()))
 				continue
 			}
 			break
 		}
 		e.waiting = e.waiting[1:]
 		e.admit(r)
-		for _, u := range r.units {
+		for _, u := range r.active() {
 			if u.fin == "" && len(u.todo) > 0 && budget > 0 && slices.Contains(e.running, r) {
 				add(u, min(len(u.todo), budget))
 			}
@@ -169,36 +174,91 @@ func scheduled(batch []entry, u *unit) bool {
 }
 
 // blocksNeeded estimates the free blocks a waiting request needs to start:
-// its remaining tokens plus one block per sample to grow into.
+// its prompt, then each unfinished sample's own blocks plus one to grow
+// into; never more than its peak, so that a request alone always starts.
 func (e *Engine) blocksNeeded(r *request) int {
-	bs := e.blockSize
-	n := 0
+	bs, p := e.blockSize, len(r.Prompt)
+	n := ceilDiv(p, bs)
+	if r.units == nil {
+		n += max(1, r.N)
+	}
 	for _, u := range r.units {
 		if u.fin == "" {
-			n += (len(u.full())+bs-1)/bs + 1
+			n += ceilDiv(p+len(u.out), bs) - p/bs + 1
 		}
 	}
-	if !r.forked {
-		n += r.N - 1
-	}
-	return n
+	return min(n, r.peak)
 }
 
-// admit gives a waiting request's units their KV sequences, reusing the
-// longest cached prefix of each.
+// peakBlocks is the most KV blocks a request can hold at once: its
+// prompt's full blocks, shared by all samples, plus each sample's own
+// blocks from the prompt's partial block on, up to its longest sequence of
+// min(prompt+MaxTokens, context)-1 tokens (the last token is never fed
+// back). The scheduler runs a request's samples together and re-forks them
+// from one prefilled prompt after a preemption, so a request whose peak
+// fits the pool always completes, and Stream rejects the others up front.
+func (e *Engine) peakBlocks(req *Request) int {
+	bs, p, n := e.blockSize, len(req.Prompt), max(1, req.N)
+	last := e.ctx - 1
+	if req.MaxTokens > 0 && req.MaxTokens <= last-p { // validate: MaxTokens <= ctx-p
+		last = p + req.MaxTokens - 1
+	}
+	if last <= p {
+		return ceilDiv(p, bs) // no sample writes: they share the prompt's blocks
+	}
+	own := ceilDiv(last, bs) - p/bs
+	if n > (math.MaxInt-p/bs)/own {
+		return math.MaxInt
+	}
+	return p/bs + n*own
+}
+
+// maxNew is the most tokens one sample of req can generate.
+func (e *Engine) maxNew(req *Request) int {
+	if req.MaxTokens > 0 && req.MaxTokens < e.ctx-len(req.Prompt) {
+		return req.MaxTokens
+	}
+	return e.ctx - len(req.Prompt)
+}
+
+// Host memory a started sample may take, for admission (WithHostBudget):
+// its unit, sampler, text stream and KV sequence, plus per token of its
+// sequence the KV bookkeeping (prompt included: a KV sequence holds its
+// tokens), and per generated token its id (kept for recomputation) and the
+// sampler's history. Vocabulary-sized buffers are shared by the whole
+// engine, not per sample. TestHostBytesPerSample checks the real figure
+// stays below the estimate.
+const (
+	HostBytesPerSample = 4 << 10
+	HostBytesPerToken  = 32
+)
+
+// hostBytes is the host memory req's samples may take once started.
+func (e *Engine) hostBytes(req *Request) int64 {
+	per := HostBytesPerSample + HostBytesPerToken*int64(len(req.Prompt)+e.maxNew(req))
+	n := int64(max(1, req.N))
+	if n > math.MaxInt64/per {
+		return math.MaxInt64
+	}
+	return n * per
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// admit gives a waiting request's prompt its KV sequence, reusing the
+// longest cached prefix; the samples fork from it once it is prefilled.
 func (e *Engine) admit(r *request) {
 	e.admitted++
 	r.order = e.admitted
-	for _, u := range r.units {
-		if u.fin != "" {
-			continue
-		}
-		full := u.full()
-		u.seq = e.kvm.Match(full)
-		u.todo = full[u.seq.Len():]
-		if u.idx < 0 {
-			r.cached = u.seq.Len()
-		}
+	if !r.held {
+		r.held = true
+		e.host += r.host
+	}
+	root := r.root[0]
+	root.seq = e.kvm.Match(r.Prompt)
+	root.todo = r.Prompt[root.seq.Len():]
+	if r.units == nil {
+		r.cached = root.seq.Len()
 	}
 	e.running = append(e.running, r)
 }
@@ -218,10 +278,12 @@ func (e *Engine) lastRunning() *request {
 // is unchanged.
 func (e *Engine) preempt(r *request, batch []entry) []entry {
 	e.preemptions++
-	for _, u := range r.units {
-		if u.seq != nil {
-			e.kvm.Free(u.seq)
-			u.seq = nil
+	for _, list := range [][]*unit{r.root, r.units} {
+		for _, u := range list {
+			if u.seq != nil {
+				e.kvm.Free(u.seq)
+				u.seq = nil
+			}
 		}
 	}
 	e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
@@ -268,7 +330,12 @@ func (e *Engine) forward(batch []entry) {
 		if !en.logits {
 			continue
 		}
-		host := make([]float32, logits.Cols())
+		// One host row for the whole step: nothing keeps the logits
+		// past deliver (a Seq copies them).
+		if cap(e.logits) < logits.Cols() {
+			e.logits = make([]float32, logits.Cols())
+		}
+		host := e.logits[:logits.Cols()]
 		e.be.Read(logits, row, host)
 		row++
 		e.deliver(en.u, host)
@@ -289,24 +356,39 @@ func (e *Engine) deliver(u *unit, logits []float32) {
 
 // fork turns a prefilled prompt root into the request's samples: each
 // draws its first token from the prompt's logits with its own seed, and
-// all share the prompt's KV blocks.
+// all share the prompt's KV blocks. After a preemption the unfinished
+// samples fork again and recompute their own tokens.
 func (e *Engine) fork(r *request, logits []float32) {
-	root := r.units[0]
-	n := max(1, r.N)
-	units := make([]*unit, n)
-	for i := range units {
-		u := &unit{req: r, idx: i, smp: sample.NewWithHistory(r.Sampling, r.Seed+uint64(i), r.Prompt), stream: e.tok.NewStreamAfter(r.Prompt)}
-		u.stop.stops = r.Stop
-		if i == 0 {
+	root := r.root[0]
+	fresh := r.units == nil
+	if fresh {
+		r.units = make([]*unit, max(1, r.N))
+		for i := range r.units {
+			smp := sample.NewWithHistory(r.Sampling, r.Seed+uint64(i), r.Prompt)
+			smp.Share(&e.scratch)
+			u := &unit{req: r, idx: i, smp: smp, stream: e.tok.NewStreamAfter(r.Prompt)}
+			u.stop.stops = r.Stop
+			r.units[i] = u
+		}
+	}
+	first := true
+	for _, u := range r.units {
+		if u.fin != "" {
+			continue
+		}
+		if first {
 			u.seq = root.seq
 		} else {
 			u.seq = e.kvm.Fork(root.seq)
 		}
-		units[i] = u
+		first = false
+		u.todo = u.out
 	}
-	r.units, r.forked = units, true
-	for _, u := range units {
-		e.next(u, logits)
+	root.seq, root.todo = nil, nil
+	if fresh {
+		for _, u := range r.units {
+			e.next(u, logits)
+		}
 	}
 }
 
@@ -330,12 +412,9 @@ func (e *Engine) next(u *unit, logits []float32) {
 	if r.Logprobs {
 		ev.Logprob = lp.Logprob
 		ev.Top = lp.Top
-		u.lps = append(u.lps, lp.Logprob)
-		u.top = append(u.top, lp.Top)
 	}
 	text, stopped := u.stop.push(u.stream.Add(id))
 	ev.Text = text
-	u.text.WriteString(text)
 	r.out.push(ev)
 	switch {
 	case stopped:
@@ -361,7 +440,6 @@ func (e *Engine) end(u *unit, f Finish, err error, flush bool) {
 			text += u.stop.flush()
 		}
 		if text != "" {
-			u.text.WriteString(text)
 			r.out.push(Event{Sample: u.idx, Token: -1, Text: text})
 		}
 	}
@@ -370,28 +448,38 @@ func (e *Engine) end(u *unit, f Finish, err error, flush bool) {
 		e.kvm.Free(u.seq)
 		u.seq = nil
 	}
+	u.smp, u.out, u.todo, u.stream, u.stop = nil, nil, nil, nil, stopper{}
 	r.done++
 	r.out.push(Event{Sample: u.idx, Token: -1, Finish: f, Err: err, Cached: r.cached})
-	if r.done == len(r.units) && r.forked {
-		e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
-		r.out.close()
+	if r.done == len(r.units) {
+		e.close(r)
 	}
+}
+
+// close retires a request whose samples have all ended.
+func (e *Engine) close(r *request) {
+	e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
+	if r.held {
+		r.held = false
+		e.host -= r.host
+	}
+	r.out.close()
 }
 
 // finish ends every sample of a request (cancel, error, shutdown).
 func (e *Engine) finish(r *request, f Finish, err error) {
-	if !r.forked {
+	root := r.root[0]
+	if root.seq != nil {
+		e.kvm.Free(root.seq)
+		root.seq, root.todo = nil, nil
+	}
+	if r.units == nil {
 		// The samples were never created: report each as ended.
-		if r.units[0].seq != nil {
-			e.kvm.Free(r.units[0].seq)
-			r.units[0].seq = nil
-		}
 		for i := 0; i < max(1, r.N); i++ {
 			r.out.push(Event{Sample: i, Token: -1, Finish: f, Err: err})
 		}
-		r.units[0].fin = f
-		e.running = slices.DeleteFunc(e.running, func(x *request) bool { return x == r })
-		r.out.close()
+		root.fin = f
+		e.close(r)
 		return
 	}
 	for _, u := range r.units {

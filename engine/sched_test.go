@@ -242,7 +242,7 @@ func TestBadRequests(t *testing.T) {
 		{"max tokens too many", Request{Prompt: ok, MaxTokens: 100}, "does not fit the context"},
 		{"token out of vocab", Request{Prompt: []int32{1, 9999}}, "outside the vocabulary"},
 		{"negative n", Request{Prompt: ok, N: -1}, "negative"},
-		{"queue full", Request{Prompt: ok, N: 5}, "queue is full"},
+		{"more samples than the queue holds", Request{Prompt: ok, N: 5}, "too many samples"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.Generate(context.Background(), tc.req, nil)

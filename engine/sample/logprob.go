@@ -40,9 +40,10 @@ func (s *Sampler) SampleWithLogprobs(logits []float32, n int) (int32, Logprob) {
 	lz := logSumExp(l, mx)
 	lp.Logprob = float32(float64(l[id]) - lz)
 	if n > 0 {
-		s.topc = topN(s.topc[:0], l, min(n, len(l)), -math.MaxFloat32)
-		lp.Top = make([]TokenLogprob, len(s.topc))
-		for i, x := range s.topc {
+		sc := s.scratch()
+		sc.topc = topN(sc.topc[:0], l, min(n, len(l)), -math.MaxFloat32)
+		lp.Top = make([]TokenLogprob, len(sc.topc))
+		for i, x := range sc.topc {
 			lp.Top[i] = TokenLogprob{x.id, float32(float64(x.l) - lz)}
 		}
 	}

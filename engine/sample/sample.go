@@ -56,15 +56,35 @@ type Sampler struct {
 	bias []bias // LogitBias and Ban, sorted by id, one entry per id
 	src  *rand.PCG
 	rng  *rand.Rand
-	hist []int32 // prompt and generated tokens: the repeat-penalty history
+	pre  []int32 // history before the generated tokens (shared, not modified)
+	hist []int32 // generated tokens: with pre, the repeat-penalty history
 	gen  []count // generated tokens, sorted by id
 
-	// Scratch, not part of the state.
+	sc     *Scratch // nil until first needed, unless shared
+	shared bool
+}
+
+// Scratch is a sampler's working memory: vocabulary-sized buffers that
+// carry nothing from one call to the next. Samplers driven from one
+// goroutine can share one (Share), so that thousands of sequences do not
+// each keep their own. The zero value is ready to use.
+type Scratch struct {
 	buf  []float32
 	cand []cand
 	win  []int32
 	topc []cand
 	edge []cand
+}
+
+// Share makes s use sc as its scratch. sc must never be used by two
+// samplers at the same time; Clone keeps sharing it.
+func (s *Sampler) Share(sc *Scratch) { s.sc, s.shared = sc, sc != nil }
+
+func (s *Sampler) scratch() *Scratch {
+	if s.sc == nil {
+		s.sc = &Scratch{}
+	}
+	return s.sc
 }
 
 type bias struct {
@@ -93,10 +113,11 @@ func New(p Params, seed uint64) *Sampler {
 
 // NewWithHistory returns a sampler whose repeat-penalty history starts with
 // hist (typically the prompt). These tokens do not count as generated for
-// the presence and frequency penalties.
+// the presence and frequency penalties. hist is kept, not copied (many
+// samples of one prompt share it): it must not change while s is in use.
 func NewWithHistory(p Params, seed uint64, hist []int32) *Sampler {
 	s := New(p, seed)
-	s.hist = slices.Clone(hist)
+	s.pre = slices.Clip(hist)
 	return s
 }
 
@@ -140,8 +161,12 @@ func (s *Sampler) Accept(id int32) {
 // sequence.
 func (s *Sampler) Clone() *Sampler {
 	src := *s.src
-	return &Sampler{p: s.p, bias: s.bias, src: &src, rng: rand.New(&src),
-		hist: slices.Clone(s.hist), gen: slices.Clone(s.gen)}
+	c := &Sampler{p: s.p, bias: s.bias, src: &src, rng: rand.New(&src),
+		pre: s.pre, hist: slices.Clone(s.hist), gen: slices.Clone(s.gen)}
+	if s.shared {
+		c.Share(s.sc)
+	}
+	return c
 }
 
 // Greedy returns the index of the largest logit (lowest index on ties),
@@ -179,13 +204,14 @@ func (s *Sampler) Sample(logits []float32) int32 {
 // when there is nothing to apply, else a copy in s.buf.
 func (s *Sampler) adjust(logits []float32) []float32 {
 	p := s.p
-	rep := p.RepeatPenalty > 0 && p.RepeatPenalty != 1 && p.RepeatLastN != 0 && len(s.hist) > 0
+	rep := p.RepeatPenalty > 0 && p.RepeatPenalty != 1 && p.RepeatLastN != 0 && len(s.pre)+len(s.hist) > 0
 	pen := (p.PresencePenalty != 0 || p.FrequencyPenalty != 0) && len(s.gen) > 0
 	if len(s.bias) == 0 && !rep && !pen {
 		return logits
 	}
-	s.buf = append(s.buf[:0], logits...)
-	l := s.buf
+	sc := s.scratch()
+	sc.buf = append(sc.buf[:0], logits...)
+	l := sc.buf
 	n := int32(len(l))
 	for _, b := range s.bias {
 		switch {
@@ -198,13 +224,18 @@ func (s *Sampler) adjust(logits []float32) []float32 {
 	}
 	if rep {
 		// Penalise each distinct token of the window once, as llama.cpp.
-		w := s.hist
-		if k := p.RepeatLastN; k > 0 && k < len(w) {
-			w = w[len(w)-k:]
+		// The window is the last RepeatLastN tokens of pre + hist.
+		pre, gen := s.pre, s.hist
+		if k := p.RepeatLastN; k > 0 && k < len(pre)+len(gen) {
+			if k <= len(gen) {
+				pre, gen = nil, gen[len(gen)-k:]
+			} else {
+				pre = pre[len(pre)-(k-len(gen)):]
+			}
 		}
-		s.win = append(s.win[:0], w...)
-		slices.Sort(s.win)
-		for _, id := range slices.Compact(s.win) {
+		sc.win = append(append(sc.win[:0], pre...), gen...)
+		slices.Sort(sc.win)
+		for _, id := range slices.Compact(sc.win) {
 			if id < 0 || id >= n {
 				continue
 			}
@@ -260,18 +291,19 @@ func (s *Sampler) truncate(l []float32, mx float32) []cand {
 	cut := mx - 40*max(1, t)
 	var c []cand
 	sorted := false
+	sc := s.scratch()
 	if k := s.p.TopK; k > 0 && k < len(l) {
-		c = topN(s.cand[:0], l, k, cut)
+		c = topN(sc.cand[:0], l, k, cut)
 		sorted = true
 	} else {
-		c = s.cand[:0]
+		c = sc.cand[:0]
 		for i, v := range l {
 			if v >= cut {
 				c = append(c, cand{id: int32(i), l: v})
 			}
 		}
 	}
-	s.cand = c
+	sc.cand = c
 	fmx := float64(mx)
 	if p := s.p.TopP; p > 0 && p < 1 && len(c) > 1 {
 		var z float64
@@ -376,7 +408,8 @@ func (s *Sampler) nucleus(c []cand, target float64, sorted bool, mx, cut float32
 		return c // rounding kept the sum below target: keep everything
 	}
 	n := 0
-	e := s.edge[:0]
+	sc := s.scratch()
+	e := sc.edge[:0]
 	for _, x := range c {
 		switch b := bin(x.l); {
 		case b < edge:
@@ -386,7 +419,7 @@ func (s *Sampler) nucleus(c []cand, target float64, sorted bool, mx, cut float32
 			e = append(e, x)
 		}
 	}
-	s.edge = e
+	sc.edge = e
 	slices.SortFunc(e, func(a, b cand) int {
 		if above(a, b) {
 			return -1

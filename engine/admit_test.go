@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestTooManySamples: more samples than the queue can ever hold fail at
+// once with ErrTooManySamples, even on an idle engine; a queue that is only
+// full for now still gives ErrQueueFull.
+func TestTooManySamples(t *testing.T) {
+	e := openStories(t, WithMaxQueue(4))
+	defer e.Close()
+	ok := e.Tokenizer().Encode("Once upon a time", true, false)
+	_, err := e.Stream(context.Background(), Request{Prompt: ok, N: 5})
+	require.ErrorIs(t, err, ErrTooManySamples)
+	require.ErrorContains(t, err, "5 samples, the queue holds at most 4")
+
+	// Fill the pool with a Seq so that requests queue, then the queue.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := e.NewSeq(ctx, ok[:1])
+	require.NoError(t, err)
+	defer s.Close()
+	e.do(func() { _, err = e.kvm.Reserve(s.u.seq, (1+e.kvm.Available())*e.blockSize-1) })
+	require.NoError(t, err)
+	ch, err := e.Stream(ctx, Request{Prompt: ok, N: 3})
+	require.NoError(t, err)
+	_, err = e.Stream(ctx, Request{Prompt: ok, N: 2})
+	require.ErrorIs(t, err, ErrQueueFull)
+	require.NotErrorIs(t, err, ErrTooManySamples)
+	cancel()
+	for range ch {
+	}
+}
+
+// TestNoSpaceUpFront: with a 512-token context and 40 blocks of 16, a
+// request whose samples can never all fit is rejected by Stream with the
+// blocks it needs, before any event; one right at the limit runs alone
+// without a preemption and completes. The peak is the prompt's 12 full
+// blocks plus each sample's own blocks up to prompt+MaxTokens-1 tokens.
+func TestNoSpaceUpFront(t *testing.T) {
+	for _, cache := range []bool{true, false} {
+		e := openStories(t, WithKVBlocks(40), WithPrefixCache(cache))
+		ids := prompt200(t, e) // 12 full blocks and 8 tokens
+		for _, tc := range []struct {
+			n, max, need int
+		}{
+			{28, 9, 40},    // 12 + 28×1: at the limit
+			{29, 9, 41},    // one block over
+			{4, 105, 40},   // 12 + 4×7 (304 tokens = 19 blocks)
+			{4, 106, 44},   // 305 tokens: each sample one block more
+			{16, 312, 332}, // the case: 16 samples to the end of the context
+		} {
+			req := Request{Prompt: ids, N: tc.n, MaxTokens: tc.max, Sampling: warm, IgnoreEOG: true}
+			require.Equal(t, tc.need, e.peakBlocks(&req), "%+v", tc)
+			before := e.Stats()
+			res, err := e.Generate(context.Background(), req, nil)
+			if tc.need > 40 {
+				require.ErrorIs(t, err, ErrNoSpace, "%+v", tc)
+				require.Nil(t, res, "no event: rejected by Stream")
+				require.ErrorContains(t, err, "KV blocks of 16 tokens at once, the pool has 40")
+				continue
+			}
+			require.NoError(t, err, "%+v", tc)
+			for _, s := range res.Samples {
+				require.Equal(t, FinishLength, s.Finish)
+				require.Len(t, s.Tokens, tc.max)
+			}
+			require.Equal(t, before.Preemptions, e.Stats().Preemptions, "alone at the limit: no preemption")
+		}
+		require.Zero(t, e.Stats().KV.Used)
+		e.Close()
+	}
+}
+
+// TestAtLimitUnderPressure: requests at the pool's limit, each competing
+// with the others, are preempted and re-forked from one prefilled prompt
+// (with and without the prefix cache to hold it) and still complete, each
+// sample equal to its solo run, and with no blocks left in use.
+func TestAtLimitUnderPressure(t *testing.T) {
+	for _, cache := range []bool{true, false} {
+		e := openStories(t, WithKVBlocks(40), WithPrefixCache(cache), WithStepTokens(64))
+		ref := openStories(t)
+		ids := prompt200(t, e)
+		reqs := []Request{
+			{Prompt: ids, N: 4, MaxTokens: 105, Sampling: warm, Seed: 1, IgnoreEOG: true},
+			{Prompt: ids[:150], N: 3, MaxTokens: 60, Sampling: warm, Seed: 2, IgnoreEOG: true},
+			{Prompt: ids, N: 28, MaxTokens: 9, Sampling: warm, Seed: 3, IgnoreEOG: true},
+		}
+		res := make([]*Result, len(reqs))
+		errs := make([]error, len(reqs))
+		var wg sync.WaitGroup
+		for i := range reqs {
+			wg.Go(func() { res[i], errs[i] = e.Generate(context.Background(), reqs[i], nil) })
+			time.Sleep(20 * time.Millisecond) // admission order 0, 1, 2
+		}
+		wg.Wait()
+		for i, r := range reqs {
+			require.NoError(t, errs[i], "request %d, prefix cache %v", i, cache)
+			alone, err := ref.Generate(context.Background(), r, nil)
+			require.NoError(t, err)
+			for s := range alone.Samples {
+				require.Equal(t, alone.Samples[s].Tokens, res[i].Samples[s].Tokens, "request %d sample %d", i, s)
+			}
+		}
+		st := e.Stats()
+		require.Positive(t, st.Preemptions, "the pool should force preemption")
+		require.Zero(t, st.KV.Used)
+		require.Zero(t, st.HostBytes)
+		e.Close()
+		ref.Close()
+	}
+}
+
+// TestHostBudget: a started request holds its host estimate; the next one
+// waits for it although KV blocks are free, and one larger than the whole
+// budget is rejected up front.
+func TestHostBudget(t *testing.T) {
+	probe := openStories(t)
+	ids := probe.Tokenizer().Encode("Once upon a time", true, false)
+	long := Request{Prompt: ids, N: 2, MaxTokens: 120, Sampling: warm, IgnoreEOG: true}
+	one := probe.hostBytes(&long)
+	probe.Close()
+	e := openStories(t, WithHostBudget(one*3/2))
+	defer e.Close()
+
+	big := long
+	big.N = 4
+	_, err := e.Stream(context.Background(), big)
+	require.ErrorIs(t, err, ErrTooManySamples)
+	require.ErrorContains(t, err, "bytes of host memory, the budget is")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := e.Stream(ctx, long)
+	require.NoError(t, err)
+	<-a
+	second := long
+	second.Seed = 7
+	bch, err := e.Stream(context.Background(), second)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for ev := range bch {
+			if ev.Err != nil && err == nil {
+				err = ev.Err
+			}
+		}
+		done <- err
+	}()
+	for range 20 { // a keeps stepping; second waits on host memory, not KV
+		<-a
+	}
+	var waiting, kvFree bool
+	var held int64
+	e.do(func() {
+		waiting = len(e.waiting) == 1 && len(e.running) == 1
+		kvFree = waiting && e.blocksNeeded(e.waiting[0]) <= e.kvm.Available()
+		held = e.host
+	})
+	require.True(t, waiting, "the second request should wait")
+	require.True(t, kvFree, "KV blocks suffice: host memory holds it back")
+	require.Equal(t, one, held)
+	cancel()
+	for range a {
+	}
+	require.NoError(t, <-done)
+	require.Zero(t, e.Stats().HostBytes)
+}
+
+// TestKVStartupError: the start-up error quotes what was set.
+func TestKVStartupError(t *testing.T) {
+	p := findModel("stories260K.gguf")
+	if p == "" {
+		t.Skip("../shared/models/stories260K.gguf not found")
+	}
+	_, err := Open(p, WithContext(512), WithKVBlocks(10))
+	require.ErrorContains(t, err, "10 KV blocks were set")
+	require.ErrorContains(t, err, "one 512-token sequence needs 32")
+	require.NotContains(t, err.Error(), "budget")
+
+	_, err = Open(p, WithContext(512), WithKVBudget(1000))
+	require.ErrorContains(t, err, "the KV budget of 1000 bytes gives 0 blocks")
+	_, err = Open(p, WithContext(512), WithKVBlocks(-1))
+	require.ErrorContains(t, err, "invalid options")
+}
+
+// TestMaxTokensOverflow: prompt + MaxTokens must not wrap past the check.
+func TestMaxTokensOverflow(t *testing.T) {
+	e := openStories(t, WithContext(64))
+	defer e.Close()
+	ok := e.Tokenizer().Encode("Once upon a time", true, false)
+	for _, m := range []int{math.MaxInt, math.MaxInt - len(ok) + 1, 1e9, 64} {
+		_, err := e.Stream(context.Background(), Request{Prompt: ok, MaxTokens: m})
+		require.ErrorIs(t, err, ErrTooLong, "MaxTokens %d", m)
+	}
+	_, err := e.Generate(context.Background(), Request{Prompt: ok, MaxTokens: 64 - len(ok)}, nil)
+	require.NoError(t, err)
+}
