@@ -41,19 +41,46 @@ func family(spec synth.Spec) string {
 	return spec.Arch
 }
 
-// build writes spec's model through the GGUF writer with the given keys
-// replaced ("%s" in a key stands for the architecture) and parses it.
+// bases caches each synthetic model's bytes: building one draws its
+// weights, which is most of a test case's time.
+var bases = map[string][]byte{}
+
+// build writes a copy of spec's model through the GGUF writer with the
+// given keys set ("%s" in a key stands for the architecture) and parses it.
 func build(t *testing.T, spec synth.Spec, voc *gguf.File, set map[string]any) *gguf.File {
 	t.Helper()
-	w, err := synth.Build(spec, voc)
-	require.NoError(t, err)
-	for k, v := range set {
-		require.NoError(t, w.Set(strings.ReplaceAll(k, "%s", spec.Arch), v))
+	b, ok := bases[spec.Name]
+	if !ok {
+		var err error
+		b, err = synth.Encode(spec, voc)
+		require.NoError(t, err)
+		bases[spec.Name] = b
 	}
+	return edit(t, b, "edited.gguf", func(w *gguf.Writer) {
+		for k, v := range set {
+			require.NoError(t, w.Set(strings.ReplaceAll(k, "%s", spec.Arch), v))
+		}
+	})
+}
+
+// edit copies the GGUF file b through the writer, letting change set keys,
+// and parses the result as path.
+func edit(t *testing.T, b []byte, path string, change func(w *gguf.Writer)) *gguf.File {
+	t.Helper()
+	src, err := gguf.Parse(b, "src.gguf")
+	require.NoError(t, err)
+	w := gguf.NewWriter()
+	for _, kv := range src.KVs {
+		require.NoError(t, w.Set(kv.Key, kv.Value))
+	}
+	for _, ti := range src.Tensors {
+		require.NoError(t, w.AddTensor(ti.Name, ti.Type, ti.Shape, src.Data(&ti)))
+	}
+	change(w)
 	var buf bytes.Buffer
 	_, err = w.WriteTo(&buf)
 	require.NoError(t, err)
-	f, err := gguf.Parse(buf.Bytes(), "edited.gguf")
+	f, err := gguf.Parse(buf.Bytes(), path)
 	require.NoError(t, err)
 	return f
 }
@@ -71,7 +98,7 @@ func TestLoadRejectsBadMetadata(t *testing.T) {
 	n := len(tokens)
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	moe := []string{"qwen2moe", "qwen3moe", "gpt-oss", "llama-moe"}
-	for _, tc := range []struct {
+	for ci, tc := range []struct {
 		name  string
 		set   map[string]any
 		archs []string // families it applies to (nil: all)
@@ -143,12 +170,18 @@ func TestLoadRejectsBadMetadata(t *testing.T) {
 		{"softcap NaN", map[string]any{"%s.final_logit_softcapping": nan}, []string{"gemma3"},
 			"%s.final_logit_softcapping = NaN: must be a finite number"},
 	} {
+		var specs []synth.Spec
 		for _, spec := range familySpecs() {
-			fam := family(spec)
-			if tc.archs != nil && !slices.Contains(tc.archs, fam) {
-				continue
+			if tc.archs == nil || slices.Contains(tc.archs, family(spec)) {
+				specs = append(specs, spec)
 			}
-			t.Run(tc.name+"/"+fam, func(t *testing.T) {
+		}
+		if testing.Short() { // one family per case, in turn
+			i := ci % len(specs)
+			specs = specs[i : i+1]
+		}
+		for _, spec := range specs {
+			t.Run(tc.name+"/"+family(spec), func(t *testing.T) {
 				_, err := model.Load(build(t, spec, voc, tc.set), cpu.New(1))
 				require.Error(t, err)
 				require.Contains(t, err.Error(), strings.ReplaceAll(tc.want, "%s", spec.Arch))
@@ -222,10 +255,7 @@ func FuzzLoadMetadata(f *testing.F) {
 		f.Skipf("%s: %v (../shared must sit beside the repository)", stories, err)
 	}
 	defer voc.Close()
-	w, err := synth.Build(familySpecs()[0], voc)
-	require.NoError(f, err)
-	var base bytes.Buffer
-	_, err = w.WriteTo(&base)
+	base, err := synth.Encode(familySpecs()[0], voc)
 	require.NoError(f, err)
 	floats := []string{"attention.layer_norm_rms_epsilon", "rope.freq_base", "rope.scaling.factor", "rope.scaling.attn_factor"}
 	ints := []string{"context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count",
@@ -240,27 +270,15 @@ func FuzzLoadMetadata(f *testing.F) {
 		f.Add(uint8(len(floats)+i), 0.0, int64(3))
 	}
 	f.Fuzz(func(t *testing.T, which uint8, x float64, n int64) {
-		src, err := gguf.Parse(bytes.Clone(base.Bytes()), "fuzz.gguf")
-		require.NoError(t, err)
-		w := gguf.NewWriter()
-		for _, kv := range src.KVs {
-			require.NoError(t, w.Set(kv.Key, kv.Value))
-		}
-		for _, ti := range src.Tensors {
-			require.NoError(t, w.AddTensor(ti.Name, ti.Type, ti.Shape, src.Data(&ti)))
-		}
 		k := int(which) % (len(floats) + len(ints))
-		if k < len(floats) {
-			require.NoError(t, w.Set("llama.rope.scaling.type", []string{"linear", "yarn"}[k%2]))
-			require.NoError(t, w.Set("llama."+floats[k], x))
-		} else {
-			require.NoError(t, w.Set("llama."+ints[k-len(floats)], n))
-		}
-		var buf bytes.Buffer
-		_, err = w.WriteTo(&buf)
-		require.NoError(t, err)
-		g, err := gguf.Parse(buf.Bytes(), "fuzz.gguf")
-		require.NoError(t, err)
+		g := edit(t, base, "fuzz.gguf", func(w *gguf.Writer) {
+			if k < len(floats) {
+				require.NoError(t, w.Set("llama.rope.scaling.type", []string{"linear", "yarn"}[k%2]))
+				require.NoError(t, w.Set("llama."+floats[k], x))
+			} else {
+				require.NoError(t, w.Set("llama."+ints[k-len(floats)], n))
+			}
+		})
 		m, err := model.Load(g, cpu.New(1))
 		if err != nil {
 			require.Contains(t, err.Error(), "fuzz.gguf: ")
