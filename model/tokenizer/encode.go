@@ -6,6 +6,7 @@ import "strings"
 type frag struct {
 	text string
 	id   int32 // >= 0 for a special token
+	off  int   // where text starts in the input
 }
 
 // Encode tokenizes text like llama.cpp's llama_tokenize(text, add_special,
@@ -13,9 +14,22 @@ type frag struct {
 // parseSpecial, control tokens written in the text (e.g. "<|eot_id|>") become
 // their ids. User-defined tokens are always matched, as in llama.cpp.
 func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
+	return t.encode(text, addSpecial, parseSpecial, nil)
+}
+
+// EncodePlain is Encode(text, addSpecial, true) except that no special
+// token, control or user-defined, is matched where plain(start, end)
+// reports that bytes of text[start:end] are plain text (a chat's message
+// content): those bytes are always ordinary text. Elsewhere it tokenizes
+// exactly as Encode does.
+func (t *Tokenizer) EncodePlain(text string, addSpecial bool, plain func(start, end int) bool) []int32 {
+	return t.encode(text, addSpecial, true, plain)
+}
+
+func (t *Tokenizer) encode(text string, addSpecial, parseSpecial bool, plain func(start, end int) bool) []int32 {
 	var frags []frag
 	if text != "" {
-		frags = t.partition(text, parseSpecial)
+		frags = t.partition(text, parseSpecial, plain)
 	}
 	out := make([]int32, 0, len(text)/3+2)
 	if addSpecial && t.addBOS {
@@ -48,8 +62,9 @@ func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
 // partition splits text around special tokens, longest token text first,
 // as llama.cpp's tokenizer_st_partition. Without parseSpecial only
 // user-defined tokens are looked for. LSTRIP/RSTRIP tokens swallow the
-// adjacent ASCII white space.
-func (t *Tokenizer) partition(text string, parseSpecial bool) []frag {
+// adjacent ASCII white space. A match where plain (when not nil) reports
+// plain bytes is left as text.
+func (t *Tokenizer) partition(text string, parseSpecial bool, plain func(start, end int) bool) []frag {
 	frags := []frag{{text: text, id: -1}}
 	for _, id := range t.special {
 		a := t.attrs[id]
@@ -63,26 +78,31 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []frag {
 				next = append(next, f)
 				continue
 			}
-			rest := f.text
+			rest, off, from := f.text, f.off, 0
 			for {
-				j := strings.Index(rest, w)
+				j := strings.Index(rest[from:], w)
 				if j < 0 {
 					if rest != "" {
-						next = append(next, frag{text: rest, id: -1})
+						next = append(next, frag{text: rest, id: -1, off: off})
 					}
 					break
+				}
+				if j += from; plain != nil && plain(off+j, off+j+len(w)) {
+					from = j + 1
+					continue
 				}
 				left := rest[:j]
 				if a&attrLstrip != 0 {
 					left = strings.TrimRight(left, " \t\n\v\f\r")
 				}
 				if left != "" {
-					next = append(next, frag{text: left, id: -1})
+					next = append(next, frag{text: left, id: -1, off: off})
 				}
 				next = append(next, frag{id: id})
-				rest = rest[j+len(w):]
+				rest, off, from = rest[j+len(w):], off+j+len(w), 0
 				if a&attrRstrip != 0 {
-					rest = strings.TrimLeft(rest, " \t\n\v\f\r")
+					trimmed := strings.TrimLeft(rest, " \t\n\v\f\r")
+					rest, off = trimmed, off+len(rest)-len(trimmed)
 				}
 			}
 		}

@@ -1,0 +1,45 @@
+package tokenizer
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestEncodePlain checks that special tokens written in plain bytes stay
+// ordinary text, that those around them are still matched, and that with
+// nothing plain (or plain bytes holding no special token) the ids are
+// Encode's.
+func TestEncodePlain(t *testing.T) {
+	tok := openVocab(t, "llama-bpe")
+	bos, _ := tok.TokenID("<|begin_of_text|>")
+	eot, _ := tok.TokenID("<|eot_id|>")
+	text := "<|begin_of_text|>Hello<|eot_id|>x<|eot_id|>"
+	none := func(int, int) bool { return false }
+	require.Equal(t, tok.Encode(text, true, true), tok.EncodePlain(text, true, none))
+
+	// The plain bytes are "Hello<|eot_id|>x": the first <|eot_id|> is
+	// content, the last one the template's.
+	lo, hi := len("<|begin_of_text|>"), len("<|begin_of_text|>Hello<|eot_id|>x")
+	plain := func(i, j int) bool { return i < hi && lo < j }
+	ids := tok.EncodePlain(text, false, plain)
+	require.Equal(t, bos, ids[0])
+	require.Equal(t, eot, ids[len(ids)-1])
+	require.Equal(t, 1, countID(ids, eot), "%v", ids)
+	require.Equal(t, append(append([]int32{bos}, tok.Encode("Hello<|eot_id|>x", false, false)...), eot), ids)
+	require.Equal(t, text, tok.Detokenize(ids, false, true))
+
+	// Plain text only next to a special token leaves it a token.
+	plain = func(i, j int) bool { return i < len("<|begin_of_text|>Hello") && len("<|begin_of_text|>") < j }
+	require.Equal(t, tok.Encode(text, false, true), tok.EncodePlain(text, false, plain))
+}
+
+func countID(ids []int32, id int32) int {
+	n := 0
+	for _, x := range ids {
+		if x == id {
+			n++
+		}
+	}
+	return n
+}
