@@ -87,9 +87,13 @@ func TestSlowBodyGets408(t *testing.T) {
 // TestTimeoutsSpareLongRequests: the body and write timeouts bound the
 // client's reading and writing only, not a request that computes longer.
 func TestTimeoutsSpareLongRequests(t *testing.T) {
-	const d = 50 * time.Millisecond
+	const d = 10 * time.Millisecond
 	ts, _, _ := newTestServer(t, Config{BodyTimeout: d, WriteTimeout: d})
-	req := map[string]any{"model": "stories260K", "prompt": "Once upon a time", "n": 2, "max_tokens": 200, "ignore_eos": true}
+	toks := 100
+	if testing.Short() {
+		toks = 30 // still some ten steps of the model
+	}
+	req := map[string]any{"model": "stories260K", "prompt": "Once upon a time", "n": 2, "max_tokens": toks, "ignore_eos": true}
 	start := time.Now()
 	code, m, _ := post(t, ts.URL+"/v1/completions", mustJSON(req))
 	require.Equal(t, 200, code, "%v", m)
@@ -209,7 +213,7 @@ func TestWriteTimeoutCutsNonReader(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4096))
-	body := `{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":450,"ignore_eos":true,"stream":true}`
+	body := `{"model":"stories260K","prompt":"Once upon a time","n":4,"max_tokens":300,"ignore_eos":true,"stream":true}`
 	_, err = fmt.Fprintf(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	require.NoError(t, err)
 	waitFor(t, 10*time.Second, "the request to be cut", func() bool {
@@ -218,5 +222,28 @@ func TestWriteTimeoutCutsNonReader(t *testing.T) {
 	waitFor(t, 5*time.Second, "its KV blocks to be freed", func() bool {
 		st := e.Stats()
 		return st.KV.Used == 0 && st.Running == 0
+	})
+}
+
+// FuzzPaths: whatever the path, the answer is JSON, never a redirect.
+func FuzzPaths(f *testing.F) {
+	for _, p := range []string{"/", "//v1/completions", "/../x", "/v1/models/", "/v1/models/a/../b", "/health", "/v1//", "", "x", "/./", "/v1/models/%2F"} {
+		f.Add(p, true)
+		f.Add(p, false)
+	}
+	s := New(Config{Logger: quietLogger()})
+	f.Fuzz(func(t *testing.T, p string, post bool) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if post {
+			r.Method = http.MethodPost
+		}
+		r.URL.Path, r.URL.RawPath = p, ""
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		require.True(t, w.Code < 300 || w.Code >= 400, "%q: %d", p, w.Code)
+		require.Equal(t, "application/json", w.Header().Get("Content-Type"), "%q", p)
+		if !strings.HasPrefix(p, "/") || p != cleanPath(p) {
+			require.Equal(t, http.StatusNotFound, w.Code, "%q", p)
+		}
 	})
 }

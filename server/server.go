@@ -155,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d := s.cfg.WriteTimeout; d > 0 {
 		w = newTimedWriter(w, d)
 	}
-	if p := r.URL.Path; p != cleanPath(p) {
+	if p := r.URL.Path; !strings.HasPrefix(p, "/") || p != cleanPath(p) {
 		unknownURL(w, r) // ServeMux would redirect to the clean path, in HTML
 		return
 	}
