@@ -343,8 +343,18 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 	in := reqInfo(r.Context())
 	in.attrs = append(in.attrs, "n", p.N, "stream", p.Stream, "prompt_tokens", promptToks, "completion_tokens", completion)
 
+	cut := false // a sample stopped by a cancel, not by itself
+	for i := range choices {
+		if f := choices[i].finish; f == engine.FinishCancelled || f == "" {
+			cut = true
+		}
+	}
 	cause := context.Cause(ctx)
 	switch {
+	case errors.Is(cause, errClientGone) || r.Context().Err() != nil && !errors.Is(cause, ErrShutdown):
+		in.attrs = append(in.attrs, "cancelled", "client disconnected")
+		return
+	case !cut: // done before a cancel took hold
 	case errors.Is(cause, ErrShutdown):
 		in.attrs = append(in.attrs, "cancelled", "server shutdown")
 		if p.Stream {
@@ -353,17 +363,10 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 			writeError(w, shutdownError())
 		}
 		return
-	case r.Context().Err() != nil || errors.Is(cause, errClientGone):
-		in.attrs = append(in.attrs, "cancelled", "client disconnected")
-		return
 	case ctx.Err() != nil:
 		failed = context.DeadlineExceeded
 	case failed == nil:
-		for i := range choices {
-			if choices[i].finish == engine.FinishCancelled || choices[i].finish == "" {
-				failed = engine.ErrClosed // cancelled, but not by the client or the deadline
-			}
-		}
+		failed = engine.ErrClosed // cancelled, but not by the client or the deadline
 	}
 	if failed != nil {
 		ae := engineError(failed)
