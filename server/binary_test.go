@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -211,6 +212,54 @@ func TestSIGTERMDrainsAndExits(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"shutdown", "request", "request", "request", "request", "stopped"}, order)
+}
+
+// TestSIGTERMCutsStreamsAfterTimeout: past --shutdown-timeout a stream
+// ends with the server_shutdown error event and [DONE], the log says the
+// shutdown cut it, and the binary exits 0. --body-timeout is wired too.
+func TestSIGTERMCutsStreamsAfterTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short mode")
+	}
+	s := startServe(t, "--shutdown-timeout", "100ms", "--body-timeout", "100ms")
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
+	require.NoError(t, err)
+	res, m := readResponse(t, conn, bufio.NewReader(conn))
+	require.Equal(t, http.StatusRequestTimeout, res.StatusCode, "%v", m)
+
+	body := mustJSON(map[string]any{"model": "stories260K", "prompt": "Once upon a time", "n": 8,
+		"max_tokens": 450, "ignore_eos": true, "stream": true})
+	res, err = http.Post(s.url+"/v1/completions", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	r := bufio.NewReader(res.Body)
+	first, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	rest, err := readAll(r)
+	require.NoError(t, err)
+	st := readSSE(t, strings.NewReader(first+rest))
+	require.True(t, st.done, "the stream ends with [DONE]")
+	last := st.events[len(st.events)-1]
+	require.Equal(t, "server_shutdown", last["error"].(map[string]any)["type"], "%v", last)
+
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "exit status")
+	case <-time.After(30 * time.Second):
+		t.Fatal("engine serve did not exit after SIGTERM")
+	}
+	var cut []any
+	for _, l := range s.lines() {
+		if l["msg"] == "request" && l["path"] == "/v1/completions" && l["status"] == 200.0 {
+			cut = append(cut, l["cancelled"])
+		}
+	}
+	require.Equal(t, []any{"server shutdown"}, cut)
 }
 
 func readAll(r *bufio.Reader) (string, error) {
