@@ -56,28 +56,42 @@ func readResponse(t *testing.T, c net.Conn, r *bufio.Reader) (*http.Response, ma
 }
 
 // TestSlowBodyGets408: a body that never ends is cut after BodyTimeout
-// with a JSON 408, and its connection closed.
+// with a JSON 408, and its connection closed; so is one sent to a handler
+// that does not read it (net/http would read it after the handler).
 func TestSlowBodyGets408(t *testing.T) {
-	ts, _, _ := newTestServer(t, Config{BodyTimeout: 100 * time.Millisecond})
-	for _, c := range []struct{ name, head, part string }{
-		{"short Content-Length", "Content-Length: 100", `{"model":"stories260K",`},
-		{"unfinished chunks", "Transfer-Encoding: chunked", "5\r\n{\"mod\r\n"},
+	ts, _, _ := newTestServer(t, Config{BodyTimeout: 100 * time.Millisecond, APIKey: "k"})
+	const auth = "Authorization: Bearer k\r\n"
+	for _, c := range []struct {
+		name, line, head, part string
+		status                 int
+		code, msg              string
+	}{
+		{"short Content-Length", "POST /v1/completions", auth + "Content-Length: 100", `{"model":"stories260K",`,
+			http.StatusRequestTimeout, "request_timeout", "the request body did not arrive within 100ms"},
+		{"unfinished chunks", "POST /v1/completions", auth + "Transfer-Encoding: chunked", "5\r\n{\"mod\r\n",
+			http.StatusRequestTimeout, "request_timeout", "the request body did not arrive within 100ms"},
+		{"unauthorized", "POST /v1/completions", "Content-Length: 100", `{`,
+			http.StatusUnauthorized, "invalid_api_key", ""},
+		{"unknown URL", "POST //v1/completions", "Transfer-Encoding: chunked", "5\r\n{\"mod\r\n",
+			http.StatusNotFound, "unknown_url", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 			require.NoError(t, err)
 			defer conn.Close()
 			start := time.Now()
-			_, err = io.WriteString(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+			_, err = io.WriteString(conn, c.line+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
 				c.head+"\r\n\r\n"+c.part)
 			require.NoError(t, err)
 			r := bufio.NewReader(conn)
 			res, m := readResponse(t, conn, r)
-			require.Equal(t, http.StatusRequestTimeout, res.StatusCode, "%v", m)
+			require.Equal(t, c.status, res.StatusCode, "%v", m)
 			require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
 			e := m["error"].(map[string]any)
-			require.Equal(t, "request_timeout", e["code"])
-			require.Equal(t, "the request body did not arrive within 100ms", e["message"])
+			require.Equal(t, c.code, e["code"])
+			if c.msg != "" {
+				require.Equal(t, c.msg, e["message"])
+			}
 			_, err = r.ReadByte()
 			require.ErrorIs(t, err, io.EOF, "the connection must be closed")
 		})

@@ -155,6 +155,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d := s.cfg.WriteTimeout; d > 0 {
 		w = newTimedWriter(w, d)
 	}
+	// Every body, even one no handler reads: net/http reads what is left
+	// of it after the handler.
+	if d := s.cfg.BodyTimeout; d > 0 && r.ContentLength != 0 {
+		r.Body = newTimedBody(w, r.Body, d)
+	}
 	if p := r.URL.Path; !strings.HasPrefix(p, "/") || p != cleanPath(p) {
 		unknownURL(w, r) // ServeMux would redirect to the clean path, in HTML
 		return
@@ -219,9 +224,6 @@ func (s *Server) route(pattern, method string, h http.HandlerFunc) {
 				"missing or incorrect API key: send it as 'Authorization: Bearer KEY'"))
 		default:
 			r.Body = http.MaxBytesReader(rec, r.Body, s.cfg.MaxBodyBytes)
-			if d := s.cfg.BodyTimeout; d > 0 && r.ContentLength != 0 {
-				r.Body = newTimedBody(rec, r.Body, d)
-			}
 			h(rec, r)
 		}
 	})
