@@ -5,7 +5,7 @@ PROMPT  ?= Once upon a time, in a small village,
 BIN     := bin
 FUZZTIME ?= 30s
 
-.PHONY: help build run models test test-race fuzz bench golden kernels clean
+.PHONY: help build run models test test-race fuzz bench golden kernels cudaemu cuda-kernels clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -45,6 +45,18 @@ golden: ## regenerate testdata/golden from llama.cpp (npm prebuilt binaries)
 
 kernels: ## build the C/CUDA side with CMake (headers and size checks today)
 	cmake -S . -B build/cmake && cmake --build build/cmake
+
+# Go's build cache does not see kernels/ (outside the package directory), so a
+# hash of it goes into CGO_CXXFLAGS: any change there rebuilds the emulation.
+KERNELS_HASH = $$(find kernels -type f \( -name '*.cu' -o -name '*.h' -o -name '*.cc' \) | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+
+cudaemu: ## the CUDA kernels on the CPU: emulator and kernel tests (cgo, g++ >= 12, no GPU)
+	CGO_CXXFLAGS="-g -O2 -DCUDAEMU_SRC=$(KERNELS_HASH)" $(GO) test -count=1 -tags cudaemu ./backend/cuda/...
+
+cuda-kernels: ## nvcc every kernels/**/*.cu for sm_80, sm_90, sm_90a + compute_90 PTX (fetches the toolchain)
+	cmake -S . -B build/cuda -DNVCC="$$(scripts/cuda-toolchain.sh)"
+	cmake --build build/cuda
+	cd build/cuda && ctest --output-on-failure
 
 clean:
 	rm -rf $(BIN) build
