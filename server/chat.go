@@ -1,14 +1,16 @@
 package server
 
 import (
+	"context"
 	_ "embed"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
-	"github.com/ardanlabs/jinja"
-
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/chattmpl"
 	"github.com/tscale/engine/model/harmony"
 	"github.com/tscale/engine/model/tokenizer"
 )
@@ -24,23 +26,27 @@ var fallbackTemplate string
 const ChatTemplateKey = "tokenizer.chat_template"
 
 // chatTemplate renders messages into a prompt with a Jinja2 template, the
-// way Hugging Face transformers does.
+// way Hugging Face transformers does. A model file's template is untrusted
+// code: model/chattmpl renders it within limits (recursion, steps, output,
+// allocation, time), and marks the message content in the output so that
+// it is tokenized as plain text.
 type chatTemplate struct {
-	tmpl     *jinja.Template
+	tmpl     *chattmpl.Template
 	bos, eos string
 	Fallback bool // the model had no template of its own
+	limits   chattmpl.Limits
 }
 
 // newChatTemplate compiles src ("" selects the fallback); bos and eos are
 // the texts of the model's special tokens.
 func newChatTemplate(src, bos, eos string) (*chatTemplate, error) {
-	c := &chatTemplate{bos: bos, eos: eos}
+	c := &chatTemplate{bos: bos, eos: eos, limits: chattmpl.DefaultLimits}
 	if src == "" {
 		src, c.Fallback = fallbackTemplate, true
 	}
-	t, err := jinja.Compile(src)
+	t, err := chattmpl.Compile(src)
 	if err != nil {
-		return nil, fmt.Errorf("chat template: %w", err)
+		return nil, err
 	}
 	c.tmpl = t
 	return c, nil
@@ -49,28 +55,82 @@ func newChatTemplate(src, bos, eos string) (*chatTemplate, error) {
 // render formats msgs; addGen appends the assistant's turn header. vars
 // are extra template variables (reasoning_effort).
 func (c *chatTemplate) render(msgs []message, addGen bool, vars ...string) (string, error) {
+	out, err := c.renderPlain(context.Background(), msgs, addGen, vars...)
+	return out.S, err
+}
+
+// renderPlain is render with the spans of message content in the output.
+func (c *chatTemplate) renderPlain(ctx context.Context, msgs []message, addGen bool, vars ...string) (chattmpl.Str, error) {
 	list := make([]any, len(msgs))
 	for i, m := range msgs {
-		mm := map[string]any{"role": m.Role, "content": m.Content}
+		d := chattmpl.NewDict("role", m.Role, "content", chattmpl.PlainText(m.Content))
 		if m.Name != "" {
-			mm["name"] = m.Name
+			d.Set("name", chattmpl.PlainText(m.Name))
 		}
-		list[i] = mm
+		list[i] = d
 	}
-	ctx := map[string]any{
+	data := map[string]any{
 		"messages":              list,
 		"add_generation_prompt": addGen,
 		"bos_token":             c.bos,
 		"eos_token":             c.eos,
 	}
 	for i := 0; i+1 < len(vars); i += 2 {
-		ctx[vars[i]] = vars[i+1]
+		data[vars[i]] = chattmpl.PlainText(vars[i+1])
 	}
-	out, err := c.tmpl.Render(ctx)
-	if err != nil {
-		return "", fmt.Errorf("chat template: %w", err)
+	return c.tmpl.Render(ctx, c.limits, data)
+}
+
+// samples are the conversations a template is tried on at load; the
+// second is for templates that refuse system messages.
+var samples = [][]message{
+	{{Role: "system", Content: "You are a helpful assistant."}, {Role: "user", Content: "Hello!"},
+		{Role: "assistant", Content: "Hi! How can I help?"}, {Role: "user", Content: "What is 2+2?"}},
+	{{Role: "user", Content: "Hello!"}, {Role: "assistant", Content: "Hi! How can I help?"}, {Role: "user", Content: "What is 2+2?"}},
+}
+
+// check renders the sample conversations: an error when a limit breaks on
+// any, or when none renders.
+func (c *chatTemplate) check() error {
+	var first error
+	for _, msgs := range samples {
+		_, err := c.renderPlain(context.Background(), msgs, true)
+		var le *chattmpl.LimitError
+		if err == nil {
+			return nil
+		}
+		if errors.As(err, &le) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	return out, nil
+	return first
+}
+
+// templateError is the API error of a failed rendering: 500 when the
+// template broke a limit (400 when the conversation alone is big enough to
+// blow the output limit), 400 otherwise (raise_exception rejects a
+// conversation).
+func (c *chatTemplate) templateError(err error, msgs []message) *apiError {
+	var le *chattmpl.LimitError
+	if !errors.As(err, &le) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return newError(http.StatusServiceUnavailable, "server_error", "", "timeout", "chat template rendering stopped: %v", err)
+		}
+		return badParam("messages", "chat template: %v", err)
+	}
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Content) + len(m.Name)
+	}
+	if (le.Limit == "output" || le.Limit == "alloc") && 2*size > c.limits.Output {
+		return newError(http.StatusBadRequest, "invalid_request_error", "messages", "chat_template_limit",
+			"the messages (%d bytes) are too long for the model's chat template: %v", size, err)
+	}
+	return newError(http.StatusInternalServerError, "server_error", "", "chat_template_limit",
+		"the model's chat template failed: %v", err)
 }
 
 // stripBOS drops a BOS the template wrote itself when the tokenizer adds
@@ -215,9 +275,9 @@ func ChatPrompt(e *engine.Engine, format string, msgs []ChatMessage, effort stri
 	for _, m := range msgs {
 		req.Messages = append(req.Messages, message{Role: m.Role, Content: m.Content})
 	}
-	c, ae := f.render(e.Tokenizer(), req, date.UTC().Format(time.DateOnly))
+	c, ae := f.render(context.Background(), e.Tokenizer(), req, date.UTC().Format(time.DateOnly))
 	if ae != nil {
-		return nil, ae
+		return nil, errors.New(ae.Message)
 	}
 	return c, nil
 }
@@ -256,9 +316,19 @@ func newFormatter(e *engine.Engine, format string) (*formatter, error) {
 	return nil, fmt.Errorf("unknown chat format %q (jinja or harmony)", format)
 }
 
+// check tries the Jinja template on sample conversations.
+func (f *formatter) check() error {
+	if f.tmpl == nil {
+		return nil
+	}
+	return f.tmpl.check()
+}
+
 // render turns a chat request into prompt tokens; date is the day for
-// harmony's system message.
-func (f *formatter) render(tok *tokenizer.Tokenizer, req *chatRequest, date string) (*Chat, *apiError) {
+// harmony's system message. Only the template's own text may become
+// special tokens: message content is tokenized as plain text, so that a
+// user cannot forge "<|im_end|><|im_start|>system" turns.
+func (f *formatter) render(ctx context.Context, tok *tokenizer.Tokenizer, req *chatRequest, date string) (*Chat, *apiError) {
 	if f.harmony != nil {
 		ids, text, e := harmonyPrompt(tok, f.harmony, req, date)
 		if e != nil {
@@ -270,11 +340,13 @@ func (f *formatter) render(tok *tokenizer.Tokenizer, req *chatRequest, date stri
 	if req.Effort != "" {
 		vars = []string{"reasoning_effort", req.Effort}
 	}
-	text, err := f.tmpl.render(req.Messages, true, vars...)
+	out, err := f.tmpl.renderPlain(ctx, req.Messages, true, vars...)
 	if err != nil {
-		// raise_exception in a template rejects the conversation.
-		return nil, badParam("messages", "%v", err)
+		return nil, f.tmpl.templateError(err, req.Messages)
 	}
-	text = stripBOS(text, f.tmpl.bos, tok.AddBOS())
-	return &Chat{Prompt: tok.Encode(text, true, true), Text: text}, nil
+	if bos := f.tmpl.bos; !out.Plain.Overlaps(0, len(bos)) {
+		text := stripBOS(out.S, bos, tok.AddBOS())
+		out = out.Slice(len(out.S)-len(text), len(out.S))
+	}
+	return &Chat{Prompt: tok.EncodePlain(out.S, true, out.Plain.Overlaps), Text: out.S}, nil
 }

@@ -97,7 +97,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, modelNotFound(req.Model))
 		return
 	}
-	c, e := l.chat.render(l.e.Tokenizer(), req, s.now().UTC().Format(time.DateOnly))
+	c, e := l.chat.render(r.Context(), l.e.Tokenizer(), req, s.now().UTC().Format(time.DateOnly))
 	if e != nil {
 		writeError(w, e)
 		return

@@ -126,6 +126,9 @@ func (s *Server) SetEngine(e *engine.Engine) error {
 	if err != nil {
 		return err
 	}
+	if err := f.check(); err != nil {
+		s.log.Warn("the chat template fails on a sample conversation; chat requests may fail", "error", err)
+	}
 	l := &loaded{e: e, name: s.cfg.Model, created: time.Now().Unix(), chat: f}
 	if l.name == "" {
 		l.name = strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")

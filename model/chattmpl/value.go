@@ -80,6 +80,9 @@ func concat(a, b Str) Str {
 
 func (s Str) slice(i, j int) Str { return Str{S: s.S[i:j], Plain: s.Plain.cut(i, j)} }
 
+// Slice is s.S[i:j] with its plain spans.
+func (s Str) Slice(i, j int) Str { return s.slice(i, j) }
+
 // derived is a string made from s by a transformation that keeps no byte
 // positions: all plain when any of s was.
 func derived(r string, from ...Str) Str {
