@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,9 +26,93 @@ const (
 	maxMessages = 4096
 )
 
+// DefaultMaxSamples is Config.MaxSamples' default: each sample holds host
+// state and KV blocks of its own, and 256 is also --max-queue's default,
+// so a request within it can be queued whole.
+const DefaultMaxSamples = 256
+
+// fields is an endpoint's allow-list. As OpenAI does, a field not in it
+// gets 400 "Unrecognized request argument supplied".
+type fields struct {
+	ok map[string]bool // implemented
+	// off are OpenAI's fields this server does not implement: accepted
+	// only as null or one of these values (compact JSON), which ask for
+	// nothing beyond the default; else 400 naming the field.
+	off map[string][]string
+}
+
+func fieldSet(lists ...[]string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range lists {
+		for _, f := range l {
+			m[f] = true
+		}
+	}
+	return m
+}
+
+var (
+	commonFields = []string{"model", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
+		"seed", "presence_penalty", "frequency_penalty", "logit_bias", "stream", "stream_options",
+		"user", // identifies the caller to the provider: nothing to do here
+		"top_k", "min_p", "repetition_penalty", "ignore_eos", "reasoning"}
+	completionFields = fields{ok: fieldSet(commonFields, []string{"prompt", "logprobs", "echo", "suffix", "best_of"})}
+	chatFields       = fields{
+		ok: fieldSet(commonFields, []string{"messages", "logprobs", "top_logprobs", "reasoning_effort"}),
+		off: map[string][]string{
+			"tools": {`[]`}, "tool_choice": {`"none"`}, "functions": {`[]`}, "function_call": {`"none"`},
+			"parallel_tool_calls": nil, "response_format": {`{"type":"text"}`}, "audio": nil,
+			"modalities": {`["text"]`}, "prediction": nil, "web_search_options": nil,
+			"store": {`false`}, "metadata": {`{}`}, "service_tier": {`"auto"`, `"default"`},
+		},
+	}
+	messageFields = fields{
+		ok: fieldSet([]string{"role", "content", "name", "reasoning_content"}),
+		// What clients send back with an earlier assistant turn.
+		off: map[string][]string{"tool_calls": {`[]`}, "tool_call_id": nil, "function_call": nil,
+			"refusal": nil, "audio": nil, "annotations": {`[]`}},
+	}
+	streamOptionFields = fields{ok: fieldSet([]string{"include_usage"})}
+)
+
+// check rejects the fields of obj the endpoint does not take, the first in
+// name order, naming it as prefix + name.
+func (f fields) check(obj map[string]json.RawMessage, prefix string) *apiError {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		name := prefix + k
+		if f.ok[k] {
+			continue
+		}
+		vals, known := f.off[k]
+		if !known {
+			return newError(http.StatusBadRequest, "invalid_request_error", name, "unknown_parameter",
+				"Unrecognized request argument supplied: %s", name)
+		}
+		var b bytes.Buffer
+		if json.Compact(&b, obj[k]) == nil && (b.String() == "null" || slices.Contains(vals, b.String())) {
+			continue
+		}
+		return newError(http.StatusBadRequest, "invalid_request_error", name, "unsupported_parameter",
+			"'%s' is not supported; it may only be %s", name, strings.Join(append([]string{"null"}, vals...), " or "))
+	}
+	return nil
+}
+
+// decodeObject decodes raw, a JSON object found at param, into v after
+// checking its fields.
+func decodeObject(raw json.RawMessage, v any, param string, f fields) *apiError {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return badParam(param, "'%s' must be an object", param)
+	}
+	if e := f.check(obj, param+"."); e != nil {
+		return e
+	}
+	return typeError(json.Unmarshal(raw, v), param+".")
+}
+
 // rawCommon holds the parameters shared by completions and chat, as sent.
-// Pointers tell "absent or null" from a value. Unknown fields are ignored,
-// as OpenAI's own servers and most compatible servers do.
+// Pointers tell "absent or null" from a value.
 type rawCommon struct {
 	Model               *string            `json:"model"`
 	N                   *int               `json:"n"`
@@ -39,9 +126,7 @@ type rawCommon struct {
 	FrequencyPenalty    *float64           `json:"frequency_penalty"`
 	LogitBias           map[string]float64 `json:"logit_bias"`
 	Stream              *bool              `json:"stream"`
-	StreamOptions       *struct {
-		IncludeUsage *bool `json:"include_usage"`
-	} `json:"stream_options"`
+	StreamOptions       json.RawMessage    `json:"stream_options"`
 	// Extensions (llama.cpp / vLLM names).
 	TopK              *int     `json:"top_k"`
 	MinP              *float64 `json:"min_p"`
@@ -60,6 +145,10 @@ type rawCompletion struct {
 	BestOf   *int            `json:"best_of"`
 }
 
+type rawStreamOptions struct {
+	IncludeUsage *bool `json:"include_usage"`
+}
+
 type rawMessage struct {
 	Role    *string         `json:"role"`
 	Content json.RawMessage `json:"content"`
@@ -71,10 +160,9 @@ type rawMessage struct {
 
 type rawChat struct {
 	rawCommon
-	Messages    []rawMessage    `json:"messages"`
-	Logprobs    *bool           `json:"logprobs"`
-	TopLogprobs *int            `json:"top_logprobs"`
-	Tools       json.RawMessage `json:"tools"`
+	Messages    []json.RawMessage `json:"messages"`
+	Logprobs    *bool             `json:"logprobs"`
+	TopLogprobs *int              `json:"top_logprobs"`
 	// ReasoningEffort is OpenAI's low, medium or high (harmony's
 	// "Reasoning:" line; jinja templates see it as reasoning_effort).
 	ReasoningEffort *string `json:"reasoning_effort"`
@@ -123,8 +211,9 @@ type chatRequest struct {
 }
 
 // decodeJSON reads exactly one JSON object into v, turning every decoding
-// failure into a 400 that names the offending parameter.
-func decodeJSON(body []byte, v any) *apiError {
+// failure into a 400 that names the offending parameter, and rejects the
+// fields not in f.
+func decodeJSON(body []byte, v any, f fields) *apiError {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return newError(400, "invalid_request_error", "", "invalid_json", "the request body is empty; expected a JSON object")
@@ -133,23 +222,44 @@ func decodeJSON(body []byte, v any) *apiError {
 		return newError(400, "invalid_request_error", "", "invalid_json", "the request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
 		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &te):
-			field := strings.TrimPrefix(te.Field, "rawCommon.")
-			return badParam(field, "invalid type for '%s': expected %s, got JSON %s", field, typeName(te.Type.String()), te.Value)
-		case errors.As(err, &se):
+		if errors.As(err, &se) {
 			return newError(400, "invalid_request_error", "", "invalid_json", "invalid JSON at byte %d: %v", se.Offset, err)
-		default:
-			return newError(400, "invalid_request_error", "", "invalid_json", "invalid JSON: %v", err)
 		}
+		return newError(400, "invalid_request_error", "", "invalid_json", "invalid JSON: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return newError(400, "invalid_request_error", "", "invalid_json", "unexpected data after the JSON object")
 	}
-	return nil
+	if e := f.check(obj, ""); e != nil {
+		return e
+	}
+	return typeError(json.Unmarshal(body, v), "")
+}
+
+// typeError turns an error of json.Unmarshal on valid JSON into a 400
+// naming the parameter (prefix + the top field of the path): a value of
+// the wrong type, or a number the field cannot hold (2^63 for an integer,
+// 1.5 for an integer, 1e400 for a number).
+func typeError(err error, prefix string) *apiError {
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return newError(400, "invalid_request_error", "", "invalid_json", "invalid JSON: %v", err)
+	}
+	field, _, _ := strings.Cut(strings.TrimPrefix(te.Field, "rawCommon."), ".")
+	name := prefix + field
+	if want := typeName(te.Type.String()); strings.HasPrefix(te.Value, "number") {
+		if want == "a number" {
+			return badParam(name, "invalid value for '%s': %s is not a finite number", name, te.Value)
+		}
+		return badParam(name, "invalid value for '%s': %s is not %s in range", name, te.Value, want)
+	}
+	return badParam(name, "invalid type for '%s': expected %s, got JSON %s", name, typeName(te.Type.String()), te.Value)
 }
 
 // typeName turns a Go type into the JSON type a client should send.
@@ -175,7 +285,7 @@ func typeName(goType string) string {
 
 func decodeCompletion(body []byte) (*completionRequest, *apiError) {
 	var raw rawCompletion
-	if e := decodeJSON(body, &raw); e != nil {
+	if e := decodeJSON(body, &raw, completionFields); e != nil {
 		return nil, e
 	}
 	p, e := raw.rawCommon.validate()
@@ -246,7 +356,7 @@ func decodePrompt(raw json.RawMessage) ([]prompt, *apiError) {
 
 func decodeChat(body []byte) (*chatRequest, *apiError) {
 	var raw rawChat
-	if e := decodeJSON(body, &raw); e != nil {
+	if e := decodeJSON(body, &raw, chatFields); e != nil {
 		return nil, e
 	}
 	p, e := raw.rawCommon.validate()
@@ -272,16 +382,17 @@ func decodeChat(body []byte) (*chatRequest, *apiError) {
 		}
 		req.Effort = *raw.ReasoningEffort
 	}
-	if len(raw.Tools) > 0 && string(raw.Tools) != "null" && string(raw.Tools) != "[]" {
-		return nil, badParam("tools", "'tools' is not supported")
-	}
 	if raw.Messages == nil {
 		return nil, missing("messages")
 	}
 	if len(raw.Messages) == 0 || len(raw.Messages) > maxMessages {
 		return nil, badParam("messages", "'messages' must hold 1 to %d messages, got %d", maxMessages, len(raw.Messages))
 	}
-	for i, m := range raw.Messages {
+	for i, it := range raw.Messages {
+		var m rawMessage
+		if e := decodeObject(it, &m, fmt.Sprintf("messages[%d]", i), messageFields); e != nil {
+			return nil, e
+		}
 		msg, e := m.decode(i)
 		if e != nil {
 			return nil, e
@@ -366,7 +477,7 @@ func (r *rawCommon) validate() (params, *apiError) {
 		if v == nil {
 			return 0, false, nil
 		}
-		if math.IsNaN(*v) || *v < lo || *v > hi {
+		if !(*v >= lo && *v <= hi) { // NaN too
 			return 0, false, badParam(name, "'%s' must be between %g and %g, got %g", name, lo, hi, *v)
 		}
 		return float32(*v), true, nil
@@ -420,7 +531,7 @@ func (r *rawCommon) validate() (params, *apiError) {
 			if err != nil || id < 0 {
 				return p, badParam("logit_bias", "logit_bias key %q is not a token id", k)
 			}
-			if math.IsNaN(v) || v < -100 || v > 100 {
+			if !(v >= -100 && v <= 100) {
 				return p, badParam("logit_bias", "logit_bias value for token %d must be between -100 and 100, got %g", id, v)
 			}
 			s.LogitBias[int32(id)] = float32(v)
@@ -436,8 +547,14 @@ func (r *rawCommon) validate() (params, *apiError) {
 	if r.Stream != nil {
 		p.Stream = *r.Stream
 	}
-	if p.Stream && r.StreamOptions != nil && r.StreamOptions.IncludeUsage != nil {
-		p.IncludeUsage = *r.StreamOptions.IncludeUsage
+	if len(r.StreamOptions) > 0 && string(r.StreamOptions) != "null" {
+		var so rawStreamOptions
+		if e := decodeObject(r.StreamOptions, &so, "stream_options", streamOptionFields); e != nil {
+			return p, e
+		}
+		if p.Stream && so.IncludeUsage != nil {
+			p.IncludeUsage = *so.IncludeUsage
+		}
 	}
 	if r.IgnoreEOS != nil {
 		p.IgnoreEOS = *r.IgnoreEOS

@@ -49,6 +49,9 @@ func unavailable(msg string) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1") // every 429 is temporary
+	}
 	writeJSON(w, e.Status, map[string]*apiError{"error": e})
 }
 

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
 	"testing"
 
 	"github.com/tscale/engine/model/harmony"
@@ -21,6 +25,44 @@ func checkDecoded(t *testing.T, p *params, e *apiError) {
 	if err := p.Sampling.Validate(1 << 30); err != nil {
 		t.Fatalf("accepted bad sampling params: %v", err)
 	}
+	// The documented ranges, NaN and infinities excluded.
+	in := func(v float32, lo, hi float64) bool { return float64(v) >= lo && float64(v) <= hi }
+	s := p.Sampling
+	if !in(s.Temperature, 0, 2) || !in(s.TopP, 0, 1) || !in(s.MinP, 0, 1) || !in(s.PresencePenalty, -2, 2) ||
+		!in(s.FrequencyPenalty, -2, 2) || !in(s.RepeatPenalty, 0, math.MaxFloat32) || s.TopK < 0 {
+		t.Fatalf("accepted out-of-range sampling %+v", s)
+	}
+	for id, v := range s.LogitBias {
+		if id < 0 || !in(v, -100, 100) {
+			t.Fatalf("accepted logit_bias %d: %v", id, v)
+		}
+	}
+	if r := p.Reasoning; r != nil {
+		tr := r.Tree
+		if tr.K < 0 || tr.K > 16 || tr.B < 0 || tr.B > 16 || tr.MaxDepth < 0 || tr.MaxDepth > 32 ||
+			tr.MaxStepTokens < 0 || tr.MaxStepTokens > 4096 || !(r.LengthPenalty >= 0 && r.LengthPenalty <= 10) {
+			t.Fatalf("accepted out-of-range reasoning %+v", r)
+		}
+	}
+}
+
+// checkFields holds for every accepted body: each field is allow-listed,
+// and one not implemented asks for nothing beyond the default.
+func checkFields(t *testing.T, b []byte, f fields) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		t.Fatalf("accepted a body that is not an object: %v", err)
+	}
+	for k, v := range obj {
+		if f.ok[k] {
+			continue
+		}
+		vals, known := f.off[k]
+		var c bytes.Buffer
+		if !known || json.Compact(&c, v) != nil || (c.String() != "null" && !slices.Contains(vals, c.String())) {
+			t.Fatalf("accepted field %q = %s", k, v)
+		}
+	}
 }
 
 var fuzzSeeds = []string{
@@ -37,6 +79,25 @@ var fuzzSeeds = []string{
 	`{"model":"m","reasoning_effort":"high","messages":[{"role":"developer","content":"d"},{"role":"assistant","content":"a","reasoning_content":"r"},{"role":"user","name":"u","content":"<|end|>"}]}`,
 	`{"model":"m","reasoning_effort":"max","messages":[{"role":"user","content":"x"}]}`,
 	`{"model":"m","reasoning_effort":null,"messages":[{"role":"tool","content":"x","reasoning_content":"y"}]}`,
+	// Numbers at and past the limits of their types (issue 9).
+	`{"model":"m","prompt":"a","max_tokens":9223372036854775807,"n":128,"logprobs":20,"seed":-9223372036854775808}`,
+	`{"model":"m","prompt":"a","max_tokens":9223372036854775808}`,
+	`{"model":"m","prompt":"a","max_tokens":-9223372036854775808,"n":1e2}`,
+	`{"model":"m","prompt":"a","max_tokens":1e19,"best_of":9223372036854775807}`,
+	`{"model":"m","prompt":"a","max_tokens":4.5,"seed":18446744073709551616}`,
+	`{"model":"m","prompt":"a","temperature":1e-400,"top_p":-0,"top_k":9223372036854775807,"min_p":1e-320}`,
+	`{"model":"m","prompt":"a","temperature":1e400,"presence_penalty":-1e999,"repetition_penalty":1e-300}`,
+	`{"model":"m","prompt":"a","logit_bias":{"4294967296":1,"-1":0,"+5":100,"2147483647":-100,"1e3":1}}`,
+	`{"model":"m","prompt":"a","logit_bias":{"5":1e400}}`,
+	`{"model":"m","prompt":"a","reasoning":{"strategy":"tree","k":9223372036854775807,"b":16,"depth":1.5,"step_tokens":4096}}`,
+	`{"model":"m","prompt":"a","reasoning":{"strategy":"beam","length_penalty":1e400}}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"}],"logprobs":true,"top_logprobs":9223372036854775808,"max_completion_tokens":9223372036854775807}`,
+	// Unknown and unimplemented fields.
+	`{"model":"m","prompt":"a","temprature":0,"Model":"x"}`,
+	`{"model":"m","messages":[{"role":"user","content":"a","tool_calls":null,"refusal":null}],"response_format":{"type":"text"},"tools":[],"user":"u"}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_object"},"tool_choice":"required"}`,
+	`{"model":"m","messages":[{"role":"user","content":"a","weight":1}],"stream":true,"stream_options":{"include_usage":true,"x":1}}`,
+	`{"model":"m","prompt":"a","reasoning":{"strategy":"vote","extrct":"boxed"},"stream_options":5}`,
 }
 
 func FuzzDecodeCompletion(f *testing.F) {
@@ -47,6 +108,7 @@ func FuzzDecodeCompletion(f *testing.F) {
 		r, e := decodeCompletion(b)
 		if e == nil {
 			checkDecoded(t, &r.params, nil)
+			checkFields(t, b, completionFields)
 			if len(r.Prompts) == 0 {
 				t.Fatal("accepted a request without prompts")
 			}
@@ -76,6 +138,7 @@ func FuzzDecodeChat(f *testing.F) {
 			return
 		}
 		checkDecoded(t, &r.params, nil)
+		checkFields(t, b, chatFields)
 		if len(r.Messages) == 0 || !roles[r.Messages[0].Role] {
 			t.Fatalf("accepted bad messages %+v", r.Messages)
 		}

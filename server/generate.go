@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,10 +110,39 @@ func tooLong(format string, args ...any) *apiError {
 	return newError(http.StatusBadRequest, "invalid_request_error", "messages", "context_length_exceeded", format, args...)
 }
 
-// requests builds the engine requests, checking what the engine would
-// otherwise reject with a less helpful error.
-func (j *job) requests(e *engine.Engine) ([]engine.Request, *apiError) {
+// samples is how many samples the job runs, with how many of them wait in
+// the engine's queue (beam and tree search run outside it).
+func (j *job) samples() (total, queued int, what string) {
 	p := j.params
+	total, what = len(j.prompts)*p.N, fmt.Sprintf("%d prompts × n=%d", len(j.prompts), p.N)
+	if len(j.prompts) == 1 {
+		what = fmt.Sprintf("n=%d", p.N)
+	}
+	switch r := p.Reasoning; {
+	case r == nil:
+	case r.Strategy == "tree": // K children of each of B nodes (strategy.TreeOptions' defaults 3 and 2)
+		k, b := cmp.Or(r.Tree.K, 3), cmp.Or(r.Tree.B, 2)
+		return k * b, 0, fmt.Sprintf("tree k=%d × b=%d", k, b)
+	case r.Strategy == "beam":
+		return total, 0, what
+	}
+	return total, total, what
+}
+
+// requests builds the engine requests, checking what the engine would
+// otherwise reject with a less helpful error, or only once started.
+func (j *job) requests(e *engine.Engine, cfg *Config) ([]engine.Request, *apiError) {
+	p := j.params
+	// Final limits, not "retry later": the request can never run.
+	total, queued, what := j.samples()
+	if total > cfg.MaxSamples {
+		return nil, newError(http.StatusBadRequest, "invalid_request_error", "n", "too_many_samples",
+			"this request asks for %d samples (%s); the server takes at most %d per request (--max-samples)", total, what, cfg.MaxSamples)
+	}
+	if cfg.MaxQueue > 0 && queued > cfg.MaxQueue {
+		return nil, newError(http.StatusBadRequest, "invalid_request_error", "n", "too_many_samples",
+			"this request asks for %d samples (%s); the queue can never hold more than %d (--max-queue)", queued, what, cfg.MaxQueue)
+	}
 	if err := p.Sampling.Validate(e.Hyper().Vocab); err != nil {
 		return nil, badParam("logit_bias", "%v", err)
 	}
@@ -135,19 +165,19 @@ func (j *job) requests(e *engine.Engine) ([]engine.Request, *apiError) {
 				return nil, badParam(param, "token id %d is outside the vocabulary of %d", id, e.Hyper().Vocab)
 			}
 		}
-		max := p.MaxTokens
+		max, room := p.MaxTokens, ctx-len(ids)
 		switch {
-		case len(ids) >= ctx:
+		case room <= 0:
 			e := tooLong("this model's maximum context length is %d tokens, but the prompt has %d tokens", ctx, len(ids))
 			e.Param = &param
 			return nil, e
 		case max == 0 && j.chat:
-			max = ctx - len(ids)
+			max = room
 		case max == 0:
-			max = min(16, ctx-len(ids)) // OpenAI's default for completions
-		case len(ids)+max > ctx:
+			max = min(16, room) // OpenAI's default for completions
+		case max > room: // not len(ids)+max > ctx, which wraps for max near 2^63
 			e := tooLong("this model's maximum context length is %d tokens, but %d tokens were requested (%d in the prompt, %d for the completion)",
-				ctx, len(ids)+max, len(ids), max)
+				ctx, uint64(len(ids))+uint64(max), len(ids), max)
 			e.Param = &param
 			return nil, e
 		}
@@ -211,6 +241,8 @@ func engineError(err error) *apiError {
 		return tooLong("%v", err)
 	case errors.Is(err, engine.ErrClosed):
 		return unavailable("the engine is shutting down")
+	case errors.Is(err, engine.ErrTooManySamples):
+		return newError(http.StatusBadRequest, "invalid_request_error", "n", "too_many_samples", "%v (retrying cannot help: ask for fewer samples)", err)
 	case errors.Is(err, engine.ErrNoSpace):
 		return newError(http.StatusUnprocessableEntity, "invalid_request_error", "n", "kv_cache_too_small", "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -239,7 +271,7 @@ type tokenLP struct {
 
 func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *job) {
 	begin := time.Now()
-	reqs, e := j.requests(l.e)
+	reqs, e := j.requests(l.e, &s.cfg)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -51,6 +51,9 @@ type rawReasoning struct {
 	CountTruncated *bool `json:"count_truncated"`
 }
 
+var reasoningFields = fields{ok: fieldSet([]string{"strategy", "extract", "weighted", "length_penalty",
+	"k", "b", "depth", "delimiter", "step_tokens", "count_truncated"})}
+
 // only rejects options given to a strategy they do not apply to.
 func (r *rawReasoning) only(strat string, allowed ...string) *apiError {
 	given := map[string]bool{
@@ -86,8 +89,8 @@ func decodeReasoning(raw json.RawMessage, p *params) *apiError {
 		return nil
 	}
 	var r rawReasoning
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return badParam("reasoning", "'reasoning' must be an object {strategy, extract, weighted}: %v", err)
+	if e := decodeObject(raw, &r, "reasoning", reasoningFields); e != nil {
+		return e
 	}
 	if r.Strategy == nil {
 		return missing("reasoning.strategy")
@@ -120,7 +123,7 @@ func decodeReasoning(raw json.RawMessage, p *params) *apiError {
 		}
 		out.LengthPenalty = 1
 		if r.LengthPenalty != nil {
-			if *r.LengthPenalty < 0 || *r.LengthPenalty > 10 {
+			if !(*r.LengthPenalty >= 0 && *r.LengthPenalty <= 10) {
 				return badParam("reasoning.length_penalty", "'length_penalty' must be between 0 and 10, got %v", *r.LengthPenalty)
 			}
 			out.LengthPenalty = *r.LengthPenalty

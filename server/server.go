@@ -53,6 +53,13 @@ type Config struct {
 	// ChatFormat is how chats become prompts: FormatAuto (harmony for
 	// gpt-oss models, jinja otherwise), FormatJinja or FormatHarmony.
 	ChatFormat string
+	// MaxSamples bounds the samples of one request (prompts × n, or a
+	// strategy's samples; default 256); more get 400.
+	MaxSamples int
+	// MaxQueue is the engine's queue limit (engine.WithMaxQueue), when
+	// known: a request with more samples can never be queued and gets 400
+	// up front (0: the engine decides).
+	MaxQueue int
 }
 
 // Server is an http.Handler. It answers 503 until SetEngine gives it a
@@ -79,6 +86,9 @@ type loaded struct {
 func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.MaxSamples <= 0 {
+		cfg.MaxSamples = DefaultMaxSamples
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), now: time.Now}
 	if s.log == nil {

@@ -393,7 +393,7 @@ func TestErrors(t *testing.T) {
 		{"prompt too long", "/v1/completions", mustJSON(map[string]any{"model": "stories260K", "prompt": long}), 400, "prompt", "context_length_exceeded"},
 		{"prompt + max_tokens too long", "/v1/completions", `{"model":"stories260K","prompt":"Once upon a time","max_tokens":60}`, 400, "prompt", "context_length_exceeded"},
 		{"chat too long", "/v1/chat/completions", mustJSON(map[string]any{"model": "stories260K", "messages": []map[string]any{{"role": "user", "content": long}}}), 400, "messages", "context_length_exceeded"},
-		{"queue full", "/v1/completions", `{"model":"stories260K","prompt":"a","n":9}`, 429, "", "queue_full"},
+		{"n above the queue", "/v1/completions", `{"model":"stories260K","prompt":"a","n":9}`, 400, "n", "too_many_samples"},
 		{"body too large", "/v1/completions", mustJSON(map[string]any{"model": "stories260K", "prompt": strings.Repeat("a", 5000)}), 413, "", "request_too_large"},
 		{"unknown URL", "/v1/embeddings", `{}`, 404, "", "unknown_url"},
 	}

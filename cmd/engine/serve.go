@@ -28,6 +28,7 @@ func serveCmd() *cobra.Command {
 		lc                                               listenConfig
 		maxBody                                          int64
 		verbose                                          bool
+		maxSamples                                       int
 	)
 	c := &cobra.Command{
 		Use:   "serve -m MODEL [--addr 127.0.0.1:8080]",
@@ -51,6 +52,9 @@ must finish within --write-timeout, idle keep-alive connections close after
 			}
 			if maxQueue < 1 || timeout < 0 || lc.shutdownTimeout < 0 || maxBody < 0 {
 				return errors.New("serve: need --max-queue >= 1 and non-negative --timeout, --shutdown-timeout, --max-body")
+			}
+			if maxSamples < 1 {
+				return errors.New("serve: need --max-samples >= 1")
 			}
 			if bodyTimeout < 0 || writeTimeout < 0 || lc.headerTimeout < 0 || lc.idleTimeout < 0 || lc.maxConns < 0 {
 				return errors.New("serve: need non-negative --header-timeout, --body-timeout, --write-timeout, --idle-timeout, --max-conns")
@@ -76,7 +80,7 @@ must finish within --write-timeout, idle keep-alive connections close after
 			return serve(ctx, log, addr, modelPath, opts, lc, server.Config{
 				Model: name, APIKey: apiKey, Timeout: timeout, MaxBodyBytes: maxBody, Logger: log,
 				BodyTimeout: bodyTimeout, WriteTimeout: writeTimeout,
-				ChatFormat: chatFormat,
+				ChatFormat: chatFormat, MaxSamples: maxSamples, MaxQueue: maxQueue,
 			})
 		},
 	}
@@ -92,7 +96,9 @@ must finish within --write-timeout, idle keep-alive connections close after
 	f.DurationVar(&writeTimeout, "write-timeout", time.Minute, "time for each write to a client (a response, one event of a stream); the client is cut after it (0 = none)")
 	f.DurationVar(&lc.idleTimeout, "idle-timeout", time.Minute, "idle keep-alive connections close after it (0 = never)")
 	f.IntVar(&lc.maxConns, "max-conns", 1024, "open connections at most; more wait until one closes (0 = no limit)")
-	f.IntVar(&maxQueue, "max-queue", 256, "samples waiting to start before requests get 429 (n samples count n)")
+	f.IntVar(&maxQueue, "max-queue", 256, "samples waiting to start before requests get 429 (n samples count n; one request with more gets 400)")
+	f.IntVar(&maxSamples, "max-samples", server.DefaultMaxSamples, "samples of one request at most (prompts × n, or a reasoning strategy's), 400 above: "+
+		"each sample holds its own host state and KV blocks, and the default equals --max-queue's, so any request within it can be queued whole")
 	f.Int64Var(&maxBody, "max-body", 8<<20, "largest request body in bytes (413 above)")
 	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
 	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
