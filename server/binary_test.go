@@ -221,7 +221,7 @@ func TestSIGTERMCutsStreamsAfterTimeout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped in -short mode")
 	}
-	s := startServe(t, "--shutdown-timeout", "100ms", "--body-timeout", "100ms")
+	s := startServe(t, "--shutdown-timeout", "50ms", "--body-timeout", "100ms")
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
 	require.NoError(t, err)
@@ -232,7 +232,7 @@ func TestSIGTERMCutsStreamsAfterTimeout(t *testing.T) {
 	require.Equal(t, http.StatusRequestTimeout, res.StatusCode, "%v", m)
 
 	body := mustJSON(map[string]any{"model": "stories260K", "prompt": "Once upon a time", "n": 8,
-		"max_tokens": 450, "ignore_eos": true, "stream": true})
+		"max_tokens": 500, "ignore_eos": true, "stream": true})
 	res, err = http.Post(s.url+"/v1/completions", "application/json", strings.NewReader(body))
 	require.NoError(t, err)
 	defer res.Body.Close()

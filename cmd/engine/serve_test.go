@@ -128,8 +128,8 @@ func TestServeInProcess(t *testing.T) {
 // --shutdown-timeout expires end with a server_shutdown error (an event
 // then [DONE] when streaming, else 503), logged as cut by the shutdown.
 func TestServeShutdownCutsRequests(t *testing.T) {
-	p := startInProcess(t, listenConfig{shutdownTimeout: 100 * time.Millisecond})
-	const req = `{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":450,"ignore_eos":true`
+	p := startInProcess(t, listenConfig{shutdownTimeout: 50 * time.Millisecond})
+	const req = `{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":500,"ignore_eos":true`
 	bodies := map[string]string{
 		"stream":   req + `,"stream":true}`,
 		"plain":    req + `}`,
@@ -174,7 +174,7 @@ func TestServeShutdownCutsRequests(t *testing.T) {
 	}
 	require.NoError(t, <-p.done)
 	p.done <- nil
-	require.Less(t, time.Since(start), 100*time.Millisecond+cutGrace)
+	require.Less(t, time.Since(start), 50*time.Millisecond+cutGrace)
 
 	stream := got["stream"]
 	require.Equal(t, http.StatusOK, stream.status)
