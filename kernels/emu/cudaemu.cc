@@ -145,6 +145,28 @@ inline void to_sched(Fiber *f) {
 #endif
 }
 
+/* f blocks or exits: switch straight to the next runnable fiber after it
+ * (one switch instead of two through the scheduler), or to the scheduler
+ * when there is none (all exited, or a deadlock). */
+inline void yield_from(Fiber *f) {
+    Fiber *fs = S.fibers.data();
+    for (unsigned k = 1, i = f->lin + 1; k < S.n; k++, i++) {
+        if (i == S.n)
+            i = 0;
+        Fiber *g = &fs[i];
+        if (g->state == RUNNABLE) {
+            ctx.cur = g;
+#if defined(EMU_UCONTEXT)
+            swapcontext(static_cast<ucontext_t *>(f->uctx), static_cast<ucontext_t *>(g->uctx));
+#else
+            emu_swap(&f->sp, g->sp);
+#endif
+            return;
+        }
+    }
+    to_sched(f);
+}
+
 inline void to_fiber(Fiber *f) {
     ctx.cur = f;
 #if defined(EMU_UCONTEXT)
@@ -280,16 +302,16 @@ void run_block() {
     }
     if (!S.dyn.empty())
         memset(S.dyn.data(), 0xff, S.dyn.size());
+    /* Fibers pass control among themselves; back here, none could run. */
     while (S.live > 0 && !S.failed) {
-        bool ran = false;
-        for (unsigned i = 0; i < S.n && !S.failed; i++) {
-            if (S.fibers[i].state == RUNNABLE) {
-                ran = true;
-                to_fiber(&S.fibers[i]);
-            }
-        }
-        if (!ran && !S.failed)
+        unsigned i = 0;
+        while (i < S.n && S.fibers[i].state != RUNNABLE)
+            i++;
+        if (i == S.n) {
             deadlock();
+            break;
+        }
+        to_fiber(&S.fibers[i]);
     }
     ctx.cur = nullptr;
 }
@@ -333,7 +355,7 @@ int block_op(uint8_t op, int pred, const char *what, const char *file, int line)
     f->file = file;
     f->line = line;
     if (++S.arrived < S.n) {
-        to_sched(f);
+        yield_from(f);
         return int(f->out);
     }
     /* Everyone is here: the same barrier at the same place, or a divergence. */
@@ -375,13 +397,13 @@ uint64_t warp_op(uint8_t op, unsigned mask, uint64_t val, int arg, int width, in
     unsigned &arr = S.warp_arrived[w];
     arr |= 1u << lane;
     if ((arr & mask) != mask) {
-        to_sched(f);
+        yield_from(f);
         return f->out;
     }
     for (unsigned m = mask; m; m &= m - 1) {
         const Fiber *g = &S.fibers[base + __builtin_ctz(m)];
         if (g->op != op || g->mask != mask || g->width != width) {
-            to_sched(f); /* a mismatch: they wait for other lanes; the deadlock report names both */
+            yield_from(f); /* a mismatch: they wait for other lanes; the deadlock report names both */
             return f->out;
         }
     }
@@ -448,7 +470,7 @@ extern "C" void emu_fiber_main() {
     Fiber *f = ctx.cur;
     f->state = DONE;
     S.live--;
-    to_sched(f);
+    yield_from(f);
     abort(); /* an exited fiber is never resumed */
 }
 

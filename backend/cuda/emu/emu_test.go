@@ -396,7 +396,7 @@ func TestBFloat16Conversions(t *testing.T) {
 }
 
 // TestLaunchSpeed reports the cost of the emulation: a block reduction
-// (16 shuffles and 2 block barriers per thread) over 64 blocks × 256 threads.
+// (10 shuffles and 2 block barriers per thread) over 64 blocks × 256 threads.
 func TestLaunchSpeed(t *testing.T) {
 	in := dev(t, make([]float32, 64*256))
 	out := dev(t, make([]float32, 64))
