@@ -8,6 +8,7 @@
  *                  unsigned bx, unsigned by, unsigned bz, unsigned shared,
  *                  void **params, char *err, size_t errlen);
  *   int emu_set_max_dynamic_shared(const char *name, unsigned bytes);
+ *   void emu_set_reverse_order(int on);   (for launches that follow)
  * A failed launch (deadlock, trap, misuse of a warp op) returns
  * EMU_LAUNCH_FAILED with the report in err; with CUDAEMU_ABORT=1 in the
  * environment it prints the report and aborts instead (for a debugger).
@@ -69,6 +70,7 @@ struct Sched {
     unsigned warp_arrived[32]; /* lanes waiting at a warp op, per warp */
     void *sp = nullptr;         /* the scheduler's stack pointer */
     bool failed = false;
+    bool reverse = false; /* run the fibers in descending thread order */
     std::string err;
     unsigned char *stacks = nullptr; /* kMaxThreads stacks, mapped once */
     std::vector<unsigned char> dyn;
@@ -77,6 +79,8 @@ struct Sched {
     ucontext_t main_uc;
 #endif
 };
+int reverse_order; /* emu_set_reverse_order */
+
 /* Trivially initialised, so no TLS init call on each access. */
 thread_local Sched *sched_ptr;
 #define S (*::emu::sched_ptr)
@@ -150,9 +154,8 @@ inline void to_sched(Fiber *f) {
  * when there is none (all exited, or a deadlock). */
 inline void yield_from(Fiber *f) {
     Fiber *fs = S.fibers.data();
-    for (unsigned k = 1, i = f->lin + 1; k < S.n; k++, i++) {
-        if (i == S.n)
-            i = 0;
+    for (unsigned k = 1, i = f->lin; k < S.n; k++) {
+        i = S.reverse ? (i ? i - 1 : S.n - 1) : (i + 1 == S.n ? 0 : i + 1);
         Fiber *g = &fs[i];
         if (g->state == RUNNABLE) {
             ctx.cur = g;
@@ -304,14 +307,14 @@ void run_block() {
         memset(S.dyn.data(), 0xff, S.dyn.size());
     /* Fibers pass control among themselves; back here, none could run. */
     while (S.live > 0 && !S.failed) {
-        unsigned i = 0;
-        while (i < S.n && S.fibers[i].state != RUNNABLE)
-            i++;
-        if (i == S.n) {
+        unsigned k = 0;
+        while (k < S.n && S.fibers[S.reverse ? S.n - 1 - k : k].state != RUNNABLE)
+            k++;
+        if (k == S.n) {
             deadlock();
             break;
         }
-        to_fiber(&S.fibers[i]);
+        to_fiber(&S.fibers[S.reverse ? S.n - 1 - k : k]);
     }
     ctx.cur = nullptr;
 }
@@ -474,6 +477,10 @@ extern "C" void emu_fiber_main() {
     abort(); /* an exited fiber is never resumed */
 }
 
+/* Between barriers fibers run in thread order; reversed, a read of another
+ * thread's write that lacks a barrier sees the other side of the race. */
+extern "C" void emu_set_reverse_order(int on) { __atomic_store_n(&emu::reverse_order, on, __ATOMIC_RELAXED); }
+
 extern "C" int emu_set_max_dynamic_shared(const char *name, unsigned bytes) {
     auto it = emu::registry().find(name);
     if (it == emu::registry().end())
@@ -528,6 +535,7 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
     S.n = unsigned(threads);
     S.fibers.resize(S.n);
     S.failed = false;
+    S.reverse = __atomic_load_n(&reverse_order, __ATOMIC_RELAXED) != 0;
     S.err.clear();
     S.dyn.resize(shared);
     ctx.dyn = shared ? S.dyn.data() : nullptr;

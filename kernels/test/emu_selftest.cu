@@ -131,6 +131,17 @@ extern "C" __global__ void emu_half_ops(uint16_t *out, const uint16_t *a, const 
 }
 REGISTER_KERNEL(emu_half_ops)
 
+// A race on purpose: each thread reads its neighbour's shared value with no
+// barrier in between, so the result depends on the order threads run in.
+extern "C" __global__ void emu_race(float *out) {
+    __shared__ float s[1024];
+    s[threadIdx.x] = float(threadIdx.x) + 1;
+    out[threadIdx.x] = s[(threadIdx.x + 1) % blockDim.x];
+    __syncthreads();
+    s[threadIdx.x] = 0; // what the next launch's early readers see
+}
+REGISTER_KERNEL(emu_race)
+
 // Broken on purpose, by mode: 0 __syncthreads that half the block skips;
 // 1 a full-mask shuffle that lane 5 never reaches; 2 a lane outside its own
 // mask; 3 two different __syncthreads; 4 __trap.

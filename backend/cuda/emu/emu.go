@@ -18,6 +18,7 @@ static void dtoh(void *dst, uintptr_t src, size_t n) { memcpy(dst, (const void *
 int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                unsigned bz, unsigned shared, void **params, char *err, size_t errlen);
 int emu_set_max_dynamic_shared(const char *name, unsigned bytes);
+void emu_set_reverse_order(int on);
 void emu_host_f2h(const float *in, uint16_t *out, size_t n);
 void emu_host_h2f(const uint16_t *in, float *out, size_t n);
 void emu_host_half_ops(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n);
@@ -126,6 +127,18 @@ func SetMaxDynamicShared(name string, bytes uint32) error {
 		return &Error{Code: int(rc), Msg: fmt.Sprintf("cudaemu: cannot set %s's dynamic shared memory to %d bytes", name, bytes)}
 	}
 	return nil
+}
+
+// SetReverseOrder makes the launches that follow run each block's threads in
+// descending order between barriers (ascending is the default). A kernel
+// that reads another thread's write without a barrier in between gives a
+// different result in one of the two orders; tests run both.
+func SetReverseOrder(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.emu_set_reverse_order(v)
 }
 
 // HostFloat16 converts with the host compiler's _Float16 (the reference

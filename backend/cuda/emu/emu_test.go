@@ -253,6 +253,28 @@ func TestDeadlock(t *testing.T) {
 	require.NoError(t, Launch("emu_deadlock", Dim3{2, 1, 1}, Dim3{128, 1, 1}, 0, I64(9)))
 }
 
+func TestReverseOrder(t *testing.T) {
+	const n = 64
+	want := make([]float32, n) // what a barrier between the write and the read would give
+	for i := range want {
+		want[i] = float32((i+1)%n) + 1
+	}
+	got := map[bool][]float32{}
+	for _, rev := range []bool{false, true} {
+		SetReverseOrder(rev)
+		out := dev(t, make([]float32, n))
+		require.NoError(t, Launch("emu_race", Dim3{1, 1, 1}, Dim3{n, 1, 1}, 0, Ptr(out)))
+		got[rev] = back[float32](out, n)
+	}
+	SetReverseOrder(false)
+	// In thread order each thread reads before its neighbour wrote, but the last;
+	// reversed, only the last one does.
+	require.Equal(t, want[n-1], got[false][n-1])
+	require.Equal(t, make([]float32, n-1), got[false][:n-1])
+	require.Equal(t, want[:n-1], got[true][:n-1])
+	require.Equal(t, float32(0), got[true][n-1])
+}
+
 // convert runs a conversion kernel over in.
 func convert[I, O any](t *testing.T, kernel string, in []I) []O {
 	t.Helper()

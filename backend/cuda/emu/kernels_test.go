@@ -55,12 +55,27 @@ func cpuRows(be *cpu.Backend, x backend.Tensor) []float32 {
 	return out
 }
 
+// bothOrders runs f with the threads of each block in ascending, then in
+// descending order (SetReverseOrder): a missing barrier shows in one of them.
+func bothOrders(t *testing.T, f func(t *testing.T)) {
+	for _, rev := range []bool{false, true} {
+		name := map[bool]string{false: "ascending", true: "descending"}[rev]
+		t.Run(name, func(t *testing.T) {
+			SetReverseOrder(rev)
+			defer SetReverseOrder(false)
+			f(t)
+		})
+	}
+}
+
 // block1D is the block size for a row of n values: a multiple of 32, at most max.
 func block1D(n, max int) uint32 {
 	return uint32(min(max, (n+31)/32*32))
 }
 
-func TestAddKernel(t *testing.T) {
+func TestAddKernel(t *testing.T) { bothOrders(t, testAddKernel) }
+
+func testAddKernel(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	be := cpu.New(1)
 	for _, sh := range [][2]int{{1, 1}, {3, 37}, {16, 1000}} {
@@ -76,7 +91,9 @@ func TestAddKernel(t *testing.T) {
 	}
 }
 
-func TestRMSNormKernel(t *testing.T) {
+func TestRMSNormKernel(t *testing.T) { bothOrders(t, testRMSNormKernel) }
+
+func testRMSNormKernel(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	be := cpu.New(1)
 	for _, c := range []struct {
@@ -111,7 +128,9 @@ func TestRMSNormKernel(t *testing.T) {
 	}
 }
 
-func TestArgmaxKernel(t *testing.T) {
+func TestArgmaxKernel(t *testing.T) { bothOrders(t, testArgmaxKernel) }
+
+func testArgmaxKernel(t *testing.T) {
 	r := rand.New(rand.NewSource(3))
 	be := cpu.New(1)
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
