@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -273,6 +274,23 @@ func TestReverseOrder(t *testing.T) {
 	require.Equal(t, make([]float32, n-1), got[false][:n-1])
 	require.Equal(t, want[:n-1], got[true][:n-1])
 	require.Equal(t, float32(0), got[true][n-1])
+}
+
+// With CUDAEMU_ABORT=1 a failed launch prints its report and aborts the
+// process (for a debugger): run this test binary again in that mode.
+func TestAbortMode(t *testing.T) {
+	if os.Getenv("EMU_ABORT_CHILD") == "1" {
+		_ = Launch("emu_deadlock", Dim3{1, 1, 1}, Dim3{128, 1, 1}, 0, I64(0))
+		t.Fatal("the launch returned")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAbortMode$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "EMU_ABORT_CHILD=1", "CUDAEMU_ABORT=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	require.Contains(t, string(out), "cudaemu: deadlock in kernel emu_deadlock, block (0,0,0) of grid (1,1,1), 128 threads")
+	require.Contains(t, string(out), "64 wait at __syncthreads at kernels/test/emu_selftest.cu:")
+	require.NotContains(t, string(out), "the launch returned")
 }
 
 // convert runs a conversion kernel over in.
