@@ -111,6 +111,7 @@ type Engine struct {
 // counters are the scheduler's statistics.
 type counters struct {
 	steps, batchTokens, computed, preemptions, requests int
+	kvPeak                                              int // most KV blocks in use in one step
 }
 
 // Stats is a snapshot of the engine's counters.
@@ -123,6 +124,7 @@ type Stats struct {
 	Waiting         int   // requests waiting
 	HostBytes       int64 // host memory held by started requests (estimate)
 	KV              kv.Stats
+	KVPeak          int // most KV blocks in use in a step since Open or ResetKVPeak
 	BlockSize       int
 	KVBytesPerBlock int64
 	// ExpertTokens counts, for a mixture-of-experts model, the tokens
@@ -325,13 +327,20 @@ func (e *Engine) Stats() Stats {
 		s = Stats{
 			Steps: e.steps, BatchTokens: e.batchTokens, Preemptions: e.preemptions, Requests: e.requests,
 			Running: len(e.running), Waiting: len(e.waiting), HostBytes: e.host, KV: e.kvm.Stats(),
-			BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()),
+			KVPeak: e.kvPeak, BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()),
 		}
 		if c, ok := e.be.(backend.ExpertCounter); ok {
 			s.ExpertTokens = c.ExpertCounts()
 		}
 	})
 	return s
+}
+
+// ResetKVPeak starts Stats.KVPeak again from the blocks in use now. A run's
+// KV high-water mark read once at its end does not slow it, as polling
+// Stats during the run does.
+func (e *Engine) ResetKVPeak() {
+	e.do(func() { e.kvPeak = e.kvm.Stats().Used })
 }
 
 // Stream starts a request and returns its events: per-sample tokens in

@@ -313,6 +313,7 @@ func (e *Engine) forward(batch []entry) {
 	logits, err := e.model.Forward(b, e.kv, rows)
 	e.steps++
 	e.batchTokens += b.Len()
+	e.kvPeak = max(e.kvPeak, e.kvm.Stats().Used)
 	if err != nil {
 		for _, en := range batch {
 			e.failUnit(en.u, err)
