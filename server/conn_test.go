@@ -212,7 +212,8 @@ func (l *logBuffer) String() string {
 }
 
 // TestWriteTimeoutCutsNonReader: a stream whose client stops reading is
-// cut after WriteTimeout, which frees its KV blocks.
+// cut after WriteTimeout, which frees its KV blocks. (Large events, with
+// logprobs, fill the small socket buffers in a few steps.)
 func TestWriteTimeoutCutsNonReader(t *testing.T) {
 	e := openEngine(t)
 	var logs logBuffer
@@ -227,7 +228,7 @@ func TestWriteTimeoutCutsNonReader(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4096))
-	body := `{"model":"stories260K","prompt":"Once upon a time","n":4,"max_tokens":300,"ignore_eos":true,"stream":true}`
+	body := `{"model":"stories260K","prompt":"Once upon a time","n":8,"max_tokens":300,"logprobs":20,"ignore_eos":true,"stream":true}`
 	_, err = fmt.Fprintf(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	require.NoError(t, err)
 	waitFor(t, 10*time.Second, "the request to be cut", func() bool {
