@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 	"strconv"
@@ -197,12 +198,12 @@ func strMethod(s Str, name string) (*Func, bool) {
 	}
 	switch name {
 	case "strip", "lstrip", "rstrip":
-		fn = func(_ *evaluator, args []Value, _ map[string]Value) (Value, error) {
+		fn = func(e *evaluator, args []Value, _ map[string]Value) (Value, error) {
 			chars, ok, err := strArg(args, 0)
 			if err != nil {
 				return nil, err
 			}
-			return strip(s, name, chars, ok), nil
+			return strip(s, name, chars, ok), e.scan(s.S)
 		}
 	case "upper", "lower", "title", "capitalize":
 		fn = func(e *evaluator, _ []Value, _ map[string]Value) (Value, error) { return e.str(caseMap(s, name)) }
@@ -249,6 +250,9 @@ func strMethod(s Str, name string) (*Func, bool) {
 			if ok && sep == "" {
 				return nil, errors.New("str.split: empty separator")
 			}
+			if err := e.scan(s.S); err != nil {
+				return nil, err
+			}
 			parts := split(s, sep, ok, limit, name == "rsplit")
 			return e.list(parts)
 		}
@@ -269,10 +273,13 @@ func strMethod(s Str, name string) (*Func, bool) {
 			return e.replace(s, old, nw, count)
 		}
 	case "find", "rfind", "count":
-		fn = func(_ *evaluator, args []Value, _ map[string]Value) (Value, error) {
+		fn = func(e *evaluator, args []Value, _ map[string]Value) (Value, error) {
 			sub, ok, err := strArg(args, 0)
 			if err != nil || !ok {
 				return nil, fmt.Errorf("str.%s takes a string", name)
+			}
+			if err := e.scan(s.S); err != nil {
+				return nil, err
 			}
 			var i int
 			switch name {
@@ -296,7 +303,7 @@ func strMethod(s Str, name string) (*Func, bool) {
 			return e.join(args[0], s, "")
 		}
 	case "isdigit", "isalpha", "isspace", "isalnum", "isupper", "islower":
-		fn = func(_ *evaluator, _ []Value, _ map[string]Value) (Value, error) { return strIs(s.S, name), nil }
+		fn = func(e *evaluator, _ []Value, _ map[string]Value) (Value, error) { return strIs(s.S, name), e.scan(s.S) }
 	default:
 		return nil, false
 	}
@@ -407,13 +414,13 @@ func split(s Str, sep string, hasSep bool, limit int64, right bool) []Value {
 			spans = append(spans, [2]int{i, j})
 			i = j
 		}
-		if limit >= 0 && int64(len(spans)) > limit+1 {
+		if limit >= 0 && int64(len(spans)) > limit {
+			// The rest keeps its white space on the far side, as in Python.
 			if right {
 				k := len(spans) - int(limit)
-				rest := strings.TrimRightFunc(s.S[:spans[k-1][1]], pySpace)
-				spans = append([][2]int{{spans[0][0], len(rest)}}, spans[k:]...)
+				spans = append([][2]int{{0, spans[k-1][1]}}, spans[k:]...)
 			} else {
-				spans = append(spans[:limit], [2]int{spans[limit][0], len(strings.TrimRightFunc(s.S, pySpace))})
+				spans = append(spans[:limit], [2]int{spans[limit][0], len(s.S)})
 			}
 		}
 	} else if right {
@@ -452,6 +459,9 @@ func (e *evaluator) replace(s, old, nw Str, count int64) (Value, error) {
 	if old.S == "" {
 		return nil, errors.New("replace: an empty string to replace is not supported")
 	}
+	if err := e.scan(s.S); err != nil {
+		return nil, err
+	}
 	i := 0
 	for n := int64(0); count < 0 || n < count; n++ {
 		k := strings.Index(s.S[i:], old.S)
@@ -470,7 +480,7 @@ func (e *evaluator) replace(s, old, nw Str, count int64) (Value, error) {
 }
 
 func (e *evaluator) join(v Value, sep Str, attribute string) (Value, error) {
-	items, err := iterate(v)
+	items, err := e.iterate(v)
 	if err != nil {
 		return nil, err
 	}
@@ -509,11 +519,12 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 	case "trim":
 		chars, ok := arg(0, "chars")
 		cs, _ := chars.(Str)
-		return strip(toStr(v), "strip", cs.S, ok && chars != nil), nil
+		str := toStr(v)
+		return strip(str, "strip", cs.S, ok && chars != nil), e.scan(str.S)
 	case "length", "count":
 		switch x := v.(type) {
 		case Str:
-			return int64(utf8.RuneCountInString(x.S)), nil
+			return int64(utf8.RuneCountInString(x.S)), e.scan(x.S)
 		case []Value:
 			return int64(len(x)), nil
 		case *Dict:
@@ -537,7 +548,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		return v, nil
 	case "first", "last":
-		items, err := iterate(v)
+		items, err := e.iterate(v)
 		if err != nil {
 			return nil, err
 		}
@@ -566,7 +577,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		return e.replace(toStr(v), toStr(args[0]), toStr(args[1]), count)
 	case "list":
-		items, err := iterate(v)
+		items, err := e.iterate(v)
 		if err != nil {
 			return nil, err
 		}
@@ -575,7 +586,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		if s, ok := v.(Str); ok {
 			return e.slice(&sliceX{x: &constX{s}, step: &constX{int64(-1)}}, sc)
 		}
-		items, err := iterate(v)
+		items, err := e.iterate(v)
 		if err != nil {
 			return nil, err
 		}
@@ -663,16 +674,22 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 	case "select", "reject", "selectattr", "rejectattr", "map":
 		return e.selectMap(f.name, v, args, kw, sc)
 	case "unique":
-		items, err := iterate(v)
+		items, err := e.iterate(v)
 		if err != nil {
 			return nil, err
 		}
 		var out []Value
 		for _, it := range items {
-			if err := e.step(); err != nil {
+			seen := false
+			for _, o := range out {
+				if seen, err = e.equal(o, it); seen || err != nil {
+					break
+				}
+			}
+			if err != nil {
 				return nil, err
 			}
-			if !slices.ContainsFunc(out, func(o Value) bool { return equal(o, it) }) {
+			if !seen {
 				out = append(out, it)
 			}
 		}
@@ -680,7 +697,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 	case "sort", "dictsort":
 		return e.sort(f.name, v, arg)
 	case "sum", "max", "min":
-		items, err := iterate(v)
+		items, err := e.iterate(v)
 		if err != nil {
 			return nil, err
 		}
@@ -715,7 +732,8 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		return total, nil
 	case "wordcount":
-		return int64(len(strings.FieldsFunc(toStr(v).S, pySpace))), nil
+		str := toStr(v)
+		return int64(len(strings.FieldsFunc(str.S, pySpace))), e.scan(str.S)
 	}
 	return nil, fmt.Errorf("unknown filter %q", f.name)
 }
@@ -744,7 +762,7 @@ func (e *evaluator) indent(s Str, width Value, first, blank bool) (Value, error)
 }
 
 func (e *evaluator) selectMap(name string, v Value, args []Value, kw map[string]Value, sc *scope) (Value, error) {
-	items, err := iterate(v)
+	items, err := e.iterate(v)
 	if err != nil {
 		return nil, err
 	}
@@ -793,7 +811,7 @@ func (e *evaluator) selectMap(name string, v Value, args []Value, kw map[string]
 		}
 		ok := truthy(subject)
 		if len(rest) > 0 {
-			if ok, err = test(toStr(rest[0]).S, subject, rest[1:]); err != nil {
+			if ok, err = e.test(toStr(rest[0]).S, subject, rest[1:]); err != nil {
 				return nil, err
 			}
 		}
@@ -814,7 +832,7 @@ func (e *evaluator) sort(name string, v Value, arg func(int, string) (Value, boo
 		items = dictItems(d)
 	} else {
 		var err error
-		if items, err = iterate(v); err != nil {
+		if items, err = e.iterate(v); err != nil {
 			return nil, err
 		}
 		items = slices.Clone(items)
@@ -824,10 +842,8 @@ func (e *evaluator) sort(name string, v Value, arg func(int, string) (Value, boo
 	if err := e.grow(16 * len(items)); err != nil {
 		return nil, err
 	}
-	for range len(items) {
-		if err := e.step(); err != nil { // sorting's work, roughly
-			return nil, err
-		}
+	if err := e.cost(len(items) * bits.Len(uint(len(items)))); err != nil { // sorting's comparisons
+		return nil, err
 	}
 	key := func(x Value) Value {
 		if name == "dictsort" {
@@ -984,7 +1000,7 @@ func jsonString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 }
 
-func test(name string, v Value, args []Value) (bool, error) {
+func (e *evaluator) test(name string, v Value, args []Value) (bool, error) {
 	one := func() (Value, error) {
 		if len(args) != 1 {
 			return nil, fmt.Errorf("test %q takes one argument", name)
@@ -1037,12 +1053,13 @@ func test(name string, v Value, args []Value) (bool, error) {
 			return false, errors.New("divisibleby needs two integers, the divisor not zero")
 		}
 		return toInt(v)%toInt(a) == 0, nil
-	case "eq", "equalto", "==", "sameas":
+	case "eq", "equalto", "==", "sameas", "ne", "!=":
 		a, err := one()
-		return err == nil && equal(v, a), err
-	case "ne", "!=":
-		a, err := one()
-		return err == nil && !equal(v, a), err
+		if err != nil {
+			return false, err
+		}
+		ok, err := e.equal(v, a)
+		return ok == (name != "ne" && name != "!="), err
 	case "lt", "le", "gt", "ge", "<", "<=", ">", ">=", "greaterthan", "lessthan":
 		a, err := one()
 		if err != nil {
@@ -1063,7 +1080,7 @@ func test(name string, v Value, args []Value) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return contains(a, v)
+		return e.contains(a, v)
 	case "lower", "upper":
 		s, ok := v.(Str)
 		return ok && strIs(s.S, "is"+name), nil

@@ -41,6 +41,8 @@ func TestMatchesJinja2(t *testing.T) {
 		{"{% raw %}{{ x }}{% endraw %}", "{{ x }}"},
 		{"{% set ns = namespace(n=0) %}{% for i in 'abc' %}{% set ns.n = ns.n + loop.index %}{% endfor %}{{ ns.n }}", "6"},
 		{"{{ ' a b '.split() }}{{ 'a,b,,c'.split(',', 2) }}{{ 'x</think>y'.split('</think>')[-1] }}", "['a', 'b']['a', 'b', ',c']y"},
+		{"{{ '  a  b  '.split(None, 1) }}{{ '  a  b  c  '.rsplit(None, 1) }}{{ 'a,b,c'.rsplit(',', 1) }}{{ '   '.split(None, 1) }}",
+			"['a', 'b  ']['  a  b', 'c']['a,b', 'c'][]"},
 		{"{{ 'hello'[1:3] }}{{ 'hello'[::-1] }}{{ [1,2,3][-2:] }}{{ 'héllo'[1] }}", "elolleh[2, 3]é"},
 		{"{{ '\n\nx  '.lstrip('\n') | trim }}|{{ ' y '.rstrip() }}|{{ 'abc'.startswith(('x','a')) }}", "x| y|True"},
 		{"{% macro f(a, b='B') %}{{ a }}{{ b }}{% endmacro %}{{ f(1) }}{{ f(2, b=3) }}", "1B23"},
@@ -133,6 +135,10 @@ func TestLimits(t *testing.T) {
 		{"alloc", "{% set ns = namespace(s='x' * 60000) %}{% for i in range(100000) %}{% set ns.t = ns.s ~ i %}{% endfor %}", "alloc", Limits{Output: 1 << 16, Alloc: 1 << 24}},
 		{"time", "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", "time", Limits{Steps: 1 << 40, Time: 50 * time.Millisecond}},
 		{"range", "{% for i in range(100000000) %}{% endfor %}", "alloc", Limits{Steps: 1 << 40}},
+		{"quadratic unique", "{{ range(100000) | unique | length }}", "steps", Limits{}},
+		{"membership", "{% set l = range(1000000) %}{% for i in range(1000) %}{{ -1 in l }}{% endfor %}", "steps", Limits{}},
+		{"scans", "{% set s = 'x' * 10000000 %}{% for i in range(100000) %}{{ s.find('y') }}{% endfor %}", "steps", Limits{}},
+		{"list equality", "{% set l = range(1000000) | list %}{% for i in range(1000) %}{{ l == l }}{% endfor %}", "steps", Limits{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmpl, err := Compile(tc.src)
@@ -205,4 +211,12 @@ func TestPlainSpans(t *testing.T) {
 		}
 		require.Equal(t, tc.plain, got, tc.src)
 	}
+}
+
+// TestDeepValues builds a list nested 100,000 deep: printing and comparing
+// it stop at a bounded depth instead of exhausting the Go stack.
+func TestDeepValues(t *testing.T) {
+	out := render(t, "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}"+
+		"{{ ns.l == ns.l }} {{ '[[...]]' in (ns.l | string) }} {{ (ns.l | string) | length }}", nil)
+	require.Equal(t, "False True 8005", out)
 }

@@ -175,6 +175,34 @@ func (e *evaluator) step() error {
 	return nil
 }
 
+// cost counts n steps of work done inside one builtin (compared values,
+// sorted items, scanned bytes / 64).
+func (e *evaluator) cost(n int) error {
+	before := e.steps
+	if e.steps += n; e.steps > e.lim.Steps || e.steps < before {
+		return &LimitError{"steps", int64(e.lim.Steps)}
+	}
+	if e.steps>>10 != before>>10 {
+		if err := e.ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(e.deadline) {
+			return &LimitError{"time", int64(e.lim.Time)}
+		}
+	}
+	return nil
+}
+
+// scan is the cost of going through s.
+func (e *evaluator) scan(s string) error { return e.cost(len(s) / 64) }
+
+// equal is Python's ==, its work counted.
+func (e *evaluator) equal(a, b Value) (bool, error) {
+	n := 0
+	ok := equal(a, b, &n)
+	return ok, e.cost(n)
+}
+
 // grow accounts for n bytes of new strings or lists.
 func (e *evaluator) grow(n int) error {
 	if e.alloc += n; e.alloc > e.lim.Alloc {
@@ -351,23 +379,27 @@ func (e *evaluator) applyFilters(fs []*filterX, v Value, sc *scope) (Value, erro
 	return v, nil
 }
 
-// iterate lists the items a for loop or a filter goes through.
-func iterate(v Value) ([]Value, error) {
+// iterate lists the items a for loop or a filter goes through, counting
+// one step per item.
+func (e *evaluator) iterate(v Value) ([]Value, error) {
 	switch x := v.(type) {
 	case []Value:
-		return x, nil
+		return x, e.cost(len(x))
 	case *Dict:
 		out := make([]Value, len(x.keys))
 		for i, k := range x.keys {
 			out[i] = text(k)
 		}
-		return out, nil
+		return out, e.cost(len(out))
 	case Str:
+		if err := e.grow(16 * len(x.S)); err != nil {
+			return nil, err
+		}
 		out := make([]Value, 0, len(x.S))
 		for i, r := range x.S {
 			out = append(out, x.slice(i, i+utf8.RuneLen(r)))
 		}
-		return out, nil
+		return out, e.cost(len(out))
 	case undefined:
 		return nil, nil
 	}
@@ -379,12 +411,7 @@ func (e *evaluator) loop(n *forNode, sc *scope, o *output) error {
 	if err != nil {
 		return err
 	}
-	if s, ok := v.(Str); ok {
-		if err := e.grow(16 * len(s.S)); err != nil {
-			return err
-		}
-	}
-	items, err := iterate(v)
+	items, err := e.iterate(v)
 	if err != nil {
 		return err
 	}
@@ -501,7 +528,7 @@ func (e *evaluator) eval(x expr, sc *scope) (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return item(v, k)
+		return e.item(v, k)
 	case *sliceX:
 		return e.slice(x, sc)
 	case *callX:
@@ -533,7 +560,7 @@ func (e *evaluator) eval(x expr, sc *scope) (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		ok, err := test(x.name, v, args)
+		ok, err := e.test(x.name, v, args)
 		return ok != x.neg, err
 	case *unaryX:
 		v, err := e.eval(x.x, sc)
@@ -715,7 +742,7 @@ func attr(v Value, name string) (Value, error) {
 	return undefined{}, nil
 }
 
-func item(v, k Value) (Value, error) {
+func (e *evaluator) item(v, k Value) (Value, error) {
 	switch x := v.(type) {
 	case []Value:
 		i, ok := k.(int64)
@@ -746,7 +773,10 @@ func item(v, k Value) (Value, error) {
 		if !ok {
 			return undefined{}, nil
 		}
-		offs := runeOffsets(x.S)
+		offs, err := e.runeOffsets(x.S)
+		if err != nil {
+			return nil, err
+		}
 		n := int64(len(offs) - 1)
 		if i < 0 {
 			i += n
@@ -764,12 +794,15 @@ func item(v, k Value) (Value, error) {
 }
 
 // runeOffsets are the byte offsets of s's runes, and len(s) last.
-func runeOffsets(s string) []int {
+func (e *evaluator) runeOffsets(s string) ([]int, error) {
+	if err := e.grow(8 * len(s)); err != nil {
+		return nil, err
+	}
 	offs := make([]int, 0, len(s)+1)
 	for i := range s {
 		offs = append(offs, i)
 	}
-	return append(offs, len(s))
+	return append(offs, len(s)), e.scan(s)
 }
 
 func (e *evaluator) slice(x *sliceX, sc *scope) (Value, error) {
@@ -800,7 +833,9 @@ func (e *evaluator) slice(x *sliceX, sc *scope) (Value, error) {
 	case []Value:
 		n = int64(len(s))
 	case Str:
-		offs = runeOffsets(s.S)
+		if offs, err = e.runeOffsets(s.S); err != nil {
+			return nil, err
+		}
 		n = int64(len(offs) - 1)
 	default:
 		return nil, fmt.Errorf("cannot slice %s", typeName(v))
@@ -867,10 +902,9 @@ var errOverflow = errors.New("integer overflow")
 
 func (e *evaluator) binary(op string, a, b Value) (Value, error) {
 	switch op {
-	case "==":
-		return equal(a, b), nil
-	case "!=":
-		return !equal(a, b), nil
+	case "==", "!=":
+		ok, err := e.equal(a, b)
+		return ok == (op == "=="), err
 	case "<", ">", "<=", ">=":
 		c, err := compare(a, b)
 		if err != nil {
@@ -878,7 +912,7 @@ func (e *evaluator) binary(op string, a, b Value) (Value, error) {
 		}
 		return op == "<" && c < 0 || op == ">" && c > 0 || op == "<=" && c <= 0 || op == ">=" && c >= 0, nil
 	case "in", "not in":
-		ok, err := contains(b, a)
+		ok, err := e.contains(b, a)
 		return ok != (op == "not in"), err
 	case "~":
 		s := concat(toStr(a), toStr(b))
@@ -1041,18 +1075,18 @@ func ipow(x, y int64) (Value, error) {
 	return r, nil
 }
 
-func contains(container, v Value) (bool, error) {
+func (e *evaluator) contains(container, v Value) (bool, error) {
 	switch c := container.(type) {
 	case Str:
 		s, ok := v.(Str)
 		if !ok {
 			return false, fmt.Errorf("'in <string>' requires a string, not %s", typeName(v))
 		}
-		return strings.Contains(c.S, s.S), nil
+		return strings.Contains(c.S, s.S), e.scan(c.S)
 	case []Value:
 		for _, it := range c {
-			if equal(it, v) {
-				return true, nil
+			if ok, err := e.equal(it, v); ok || err != nil {
+				return ok, err
 			}
 		}
 		return false, nil

@@ -283,9 +283,15 @@ func formatFloat(f float64) string {
 }
 
 // repr writes Python's repr of v; it returns a string of v that has plain
-// spans, if any.
-func repr(b *strings.Builder, v Value) Str {
+// spans, if any. Nesting deeper than maxStack is written "...".
+func repr(b *strings.Builder, v Value) Str { return reprAt(b, v, 0) }
+
+func reprAt(b *strings.Builder, v Value, depth int) Str {
 	var plain Str
+	if depth > maxStack {
+		b.WriteString("...")
+		return plain
+	}
 	switch x := v.(type) {
 	case Str:
 		b.WriteString(quote(x.S))
@@ -298,7 +304,7 @@ func repr(b *strings.Builder, v Value) Str {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			if p := repr(b, it); p.Plain != nil {
+			if p := reprAt(b, it, depth+1); p.Plain != nil {
 				plain = p
 			}
 		}
@@ -310,7 +316,7 @@ func repr(b *strings.Builder, v Value) Str {
 				b.WriteString(", ")
 			}
 			b.WriteString(quote(k) + ": ")
-			if p := repr(b, x.m[k]); p.Plain != nil {
+			if p := reprAt(b, x.m[k], depth+1); p.Plain != nil {
 				plain = p
 			}
 		}
@@ -376,7 +382,16 @@ func toFloat(v Value) float64 {
 	return 0
 }
 
-func equal(a, b Value) bool {
+// equal is Python's ==; n counts the values compared (the work done),
+// and nesting deeper than maxStack compares unequal rather than recurse.
+func equal(a, b Value, n *int) bool {
+	return equalAt(a, b, n, 0)
+}
+
+func equalAt(a, b Value, n *int, depth int) bool {
+	if *n++; depth > maxStack {
+		return false
+	}
 	if isNumber(a) && isNumber(b) {
 		if x, ok := a.(int64); ok {
 			if y, ok := b.(int64); ok {
@@ -393,6 +408,7 @@ func equal(a, b Value) bool {
 		return ok
 	case Str:
 		y, ok := b.(Str)
+		*n += len(x.S) / 64
 		return ok && x.S == y.S
 	case []Value:
 		y, ok := b.([]Value)
@@ -400,7 +416,7 @@ func equal(a, b Value) bool {
 			return false
 		}
 		for i := range x {
-			if !equal(x[i], y[i]) {
+			if !equalAt(x[i], y[i], n, depth+1) {
 				return false
 			}
 		}
@@ -411,7 +427,7 @@ func equal(a, b Value) bool {
 			return false
 		}
 		for _, k := range x.keys {
-			if w, ok := y.m[k]; !ok || !equal(x.m[k], w) {
+			if w, ok := y.m[k]; !ok || !equalAt(x.m[k], w, n, depth+1) {
 				return false
 			}
 		}
