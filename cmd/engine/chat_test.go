@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/server"
 )
 
@@ -49,6 +51,26 @@ func TestRunChatErrors(t *testing.T) {
 		code, _, errOut := cli(append([]string{"run", "-m", stories, "-p", "hi", "-n", "2"}, tc.args...)...)
 		require.Equal(t, 1, code)
 		require.Contains(t, errOut, tc.want)
+	}
+}
+
+// TestRunChatUntrustedTemplate runs --chat on model files whose chat
+// templates recurse without end or multiply a string by 10^10: a one-line
+// error naming the limit, no crash.
+func TestRunChatUntrustedTemplate(t *testing.T) {
+	need(t, stories)
+	for _, tc := range []struct{ tmpl, want string }{
+		{"{% macro f(x) %}{{ f(x) }}{% endmacro %}{{ f(1) }}", "chat template exceeds the recursion limit (64 nested calls or 4000 nested expressions)"},
+		{`{{ "x" * 10000000000 }}`, "chat template exceeds the output limit (16777216 bytes)"},
+		{"{{ raise_exception('no system messages') }}", "chat template: no system messages"},
+	} {
+		path := filepath.Join(t.TempDir(), "m.gguf")
+		require.NoError(t, testmodels.WithChatTemplate(stories, path, tc.tmpl))
+		code, out, errOut := cli("run", "-m", path, "--chat", "-p", "hi", "-n", "2")
+		require.Equal(t, 1, code)
+		require.Empty(t, out)
+		require.Contains(t, errOut, tc.want)
+		require.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "%q", errOut)
 	}
 }
 
