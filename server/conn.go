@@ -11,16 +11,13 @@ import (
 )
 
 // timedBody is a request body that must arrive whole within a time: the
-// connection's read deadline, lifted once the body ends so that the
-// server's background read (which notices a client hanging up) is not cut
-// by it. After a timeout the expired deadline stays, so net/http does not
-// wait for the rest of the body either.
+// connection's read deadline, which net/http lifts itself once the body
+// has ended (to start its background read). After a timeout the expired
+// deadline stays, so net/http does not wait for the rest of the body either.
 type timedBody struct {
 	io.ReadCloser
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	d    time.Duration
-	done bool
+	w http.ResponseWriter
+	d time.Duration
 }
 
 // bodyTimeout is the error of a body that did not arrive in time.
@@ -31,23 +28,15 @@ func (e *bodyTimeout) Error() string {
 }
 
 func newTimedBody(w http.ResponseWriter, b io.ReadCloser, d time.Duration) io.ReadCloser {
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+	if http.NewResponseController(w).SetReadDeadline(time.Now().Add(d)) != nil {
 		return b // not a connection of net/http's server
 	}
-	return &timedBody{ReadCloser: b, w: w, rc: rc, d: d}
+	return &timedBody{ReadCloser: b, w: w, d: d}
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	var ne net.Error
-	switch {
-	case b.done || err == nil:
-	case err == io.EOF:
-		b.done = true
-		b.rc.SetReadDeadline(time.Time{})
-	case errors.As(err, &ne) && ne.Timeout():
-		b.done = true
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		b.w.Header().Set("Connection", "close") // the rest of the body would follow
 		err = &bodyTimeout{b.d}
 	}

@@ -103,31 +103,37 @@ func TestSlowBodyGets408(t *testing.T) {
 func TestTimeoutsSpareLongRequests(t *testing.T) {
 	const d = 10 * time.Millisecond
 	ts, _, _ := newTestServer(t, Config{BodyTimeout: d, WriteTimeout: d})
-	toks := 100
-	if testing.Short() {
-		toks = 30 // still some ten steps of the model
-	}
-	req := map[string]any{"model": "stories260K", "prompt": "Once upon a time", "n": 2, "max_tokens": toks, "ignore_eos": true}
-	start := time.Now()
-	code, m, _ := post(t, ts.URL+"/v1/completions", mustJSON(req))
-	require.Equal(t, 200, code, "%v", m)
-	require.Greater(t, time.Since(start), 3*d, "the request must outlast the timeouts")
+	// Longer requests until both forms outlast the timeouts three times
+	// over (a single short one already does on a slow machine).
+	for toks := 20; ; toks *= 2 {
+		req := map[string]any{"model": "stories260K", "prompt": "Once upon a time", "n": 2, "max_tokens": toks, "ignore_eos": true}
+		start := time.Now()
+		code, m, _ := post(t, ts.URL+"/v1/completions", mustJSON(req))
+		require.Equal(t, 200, code, "%v", m)
+		plain := time.Since(start)
 
-	req["stream"] = true
-	start = time.Now()
-	_, st := streamPost(t, ts.URL+"/v1/completions", mustJSON(req))
-	require.Greater(t, time.Since(start), 3*d)
-	require.True(t, st.done, "stream cut short")
-	finished := 0
-	for _, ev := range st.events {
-		for _, c := range choices(t, ev) {
-			if c["finish_reason"] != nil {
-				require.Equal(t, "length", c["finish_reason"])
-				finished++
+		req["stream"] = true
+		start = time.Now()
+		_, st := streamPost(t, ts.URL+"/v1/completions", mustJSON(req))
+		streamed := time.Since(start)
+		require.True(t, st.done, "stream cut short")
+		finished := 0
+		for _, ev := range st.events {
+			for _, c := range choices(t, ev) {
+				if c["finish_reason"] != nil {
+					require.Equal(t, "length", c["finish_reason"])
+					finished++
+				}
 			}
 		}
+		require.Equal(t, 2, finished)
+		if plain > 3*d && streamed > 3*d {
+			break
+		}
+		if toks >= 320 {
+			t.Skipf("%d tokens took only %v and %v: too fast to outlast %v", toks, plain, streamed, d)
+		}
 	}
-	require.Equal(t, 2, finished)
 
 	// A keep-alive connection's next request is not cut by the deadlines
 	// its previous request left.
