@@ -561,6 +561,9 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		return items[len(items)-1], nil
 	case "join":
 		sep, _ := arg(0, "d")
+		if sep == nil {
+			sep = text("")
+		}
 		at, ok := arg(1, "attribute")
 		name := ""
 		if ok {
@@ -845,25 +848,29 @@ func (e *evaluator) sort(name string, v Value, arg func(int, string) (Value, boo
 	if err := e.cost(len(items) * bits.Len(uint(len(items)))); err != nil { // sorting's comparisons
 		return nil, err
 	}
-	key := func(x Value) Value {
-		if name == "dictsort" {
-			return x.([]Value)[0]
+	// The keys, made once: strings compare case-insensitively, as
+	// Jinja2's sort and dictsort do by default.
+	type keyed struct{ key, item Value }
+	ks := make([]keyed, len(items))
+	for i, x := range items {
+		k := x
+		switch a, ok := at.(Str); {
+		case name == "dictsort":
+			k = x.([]Value)[0]
+		case ok:
+			k, _ = attr(x, a.S)
 		}
-		if a, ok := at.(Str); ok {
-			w, _ := attr(x, a.S)
-			return w
+		if s, ok := k.(Str); ok {
+			if err := e.grow(len(s.S)); err != nil {
+				return nil, err
+			}
+			k = text(strings.ToLower(s.S))
 		}
-		return x
+		ks[i] = keyed{k, x}
 	}
 	var err error
-	sort.SliceStable(items, func(i, j int) bool {
-		a, b := key(items[i]), key(items[j])
-		if sa, ok := a.(Str); ok {
-			if sb, ok := b.(Str); ok {
-				a, b = text(strings.ToLower(sa.S)), text(strings.ToLower(sb.S))
-			}
-		}
-		c, cerr := compare(a, b)
+	sort.SliceStable(ks, func(i, j int) bool {
+		c, cerr := compare(ks[i].key, ks[j].key)
 		if cerr != nil {
 			err = cerr
 		}
@@ -872,6 +879,9 @@ func (e *evaluator) sort(name string, v Value, arg func(int, string) (Value, boo
 		}
 		return c < 0
 	})
+	for i := range ks {
+		items[i] = ks[i].item
+	}
 	return items, err
 }
 

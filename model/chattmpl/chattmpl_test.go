@@ -43,6 +43,8 @@ func TestMatchesJinja2(t *testing.T) {
 		{"{{ ' a b '.split() }}{{ 'a,b,,c'.split(',', 2) }}{{ 'x</think>y'.split('</think>')[-1] }}", "['a', 'b']['a', 'b', ',c']y"},
 		{"{{ '  a  b  '.split(None, 1) }}{{ '  a  b  c  '.rsplit(None, 1) }}{{ 'a,b,c'.rsplit(',', 1) }}{{ '   '.split(None, 1) }}",
 			"['a', 'b  ']['  a  b', 'c']['a,b', 'c'][]"},
+		{"{{ [{'r':'b'},{'r':'A'},{'r':'c'}] | sort(attribute='r') | map(attribute='r') | join }}{{ {'b':1,'A':2} | dictsort | map('first') | join }}{{ ['b','A','a'] | sort(true) }}",
+			"AbcAb['b', 'A', 'a']"},
 		{"{{ 'hello'[1:3] }}{{ 'hello'[::-1] }}{{ [1,2,3][-2:] }}{{ 'héllo'[1] }}", "elolleh[2, 3]é"},
 		{"{{ '\n\nx  '.lstrip('\n') | trim }}|{{ ' y '.rstrip() }}|{{ 'abc'.startswith(('x','a')) }}", "x| y|True"},
 		{"{% macro f(a, b='B') %}{{ a }}{{ b }}{% endmacro %}{{ f(1) }}{{ f(2, b=3) }}", "1B23"},
