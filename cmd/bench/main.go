@@ -3,6 +3,10 @@
 //	bench speed -m MODEL [-t 2] [--prompt 128] [--gen 128] [--reps 3]
 //
 // prints one JSON line with prefill and decode tokens/s (best of the runs).
+//
+//	bench tts -m MODEL --tasks FILE.jsonl|gen:KIND:LEVEL [--n 1,2,4] [--out DIR]
+//
+// measures accuracy against compute for the test-time strategies.
 package main
 
 import (
@@ -24,6 +28,7 @@ func main() {
 	root := &cobra.Command{Use: "bench", Short: "Throughput suites for the engine", SilenceUsage: true, SilenceErrors: true}
 	root.AddCommand(speedCmd(), parallelCmd(), serveCmd())
 	root.AddCommand(moeCmd())
+	root.AddCommand(ttsCmd(), tasksCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: "+err.Error())
 		os.Exit(1)
