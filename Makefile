@@ -5,7 +5,7 @@ PROMPT  ?= Once upon a time, in a small village,
 BIN     := bin
 FUZZTIME ?= 30s
 
-.PHONY: help build run models test test-race fuzz bench golden kernels cudaemu cuda-kernels clean
+.PHONY: help build run models test test-race fuzz bench golden kernels cudaemu cudaemu-asan cuda-kernels clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,10 @@ KERNELS_HASH = $$(find kernels -type f \( -name '*.cu' -o -name '*.h' -o -name '
 
 cudaemu: ## the CUDA kernels on the CPU: emulator and kernel tests (cgo, g++ >= 12, no GPU)
 	CGO_CXXFLAGS="-g -O2 -DCUDAEMU_SRC=$(KERNELS_HASH)" $(GO) test -count=1 -tags cudaemu ./backend/cuda/...
+
+cudaemu-asan: ## make cudaemu under AddressSanitizer: a kernel's out-of-bounds access fails (slow the first time)
+	CGO_CXXFLAGS="-g -O1 -fsanitize=address -fno-omit-frame-pointer -DCUDAEMU_SRC=$(KERNELS_HASH)" \
+		CGO_LDFLAGS="-fsanitize=address" $(GO) test -asan -count=1 -tags cudaemu ./backend/cuda/...
 
 cuda-kernels: ## nvcc every kernels/**/*.cu for sm_80, sm_90, sm_90a + compute_90 PTX (fetches the toolchain)
 	cmake -S . -B build/cuda -DNVCC="$$(scripts/cuda-toolchain.sh)"

@@ -10,7 +10,11 @@ package emu
 #include <string.h>
 
 // Device addresses cross as integers (as cu.DevicePtr): Go never holds them as pointers.
-static uintptr_t dmalloc(size_t n) { return (uintptr_t)aligned_alloc(256, (n + 255) & ~(size_t)255); }
+// Exactly n bytes, so that an address sanitizer build catches a kernel's access one past the end.
+static uintptr_t dmalloc(size_t n) {
+	void *p;
+	return posix_memalign(&p, 256, n) == 0 ? (uintptr_t)p : 0;
+}
 static void dfree(uintptr_t p) { free((void *)p); }
 static void htod(uintptr_t dst, const void *src, size_t n) { memcpy((void *)dst, src, n); }
 static void dtoh(void *dst, uintptr_t src, size_t n) { memcpy(dst, (const void *)src, n); }
