@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -45,7 +46,11 @@ func TestTooManySamples(t *testing.T) {
 // without a preemption and completes. The peak is the prompt's 12 full
 // blocks plus each sample's own blocks up to prompt+MaxTokens-1 tokens.
 func TestNoSpaceUpFront(t *testing.T) {
-	for _, cache := range []bool{true, false} {
+	modes := []bool{true, false} // the check is the same; the runs differ
+	if testing.Short() {
+		modes = modes[1:]
+	}
+	for _, cache := range modes {
 		e := openStories(t, WithKVBlocks(40), WithPrefixCache(cache))
 		ids := prompt200(t, e) // 12 full blocks and 8 tokens
 		for _, tc := range []struct {
@@ -79,43 +84,52 @@ func TestNoSpaceUpFront(t *testing.T) {
 	}
 }
 
-// TestAtLimitUnderPressure: requests at the pool's limit, each competing
-// with the others, are preempted and re-forked from one prefilled prompt
+// TestAtLimitUnderPressure: requests right at the pool's limit, competing
+// with each other, are preempted and re-forked from one prefilled prompt
 // (with and without the prefix cache to hold it) and still complete, each
-// sample equal to its solo run, and with no blocks left in use.
+// sample equal to its solo run, with no blocks left in use. Context 256 and
+// 18 blocks of 16; the 40-token prompt has 2 full blocks and 8 tokens.
 func TestAtLimitUnderPressure(t *testing.T) {
 	for _, cache := range []bool{true, false} {
-		e := openStories(t, WithKVBlocks(40), WithPrefixCache(cache), WithStepTokens(64))
-		ref := openStories(t)
-		ids := prompt200(t, e)
-		reqs := []Request{
-			{Prompt: ids, N: 4, MaxTokens: 105, Sampling: warm, Seed: 1, IgnoreEOG: true},
-			{Prompt: ids[:150], N: 3, MaxTokens: 60, Sampling: warm, Seed: 2, IgnoreEOG: true},
-			{Prompt: ids, N: 28, MaxTokens: 9, Sampling: warm, Seed: 3, IgnoreEOG: true},
-		}
-		res := make([]*Result, len(reqs))
-		errs := make([]error, len(reqs))
-		var wg sync.WaitGroup
-		for i := range reqs {
-			wg.Go(func() { res[i], errs[i] = e.Generate(context.Background(), reqs[i], nil) })
-			time.Sleep(20 * time.Millisecond) // admission order 0, 1, 2
-		}
-		wg.Wait()
-		for i, r := range reqs {
-			require.NoError(t, errs[i], "request %d, prefix cache %v", i, cache)
-			alone, err := ref.Generate(context.Background(), r, nil)
-			require.NoError(t, err)
-			for s := range alone.Samples {
-				require.Equal(t, alone.Samples[s].Tokens, res[i].Samples[s].Tokens, "request %d sample %d", i, s)
-			}
-		}
-		st := e.Stats()
-		require.Positive(t, st.Preemptions, "the pool should force preemption")
-		require.Zero(t, st.KV.Used)
-		require.Zero(t, st.HostBytes)
-		e.Close()
-		ref.Close()
+		t.Run(fmt.Sprintf("prefix cache %v", cache), func(t *testing.T) { atLimitUnderPressure(t, cache) })
 	}
+}
+
+func atLimitUnderPressure(t *testing.T, cache bool) {
+	e := openStories(t, WithContext(256), WithKVBlocks(18), WithPrefixCache(cache), WithStepTokens(32))
+	defer e.Close()
+	ref := openStories(t, WithContext(256))
+	defer ref.Close()
+	ids := prompt200(t, e)[:40]
+	reqs := []Request{
+		{Prompt: ids, N: 4, MaxTokens: 57, Sampling: warm, Seed: 1, IgnoreEOG: true},      // 2 + 4×4 = 18
+		{Prompt: ids[:30], N: 3, MaxTokens: 30, Sampling: warm, Seed: 2, IgnoreEOG: true}, // 1 + 3×3 = 10
+		{Prompt: ids, N: 16, MaxTokens: 9, Sampling: warm, Seed: 3, IgnoreEOG: true},      // 2 + 16×1 = 18
+	}
+	for i, want := range []int{18, 10, 18} {
+		require.Equal(t, want, e.peakBlocks(&reqs[i]))
+	}
+	res := make([]*Result, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Go(func() { res[i], errs[i] = e.Generate(context.Background(), reqs[i], nil) })
+		time.Sleep(10 * time.Millisecond) // admission order 0, 1, 2
+	}
+	wg.Wait()
+	for i, r := range reqs {
+		require.NoError(t, errs[i], "request %d", i)
+		alone, err := ref.Generate(context.Background(), r, nil)
+		require.NoError(t, err)
+		for s := range alone.Samples {
+			require.Equal(t, alone.Samples[s].Tokens, res[i].Samples[s].Tokens, "request %d sample %d", i, s)
+		}
+	}
+	st := e.Stats()
+	t.Logf("%d steps, %d tokens, %d preemptions", st.Steps, st.BatchTokens, st.Preemptions)
+	require.Positive(t, st.Preemptions, "the pool should force preemption")
+	require.Zero(t, st.KV.Used)
+	require.Zero(t, st.HostBytes)
 }
 
 // TestHostBudget: a started request holds its host estimate; the next one

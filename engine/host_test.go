@@ -136,11 +136,11 @@ func hostPerSample(t *testing.T, e *Engine, req Request) (waiting, running float
 
 // TestHostBytesPerSample: the host memory of a sample does not grow with
 // the vocabulary (issue 9: 1.5 MB per sample at 49k tokens). With a
-// 32768-token vocabulary one vocabulary-sized float32 buffer is 128 KiB and
-// one candidate list 512 KiB; a waiting sample must take under 1 KiB and a
+// 16384-token vocabulary one vocabulary-sized float32 buffer is 64 KiB and
+// one candidate list 256 KiB; a waiting sample must take under 1 KiB and a
 // running one less than the engine's estimate for admission.
 func TestHostBytesPerSample(t *testing.T) {
-	const vocab, n = 32768, 64
+	const vocab, n = 16384, 32
 	e, err := Open(bigVocabModel(t, vocab), WithContext(512), WithKVBlocks(1024), WithPrefixCache(false))
 	require.NoError(t, err)
 	defer e.Close()

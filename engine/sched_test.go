@@ -144,27 +144,31 @@ func TestPrefixCache(t *testing.T) {
 	require.Zero(t, want.CachedTokens)
 }
 
-// TestSchedulerUnderPressure: 200 concurrent requests of mixed lengths with a
-// KV budget far too small to hold them at once all complete, each equal to
-// running it alone, with no leaked blocks or goroutines.
+// TestSchedulerUnderPressure: 200 (32 under -short) concurrent requests of
+// mixed lengths with a KV budget far too small to hold them at once all
+// complete, each equal to running it alone, with no leaked blocks or
+// goroutines.
 func TestSchedulerUnderPressure(t *testing.T) {
 	goroutines := runtime.NumGoroutine()
-	// 48 blocks of 16 tokens: room for a few requests at a time.
+	// Fewer and shorter requests under -short, which CI runs with -race,
+	// in a smaller pool that they still over-fill (preemptions are
+	// required below).
+	blocks, maxNew, count := 48, 40, 200
+	if testing.Short() {
+		blocks, maxNew, count = 20, 12, 32
+	}
+	// 48 (20) blocks of 16 tokens: room for a few requests at a time.
 	e := openStories(t, WithContext(256), WithKVBudget(0), WithBlockSize(16))
 	perBlock := e.Stats().KVBytesPerBlock
 	e.Close()
-	e = openStories(t, WithContext(256), WithKVBudget(48*perBlock), WithStepTokens(64))
+	e = openStories(t, WithContext(256), WithKVBudget(int64(blocks)*perBlock), WithStepTokens(64))
 	defer e.Close()
 	ref := openStories(t, WithContext(256))
 	defer ref.Close()
 
 	rng := rand.New(rand.NewPCG(9, 9))
-	maxNew := 40 // fewer tokens under -short, which CI runs with -race
-	if testing.Short() {
-		maxNew = 12
-	}
 	starts := []string{"Once upon a time", "Tom had a dog", "The sun was hot", "Lily saw a bird", "One day, Ben"}
-	reqs := make([]Request, 200)
+	reqs := make([]Request, count)
 	for i := range reqs {
 		text := starts[rng.IntN(len(starts))]
 		for j := rng.IntN(6); j > 0; j-- {
@@ -178,6 +182,10 @@ func TestSchedulerUnderPressure(t *testing.T) {
 	results := make([]*Result, len(reqs))
 	var wg sync.WaitGroup
 	errs := make(chan error, len(reqs))
+	// Hold the loop while the requests line up, so that they all compete
+	// from the first step whatever the machine's speed.
+	release := make(chan struct{})
+	go e.do(func() { <-release })
 	for i := range reqs {
 		wg.Add(1)
 		go func(i int) {
@@ -190,12 +198,15 @@ func TestSchedulerUnderPressure(t *testing.T) {
 			results[i] = res
 		}(i)
 	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
 	}
 	st := e.Stats()
+	t.Logf("%d requests: %d steps, %d preemptions", len(reqs), st.Steps, st.Preemptions)
 	require.Positive(t, st.Preemptions, "the budget should force preemption")
 	require.Zero(t, st.KV.Used, "blocks leaked")
 	for i, r := range reqs {
