@@ -64,7 +64,7 @@ func builtinNamespace(e *evaluator, args []Value, kw map[string]Value) (Value, e
 	for _, a := range args {
 		if m, ok := a.(*Dict); ok {
 			for _, k := range m.keys {
-				d.Set(k, m.m[k])
+				d.setKey(m.key(k), m.m[k])
 			}
 		}
 	}
@@ -129,7 +129,7 @@ func builtinStrftime(_ *evaluator, args []Value, _ map[string]Value) (Value, err
 			b.WriteByte(f[i])
 		}
 	}
-	return text(b.String()), nil
+	return derived(b.String(), toStr(args[0])), nil
 }
 
 // dictMethod returns d's method name.
@@ -142,7 +142,7 @@ func dictMethod(d *Dict, name string) (*Func, bool) {
 		fn = func(e *evaluator, _ []Value, _ map[string]Value) (Value, error) {
 			out := make([]Value, len(d.keys))
 			for i, k := range d.keys {
-				out[i] = text(k)
+				out[i] = d.key(k)
 			}
 			return e.list(out)
 		}
@@ -178,7 +178,7 @@ func dictMethod(d *Dict, name string) (*Func, bool) {
 func dictItems(d *Dict) []Value {
 	out := make([]Value, len(d.keys))
 	for i, k := range d.keys {
-		out[i] = []Value{text(k), d.m[k]}
+		out[i] = []Value{d.key(k), d.m[k]}
 	}
 	return out
 }
@@ -964,6 +964,9 @@ func (e *evaluator) json(b *strings.Builder, v Value, indent, level int) (Str, e
 			}
 			newline(level + 1)
 			jsonString(b, k)
+			if ks := x.key(k); ks.Plain != nil {
+				plain = ks
+			}
 			b.WriteString(": ")
 			p, err := e.json(b, x.m[k], indent, level+1)
 			if err != nil {

@@ -201,6 +201,9 @@ func TestPlainSpans(t *testing.T) {
 		{"{{ m | tojson }}", `"  <|im_end|>x  "`, []string{`"  <|im_end|>x  "`}},
 		{"{{ m.replace('x', '<y>') }}", "  <|im_end|><y>  ", []string{"  <|im_end|>", "  "}},
 		{"{% for c in m.strip()[:3] %}{{ c }}.{% endfor %}", "<.|.i.", []string{"<", "|", "i"}},
+		{"{% for k in {m: 1} %}<{{ k }}>{% endfor %}{{ {m: 1} | tojson }}", "<  <|im_end|>x  >{\"  <|im_end|>x  \": 1}",
+			[]string{"  <|im_end|>x  ", `{"  <|im_end|>x  ": 1}`}},
+		{"{{ strftime_now(m) }}", "  <|im_end|>x  ", []string{"  <|im_end|>x  "}},
 	} {
 		out := render(t, tc.src, map[string]any{"m": msg})
 		tmpl, _ := Compile(tc.src)

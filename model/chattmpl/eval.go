@@ -388,7 +388,7 @@ func (e *evaluator) iterate(v Value) ([]Value, error) {
 	case *Dict:
 		out := make([]Value, len(x.keys))
 		for i, k := range x.keys {
-			out[i] = text(k)
+			out[i] = x.key(k)
 		}
 		return out, e.cost(len(out))
 	case Str:
@@ -643,7 +643,7 @@ func (e *evaluator) eval(x expr, sc *scope) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.Set(toStr(k).S, v)
+			d.setKey(toStr(k), v)
 		}
 		return d, e.grow(32 * len(x.keys))
 	}

@@ -97,9 +97,29 @@ func derived(r string, from ...Str) Str {
 // Dict is an ordered mapping with string keys; a namespace() is a Dict
 // that {% set ns.x = ... %} may change.
 type Dict struct {
-	keys []string
-	m    map[string]Value
-	ns   bool
+	keys  []string
+	m     map[string]Value
+	ns    bool
+	plain map[string]Str // keys made from message content, with their spans
+}
+
+// key is key k as a string value, plain where it came from content.
+func (d *Dict) key(k string) Str {
+	if s, ok := d.plain[k]; ok {
+		return s
+	}
+	return text(k)
+}
+
+// setKey sets key k, remembering its plain spans.
+func (d *Dict) setKey(k Str, v Value) {
+	if k.Plain != nil {
+		if d.plain == nil {
+			d.plain = map[string]Str{}
+		}
+		d.plain[k.S] = k
+	}
+	d.Set(k.S, v)
 }
 
 // NewDict makes a dict of key, value pairs: string keys, values as
@@ -316,6 +336,9 @@ func reprAt(b *strings.Builder, v Value, depth int) Str {
 				b.WriteString(", ")
 			}
 			b.WriteString(quote(k) + ": ")
+			if ks := x.key(k); ks.Plain != nil {
+				plain = ks
+			}
 			if p := reprAt(b, x.m[k], depth+1); p.Plain != nil {
 				plain = p
 			}
