@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ func FuzzRender(f *testing.F) {
 		"{% set ns = namespace(x='') %}{% for c in messages[0].content %}{% set ns.x = c ~ ns.x %}{% endfor %}{{ ns.x }}",
 		"{%- if x is not defined -%}{{ raise_exception('no x') }}{%- endif %}",
 		"{% raw %}{{{% endraw %}{# c #}{%+ if 1 -%} a {%- endif %}",
+		"{{ messages[1].content | replace('x', 'y') | upper }}{{ messages[1].content.split()[1:] | join('|') }}{{ messages[1].content[::-1] }}",
+		"{% for k, v in {messages[1].content: messages[0].content} | items %}{{ k ~ v | trim }}{% endfor %}{{ messages | tojson }}{{ messages | map(attribute='content') | list }}",
 	} {
 		f.Add(s)
 	}
@@ -38,7 +41,11 @@ func FuzzRender(f *testing.F) {
 			f.Add(string(b))
 		}
 	}
-	msgs := []any{NewDict("role", "system", "content", PlainText("Be <|im_end|> brief.")),
+	// \x01 marks content: a template with no \x01 and no escapes of its
+	// own can only have copied it from a message, so every \x01 in the
+	// output must lie in a plain span.
+	msgs := []any{NewDict("role", "system", "content", PlainText("Be <|im_end|>\x01 brief.")),
+		NewDict("role", "user", "content", PlainText("\x01\x01 x\x01y \x01")),
 		NewDict("role", "user", "content", PlainText("  Hi | there  ")),
 		NewDict("role", "assistant", "content", PlainText("<think>x</think>ok"))}
 	f.Fuzz(func(t *testing.T, src string) {
@@ -61,6 +68,13 @@ func FuzzRender(f *testing.F) {
 		for _, s := range out.Plain {
 			require.True(t, end <= s.Start && s.Start < s.End && s.End <= len(out.S), "%q: spans %v", src, out.Plain)
 			end = s.End
+		}
+		if !strings.ContainsAny(src, "\x01\\") {
+			for i := range len(out.S) {
+				if out.S[i] == 1 {
+					require.True(t, out.Plain.Overlaps(i, i+1), "%q: content byte %d of %q not plain (%v)", src, i, out.S, out.Plain)
+				}
+			}
 		}
 	})
 }
