@@ -110,9 +110,11 @@ func (c *chatTemplate) check() error {
 }
 
 // templateError is the API error of a failed rendering: 500 when the
-// template broke a limit (400 when the conversation alone is big enough to
-// blow the output limit), 400 otherwise (raise_exception rejects a
-// conversation).
+// template broke a limit, 400 otherwise (raise_exception rejects a
+// conversation). A limit is the request's fault (400) when the
+// conversation alone is over half the output limit, or has more messages
+// than a hundredth of the step limit (a typical template takes 20–50
+// steps a message).
 func (c *chatTemplate) templateError(err error, msgs []message) *apiError {
 	var le *chattmpl.LimitError
 	if !errors.As(err, &le) {
@@ -125,9 +127,13 @@ func (c *chatTemplate) templateError(err error, msgs []message) *apiError {
 	for _, m := range msgs {
 		size += len(m.Content) + len(m.Name)
 	}
-	if (le.Limit == "output" || le.Limit == "alloc") && 2*size > c.limits.Output {
+	switch {
+	case (le.Limit == "output" || le.Limit == "alloc") && 2*size > c.limits.Output:
 		return newError(http.StatusBadRequest, "invalid_request_error", "messages", "chat_template_limit",
 			"the messages (%d bytes) are too long for the model's chat template: %v", size, err)
+	case (le.Limit == "steps" || le.Limit == "time") && 100*len(msgs) > c.limits.Steps:
+		return newError(http.StatusBadRequest, "invalid_request_error", "messages", "chat_template_limit",
+			"too many messages (%d) for the model's chat template: %v", len(msgs), err)
 	}
 	return newError(http.StatusInternalServerError, "server_error", "", "chat_template_limit",
 		"the model's chat template failed: %v", err)

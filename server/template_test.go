@@ -86,7 +86,8 @@ func TestUntrustedChatTemplate(t *testing.T) {
 }
 
 // TestChatTemplateLimitOfInput: a conversation too long for the output
-// limit is the request's fault (400); the next normal chat works.
+// limit, or with too many messages for the step limit, is the request's
+// fault (400); the next normal chat works.
 func TestChatTemplateLimitOfInput(t *testing.T) {
 	ts, s, logs := templateServer(t, "{% for m in messages %}{{ m.content }}{% endfor %}")
 	require.NotContains(t, logs.String(), "fails")
@@ -103,6 +104,17 @@ func TestChatTemplateLimitOfInput(t *testing.T) {
 	require.Equal(t, "the messages (2000 bytes) are too long for the model's chat template: chat template exceeds the output limit (1000 bytes)", e["message"])
 	code, m = chat("Once upon a time")
 	require.Equal(t, 200, code, "%v", m)
+
+	// Too many messages for the step limit.
+	s.model.Load().chat.tmpl.limits.Steps = 1000
+	msgs := make([]map[string]any, 500)
+	for i := range msgs {
+		msgs[i] = map[string]any{"role": "user", "content": "x"}
+	}
+	code, m, _ = post(t, ts.URL+"/v1/chat/completions", mustJSON(map[string]any{"model": "stories260K", "messages": msgs, "max_tokens": 2}))
+	require.Equal(t, 400, code, "%v", m)
+	require.Equal(t, "too many messages (500) for the model's chat template: chat template exceeds the step limit (1000 evaluation steps)",
+		m["error"].(map[string]any)["message"])
 }
 
 // TestChatTemplateErrors: raise_exception and type errors stay 400s.
