@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +225,24 @@ func TestDeepValues(t *testing.T) {
 	out := render(t, "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}"+
 		"{{ ns.l == ns.l }} {{ '[[...]]' in (ns.l | string) }} {{ (ns.l | string) | length }}", nil)
 	require.Equal(t, "False True 8005", out)
+}
+
+// TestStackBounded renders the deepest templates the limits allow with the
+// Go stack capped at 16 MiB (the default is 1 GiB): going past it would
+// kill the test binary, as a stack overflow kills the server.
+func TestStackBounded(t *testing.T) {
+	old := debug.SetMaxStack(16 << 20)
+	defer debug.SetMaxStack(old)
+	nested := strings.Repeat("(", 90) + "n" + strings.Repeat(")", 90)
+	for _, src := range []string{
+		"{{ 1" + strings.Repeat(" + 1", 20000) + " }}",
+		"{{ 'x'" + strings.Repeat(" | trim", 20000) + " }}",
+		"{% macro f(n) %}{{ " + nested + " }}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+		"{% macro f(n) %}{% if n %}{% for x in [1] %}{% if x %}{{ f(n) ~ " + nested + " }}{% endif %}{% endfor %}{% endif %}{% endmacro %}{{ f(1) }}",
+	} {
+		tmpl, err := Compile(src)
+		require.NoError(t, err)
+		_, err = tmpl.Render(context.Background(), Limits{}, nil)
+		require.Equal(t, "depth", limitOf(err), "%v", err)
+	}
 }
