@@ -9,6 +9,7 @@
  *                  void **params, char *err, size_t errlen);
  *   int emu_set_max_dynamic_shared(const char *name, unsigned bytes);
  *   void emu_set_reverse_order(int on);   (for launches that follow)
+ *   size_t emu_kernel_names(char *buf, size_t len);
  * A failed launch (deadlock, trap, misuse of a warp op) returns
  * EMU_LAUNCH_FAILED with the report in err; with CUDAEMU_ABORT=1 in the
  * environment it prints the report and aborts instead (for a debugger).
@@ -475,6 +476,17 @@ extern "C" void emu_fiber_main() {
     S.live--;
     yield_from(f);
     abort(); /* an exited fiber is never resumed */
+}
+
+/* The registered kernels' names, sorted, separated by '\n', in buf; returns
+ * the length needed (call again with a larger buffer when it is >= len). */
+extern "C" size_t emu_kernel_names(char *buf, size_t len) {
+    std::string s;
+    for (auto &k : emu::registry())
+        s += (s.empty() ? "" : "\n") + k.first;
+    if (len)
+        snprintf(buf, len, "%s", s.c_str());
+    return s.size();
 }
 
 /* Between barriers fibers run in thread order; reversed, a read of another

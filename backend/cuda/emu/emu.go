@@ -23,6 +23,7 @@ int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned
                unsigned bz, unsigned shared, void **params, char *err, size_t errlen);
 int emu_set_max_dynamic_shared(const char *name, unsigned bytes);
 void emu_set_reverse_order(int on);
+size_t emu_kernel_names(char *buf, size_t len);
 void emu_host_f2h(const float *in, uint16_t *out, size_t n);
 void emu_host_h2f(const uint16_t *in, float *out, size_t n);
 void emu_host_half_ops(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n);
@@ -46,6 +47,7 @@ import "C"
 import (
 	"fmt"
 	"math"
+	"strings"
 	"unsafe"
 )
 
@@ -131,6 +133,17 @@ func SetMaxDynamicShared(name string, bytes uint32) error {
 		return &Error{Code: int(rc), Msg: fmt.Sprintf("cudaemu: cannot set %s's dynamic shared memory to %d bytes", name, bytes)}
 	}
 	return nil
+}
+
+// Kernels lists the registered kernels' names, sorted.
+func Kernels() []string {
+	n := C.emu_kernel_names(nil, 0)
+	buf := make([]byte, n+1)
+	C.emu_kernel_names((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if n == 0 {
+		return nil
+	}
+	return strings.Split(string(buf[:n]), "\n")
 }
 
 // SetReverseOrder makes the launches that follow run each block's threads in

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -56,14 +57,19 @@ func TestKernelList(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.NotEmpty(t, cus)
+	var names []string
 	for _, p := range cus {
 		require.Contains(t, string(cc), `#include "`+filepath.ToSlash(p)+`"`, "kernels.cc must include every kernel source")
 		src, err := os.ReadFile(p)
 		require.NoError(t, err)
 		require.NotRegexp(t, regexp.MustCompile(`extern\s+__shared__`), string(src), "%s: use SHARED_DYNAMIC(T, name)", p)
-		n := len(regexp.MustCompile(`(?m)^extern "C" __global__`).FindAll(src, -1))
-		require.Equal(t, n, strings.Count(string(src), "\nREGISTER_KERNEL("), "%s: every kernel is registered", p)
+		for _, m := range regexp.MustCompile(`(?m)^extern "C" __global__ void (\w+)\(`).FindAllSubmatch(src, -1) {
+			names = append(names, string(m[1]))
+			require.Contains(t, string(src), "\nREGISTER_KERNEL("+string(m[1])+")", "%s: every kernel is registered", p)
+		}
 	}
+	sort.Strings(names)
+	require.Equal(t, names, Kernels(), "the emulator's registry holds every kernel of the sources")
 }
 
 func TestBlockSum(t *testing.T) {

@@ -6,7 +6,11 @@
 
 #include "../../../kernels/add.cu"
 #include "../../../kernels/argmax.cu"
+#include "../../../kernels/gather.cu"
+#include "../../../kernels/glu.cu"
 #include "../../../kernels/rmsnorm.cu"
+#include "../../../kernels/sigmoid_gate.cu"
+#include "../../../kernels/softcap.cu"
 #include "../../../kernels/test/emu_selftest.cu"
 
 // The host compiler's _Float16, the reference for the emulated __half.

@@ -177,3 +177,128 @@ func testArgmaxKernel(t *testing.T) {
 		require.Equal(t, want, back[int32](out, len(rows)), "block %d", bs)
 	}
 }
+
+// ulps is the distance between a and b in float32 steps (0 for two NaNs).
+func ulps(a, b float32) int64 {
+	if a != a || b != b {
+		if a != a && b != b {
+			return 0
+		}
+		return math.MaxInt64
+	}
+	ord := func(f float32) int64 {
+		u := int64(math.Float32bits(f))
+		if u&0x80000000 != 0 {
+			return 0x80000000 - u
+		}
+		return u
+	}
+	d := ord(a) - ord(b)
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// requireClose checks got against want element by element: within maxULP
+// float steps, or within rel of want's magnitude.
+func requireClose(t *testing.T, want, got []float32, maxULP int64, rel float64, msg string) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		if ulps(want[i], got[i]) <= maxULP {
+			continue
+		}
+		require.InDelta(t, want[i], got[i], rel*math.Abs(float64(want[i])), "%s: element %d", msg, i)
+	}
+}
+
+// activations are random values with the edges an op must survive, from
+// n/2+at on (a different at for each operand pairs edges with ordinary values).
+func activations(r *rand.Rand, n, at int) []float32 {
+	x := randn(r, n)
+	for i := range x {
+		x[i] *= 4
+	}
+	edges := []float32{0, float32(math.Copysign(0, -1)), 7, -7, 7.5, -7.5, 9.999, 10, -10, -10.001, 40, -40, 1e4, -1e4,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40}
+	copy(x[n/2+at:], edges)
+	return x
+}
+
+func TestSoftcapKernel(t *testing.T) { bothOrders(t, testSoftcapKernel) }
+
+func testSoftcapKernel(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	be := cpu.New(1)
+	for _, c := range []float32{30, 50} {
+		x := activations(r, 3*700, 0)
+		for i := range x {
+			x[i] *= 10
+		}
+		want := cpuTensor(t, be, 3, 700, x)
+		be.Softcap(want, c)
+		p := dev(t, x)
+		require.NoError(t, Launch("softcap_f32", Dim3{4, 1, 1}, Dim3{256, 1, 1}, 0, Ptr(p), I64(int64(len(x))), F64(float64(c))))
+		requireClose(t, cpuRows(be, want), back[float32](p, len(x)), 2, 0, fmt.Sprintf("cap %g", c))
+	}
+}
+
+func TestGatherKernel(t *testing.T) { bothOrders(t, testGatherKernel) }
+
+func testGatherKernel(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	be := cpu.New(1)
+	const rows, cols = 9, 333
+	x := randn(r, rows*cols)
+	idx := []int{8, 0, 3, 3, 8}
+	want := be.Alloc(len(idx), cols)
+	be.Gather(want, cpuTensor(t, be, rows, cols, x), idx)
+	idx32 := make([]int32, len(idx))
+	for i, v := range idx {
+		idx32[i] = int32(v)
+	}
+	out := dev(t, make([]float32, len(idx)*cols))
+	require.NoError(t, Launch("gather_f32", Dim3{uint32(len(idx)), 1, 1}, Dim3{128, 1, 1}, 0, Ptr(out), Ptr(dev(t, x)), Ptr(dev(t, idx32)), I64(cols)))
+	require.Equal(t, cpuRows(be, want), back[float32](out, len(idx)*cols))
+}
+
+func TestSigmoidGateKernel(t *testing.T) { bothOrders(t, testSigmoidGateKernel) }
+
+func testSigmoidGateKernel(t *testing.T) {
+	r := rand.New(rand.NewSource(6))
+	be := cpu.New(1)
+	const rows, cols, gcols = 6, 500, 3 // the gate is column 0 of a wider tensor
+	x, g := randn(r, rows*cols), randn(r, rows*gcols)
+	g[0], g[gcols], g[2*gcols], g[3*gcols] = 0, 30, -30, float32(math.NaN())
+	want := cpuTensor(t, be, rows, cols, x)
+	be.SigmoidGate(want, cpuTensor(t, be, rows, gcols, g))
+	p := dev(t, x)
+	require.NoError(t, Launch("sigmoid_gate_f32", Dim3{rows, 1, 1}, Dim3{256, 1, 1}, 0, Ptr(p), Ptr(dev(t, g)), I64(cols), I64(gcols)))
+	requireClose(t, cpuRows(be, want), back[float32](p, rows*cols), 3, 0, "sigmoid gate")
+}
+
+func TestGLUKernel(t *testing.T) { bothOrders(t, testGLUKernel) }
+
+func testGLUKernel(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	be := cpu.New(1)
+	for _, c := range []struct {
+		act    backend.Act
+		kernel string
+		ulp    int64
+		rel    float64
+	}{
+		{backend.SiLU, "glu_silu_f32", 4, 0},
+		{backend.GELUTanh, "glu_gelu_tanh_f32", 1, 1.0 / 1024}, // an F16 step where tanh rounds the other way
+		{backend.SwiGLUOAI, "glu_swiglu_oai_f32", 4, 0},
+	} {
+		const rows, cols = 4, 1000
+		g, u := activations(r, rows*cols, 0), activations(r, rows*cols, 100)
+		want := be.Alloc(rows, cols)
+		be.GLU(want, cpuTensor(t, be, rows, cols, g), cpuTensor(t, be, rows, cols, u), c.act)
+		out := dev(t, make([]float32, rows*cols))
+		require.NoError(t, Launch(c.kernel, Dim3{8, 1, 1}, Dim3{256, 1, 1}, 0, Ptr(out), Ptr(dev(t, g)), Ptr(dev(t, u)), I64(rows*cols)))
+		requireClose(t, cpuRows(be, want), back[float32](out, rows*cols), c.ulp, c.rel, c.kernel)
+	}
+}
