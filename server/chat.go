@@ -81,9 +81,9 @@ func (c *chatTemplate) renderPlain(ctx context.Context, msgs []message, addGen b
 	return c.tmpl.Render(ctx, c.limits, data)
 }
 
-// samples are the conversations a template is tried on at load; the
+// sampleChats are the conversations a template is tried on at load; the
 // second is for templates that refuse system messages.
-var samples = [][]message{
+var sampleChats = [][]message{
 	{{Role: "system", Content: "You are a helpful assistant."}, {Role: "user", Content: "Hello!"},
 		{Role: "assistant", Content: "Hi! How can I help?"}, {Role: "user", Content: "What is 2+2?"}},
 	{{Role: "user", Content: "Hello!"}, {Role: "assistant", Content: "Hi! How can I help?"}, {Role: "user", Content: "What is 2+2?"}},
@@ -93,13 +93,10 @@ var samples = [][]message{
 // any, or when none renders.
 func (c *chatTemplate) check() error {
 	var first error
-	for _, msgs := range samples {
+	for _, msgs := range sampleChats {
 		_, err := c.renderPlain(context.Background(), msgs, true)
 		var le *chattmpl.LimitError
-		if err == nil {
-			return nil
-		}
-		if errors.As(err, &le) {
+		if err == nil || errors.As(err, &le) {
 			return err
 		}
 		if first == nil {
@@ -113,8 +110,8 @@ func (c *chatTemplate) check() error {
 // template broke a limit, 400 otherwise (raise_exception rejects a
 // conversation). A limit is the request's fault (400) when the
 // conversation alone is over half the output limit, or has more messages
-// than a hundredth of the step limit (a typical template takes 20–50
-// steps a message).
+// than a hundredth of the step limit (templates take tens of steps a
+// message).
 func (c *chatTemplate) templateError(err error, msgs []message) *apiError {
 	var le *chattmpl.LimitError
 	if !errors.As(err, &le) {
