@@ -72,11 +72,15 @@ type TTSConfig struct {
 const taskSeeds = 1 << 20
 
 // TreeShape is the tree search run at budget N: K children per expanded
-// node and B nodes kept per depth, K·B = N (N up to 4: K = N, B = 1), so a
-// round samples N steps, as N samples do.
+// node and B nodes kept per depth with K·B = N (B = 1 below N = 4, else 2),
+// so each round after the first samples N steps, as N samples do; the
+// first, from the prompt alone, samples K.
 func TreeShape(n int) (k, b int) {
-	k = min(n, 4)
-	return k, max(1, n/k)
+	b = 1
+	if n >= 4 {
+		b = 2
+	}
+	return max(1, n/b), b
 }
 
 // TTSPoint is one strategy at one N over all tasks.

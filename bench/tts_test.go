@@ -297,3 +297,10 @@ func TestTTSConfigErrors(t *testing.T) {
 	}
 	require.NoError(t, ok.Check(false))
 }
+
+func TestTTSTreeShape(t *testing.T) {
+	for n, want := range map[int][2]int{1: {1, 1}, 2: {2, 1}, 3: {3, 1}, 4: {2, 2}, 8: {4, 2}, 16: {8, 2}, 32: {16, 2}} {
+		k, b := TreeShape(n)
+		require.Equal(t, want, [2]int{k, b}, "N=%d", n)
+	}
+}

@@ -11,17 +11,19 @@ import (
 var Kinds = []string{"arith", "units", "count"}
 
 // MaxLevel is the hardest level of every kind.
-const MaxLevel = 4
+const MaxLevel = 5
 
 // Generate writes n tasks of kind at level (1 to MaxLevel); the same seed
 // gives the same tasks.
 //
-//	arith: 1-4 left-to-right operations, parenthesised ("What is (17 + 8) * 3 - 5?");
-//	       levels 1-2 add and subtract, 3-4 multiply once
-//	units: 1 one-factor conversion ("How many centimetres are in 7 metres?"),
-//	       2 a mixed quantity ("... in 3 hours and 25 minutes?"),
-//	       3 two factors ("How many seconds are in 4 hours?"), 4 both
-//	count: how often a word occurs in a list of 6, 10, 16 or 24 words
+//	arith: 1 one-digit sum ("What is 3 + 5?"), 2 a two-digit sum or
+//	       difference, 3 two operations, 4 two with one multiplication,
+//	       5 three ("What is (17 + 8) * 3 - 5?"), evaluated left to right
+//	units: 1 a small count of an everyday unit ("How many days are in 2 weeks?"),
+//	       2 any one-factor conversion ("How many centimetres are in 7 metres?"),
+//	       3 a mixed quantity ("... in 3 hours and 25 minutes?"),
+//	       4 two factors ("How many seconds are in 4 hours?"), 5 both
+//	count: how often a word occurs in a list of 4, 6, 10, 16 or 24 words
 func Generate(kind string, level, n int, seed uint64) ([]Task, error) {
 	if level < 1 || level > MaxLevel {
 		return nil, fmt.Errorf("generate: level %d (want 1 to %d)", level, MaxLevel)
@@ -71,9 +73,13 @@ func ParseGen(spec string) (kind string, level int, ok bool, err error) {
 func between(r *rand.Rand, lo, hi int) int { return lo + r.IntN(hi-lo+1) }
 
 func arith(r *rand.Rand, level int) (string, int) {
-	ops := [...]int{1, 2, 2, 3}[level-1]
+	if level == 1 {
+		a, b := between(r, 1, 9), between(r, 1, 9)
+		return fmt.Sprintf("What is %d + %d?", a, b), a + b
+	}
+	ops := [...]int{1, 2, 2, 3}[level-2]
 	mul := -1 // the step that multiplies
-	if level >= 3 {
+	if level >= 4 {
 		mul = r.IntN(ops)
 	}
 	v := between(r, 2, 60)
@@ -104,6 +110,8 @@ type conv struct {
 }
 
 var (
+	everyday = []conv{{"weeks", "days", 7}, {"yards", "feet", 3}, {"feet", "inches", 12}, {"hours", "minutes", 60},
+		{"metres", "centimetres", 100}, {"days", "hours", 24}}
 	oneStep = []conv{{"metres", "centimetres", 100}, {"kilometres", "metres", 1000}, {"hours", "minutes", 60},
 		{"minutes", "seconds", 60}, {"kilograms", "grams", 1000}, {"days", "hours", 24}, {"weeks", "days", 7},
 		{"feet", "inches", 12}, {"yards", "feet", 3}, {"litres", "millilitres", 1000}}
@@ -117,14 +125,18 @@ var (
 func units(r *rand.Rand, level int) (string, int) {
 	switch level {
 	case 1:
-		c := oneStep[r.IntN(len(oneStep))]
-		n := between(r, 2, 12)
+		c := everyday[r.IntN(len(everyday))]
+		n := between(r, 1, 3)
 		return fmt.Sprintf("How many %s are in %d %s?", c.small, n, c.big), n * c.factor
 	case 2:
 		c := oneStep[r.IntN(len(oneStep))]
+		n := between(r, 2, 12)
+		return fmt.Sprintf("How many %s are in %d %s?", c.small, n, c.big), n * c.factor
+	case 3:
+		c := oneStep[r.IntN(len(oneStep))]
 		n, m := between(r, 2, 9), between(r, 1, c.factor-1)
 		return fmt.Sprintf("How many %s are in %d %s and %d %s?", c.small, n, c.big, m, c.small), n*c.factor + m
-	case 3:
+	case 4:
 		c := twoStep[r.IntN(len(twoStep))]
 		n := between(r, 2, 9)
 		return fmt.Sprintf("How many %s are in %d %s?", c.small, n, c.big), n * c.factor
@@ -139,8 +151,8 @@ func units(r *rand.Rand, level int) (string, int) {
 var words = []string{"apple", "pear", "plum", "cherry", "lemon", "grape", "melon", "peach"}
 
 func count(r *rand.Rand, level int) (string, int) {
-	size := [...]int{6, 10, 16, 24}[level-1]
-	kinds := words[:3+level]
+	size := [...]int{4, 6, 10, 16, 24}[level-1]
+	kinds := words[:min(3+level, len(words))]
 	target := kinds[r.IntN(len(kinds))]
 	list := make([]string, size)
 	n := 0

@@ -51,7 +51,7 @@ func TestTaskGenerateErrors(t *testing.T) {
 		n      int
 		substr string
 	}{
-		{"arith", 0, 1, "level 0"}, {"arith", MaxLevel + 1, 1, "level 5"}, {"poems", 1, 1, `unknown kind "poems"`}, {"count", 1, 0, "0 tasks"},
+		{"arith", 0, 1, "level 0"}, {"arith", MaxLevel + 1, 1, "level 6"}, {"poems", 1, 1, `unknown kind "poems"`}, {"count", 1, 0, "0 tasks"},
 	} {
 		_, err := Generate(c.kind, c.level, c.n, 1)
 		require.ErrorContains(t, err, c.substr)
@@ -138,8 +138,11 @@ func TestTaskGenerateAnswers(t *testing.T) {
 			v := eval(t, m[1])
 			require.Equal(t, strconv.Itoa(v), task.Answer, task.Question)
 			require.GreaterOrEqual(t, v, 0, task.Question)
-			require.Equal(t, []int{1, 2, 2, 3}[level-1], strings.Count(m[1], " ")/2, "operations at level %d: %s", level, task.Question)
-			require.Equal(t, level >= 3, strings.Contains(m[1], "*"), task.Question)
+			require.Equal(t, []int{1, 1, 2, 2, 3}[level-1], strings.Count(m[1], " ")/2, "operations at level %d: %s", level, task.Question)
+			require.Equal(t, level >= 4, strings.Contains(m[1], "*"), task.Question)
+			if level == 1 {
+				require.Regexp(t, `^\d \+ \d$`, m[1])
+			}
 		}
 
 		ts, err = Generate("units", level, 200, 3)
@@ -156,7 +159,10 @@ func TestTaskGenerateAnswers(t *testing.T) {
 			}
 			require.Zero(t, want%to, task.Question)
 			require.Equal(t, strconv.Itoa(want/to), task.Answer, task.Question)
-			require.Equal(t, level%2 == 0, m[4] != "", "mixed quantities at even levels: %s", task.Question)
+			require.Equal(t, level == 3 || level == 5, m[4] != "", "mixed quantities at levels 3 and 5: %s", task.Question)
+			if level == 1 {
+				require.LessOrEqual(t, n, 3, task.Question)
+			}
 		}
 
 		ts, err = Generate("count", level, 200, 3)
@@ -165,7 +171,7 @@ func TestTaskGenerateAnswers(t *testing.T) {
 			m := count.FindStringSubmatch(task.Question)
 			require.NotNil(t, m, task.Question)
 			list := strings.Split(m[1], ", ")
-			require.Len(t, list, []int{6, 10, 16, 24}[level-1])
+			require.Len(t, list, []int{4, 6, 10, 16, 24}[level-1])
 			n := 0
 			for _, w := range list {
 				if w == m[2] {

@@ -142,6 +142,12 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 	defer e.Close()
 	_, hasTmpl := e.File().String(server.ChatTemplateKey)
 	chat := f.chat == "on" || f.chat == "auto" && hasTmpl
+	var newlines []int32
+	for _, nl := range []string{"\n", "\n\n"} {
+		if ids := e.Tokenizer().Encode(nl, false, false); len(ids) == 1 {
+			newlines = append(newlines, ids[0])
+		}
+	}
 	render := func(t tasks.Task) (bench.TTSPrompt, error) {
 		tmpl := cmpOr(t.Prompt, f.prompt, ChatPrompt)
 		if !chat {
@@ -149,7 +155,8 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 		}
 		text := strings.ReplaceAll(tmpl, "{question}", t.Question)
 		if !chat {
-			return bench.TTSPrompt{IDs: e.Tokenizer().Encode(text, true, false), Stop: []string{"\nQ:"}}, nil
+			// The answer is one line; beam and tree end at a newline token.
+			return bench.TTSPrompt{IDs: e.Tokenizer().Encode(text, true, false), Stop: []string{"\n"}, StopTokens: newlines}, nil
 		}
 		var msgs []server.ChatMessage
 		if f.system != "" {
