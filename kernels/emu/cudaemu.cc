@@ -406,12 +406,18 @@ uint64_t warp_op(uint8_t op, unsigned mask, uint64_t val, int arg, int width, in
     }
     for (unsigned m = mask; m; m &= m - 1) {
         const Fiber *g = &S.fibers[base + __builtin_ctz(m)];
-        if (g->op != op || g->mask != mask || g->width != width) {
+        if (g->op != op || g->mask != mask || g->width != width || g->collective != f->collective) {
             yield_from(f); /* a mismatch: they wait for other lanes; the deadlock report names both */
             return f->out;
         }
     }
     /* Every lane of the mask is here: exchange, then release them. */
+    if (op == W_COLLECTIVE) {
+        void *lanes[32];
+        for (unsigned l = 0; l < 32; l++)
+            lanes[l] = reinterpret_cast<void *>(S.fibers[base + l].val);
+        f->collective(lanes);
+    }
     unsigned votes = 0;
     for (unsigned m = mask; m; m &= m - 1) {
         unsigned l = __builtin_ctz(m);
@@ -456,6 +462,13 @@ uint64_t warp_op(uint8_t op, unsigned mask, uint64_t val, int arg, int width, in
         S.fibers[base + __builtin_ctz(m)].state = RUNNABLE;
     arr &= ~mask;
     return f->out;
+}
+
+void warp_collective(void *lane_data, void (*fn)(void *const *lanes), const char *what, const char *file,
+                     int line) {
+    ctx.cur->collective = fn;
+    warp_op(W_COLLECTIVE, 0xffffffffu, reinterpret_cast<uint64_t>(lane_data), 0, 32, 0, what, file, line);
+    ctx.cur->collective = nullptr;
 }
 
 unsigned active_mask() {

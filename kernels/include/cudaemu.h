@@ -78,7 +78,7 @@ EMU_VEC2(double, double2, 16)
 namespace emu {
 
 enum : uint8_t { RUNNABLE, WAIT_BLOCK, WAIT_WARP, DONE };
-enum : uint8_t { W_SYNC, W_IDX, W_UP, W_DOWN, W_XOR, W_BALLOT, W_ANY, W_ALL };
+enum : uint8_t { W_SYNC, W_IDX, W_UP, W_DOWN, W_XOR, W_BALLOT, W_ANY, W_ALL, W_COLLECTIVE };
 enum : uint8_t { B_SYNC, B_COUNT, B_AND, B_OR };
 
 /* One CUDA thread. The wait fields describe the barrier it is blocked in. */
@@ -95,6 +95,7 @@ struct Fiber {
     uint64_t val, out;
     const char *what, *file;
     int line;
+    void (*collective)(void *const *lanes); /* W_COLLECTIVE: run once over the lanes' data */
 };
 
 /* What the running fiber sees: set by the scheduler, one per OS thread. */
@@ -109,6 +110,10 @@ inline thread_local Ctx ctx{};
 uint64_t warp_op(uint8_t op, unsigned mask, uint64_t val, int arg, int width, int pred,
                  const char *what, const char *file, int line);
 int block_op(uint8_t op, int pred, const char *what, const char *file, int line);
+/* A warp-wide instruction (mma.sync, ldmatrix, ...): every lane of the full
+ * warp passes a pointer to its operands; once all are there, fn runs once with
+ * the 32 pointers in lane order (it reads every input before writing any output). */
+void warp_collective(void *lane_data, void (*fn)(void *const *lanes), const char *what, const char *file, int line);
 unsigned active_mask();
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

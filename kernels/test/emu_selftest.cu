@@ -3,6 +3,7 @@
 // for every target, but the emu_deadlock_* ones hang on a real GPU: they
 // exist to check that the emulator reports the deadlock.
 #include "device.h"
+#include "ptx.h"
 #include "reduce.h"
 
 // out[blockIdx.x] = sum of the block's blockDim.x values of in.
@@ -166,3 +167,30 @@ extern "C" __global__ void emu_deadlock(int64_t mode) {
     }
 }
 REGISTER_KERNEL(emu_deadlock)
+
+// One m16n8k16 tile per warp-sized block: A (16×16 row-major), B (16×8,
+// k-major: B[k][n] at k·8+n) as 16-bit bits, C, D (16×8 row-major) float;
+// bf16 != 0 for bfloat16 inputs. Loads and stores follow ptx.h's layout, so
+// on a GPU this checks the emulator's layout against the tensor cores.
+extern "C" __global__ void emu_mma_m16n8k16(float *d, const uint16_t *a, const uint16_t *b, const float *c, int64_t bf16) {
+    int l = threadIdx.x, g = l / 4, t = l % 4;
+    uint32_t fa[4], fb[2];
+    float fc[4], fd[4];
+    for (int r = 0; r < 4; r++) {
+        const uint16_t *p = a + (g + 8 * (r & 1)) * 16 + 2 * t + 8 * (r >= 2);
+        fa[r] = uint32_t(p[0]) | uint32_t(p[1]) << 16;
+    }
+    for (int r = 0; r < 2; r++) {
+        int k = 2 * t + 8 * r;
+        fb[r] = uint32_t(b[k * 8 + g]) | uint32_t(b[(k + 1) * 8 + g]) << 16;
+    }
+    for (int i = 0; i < 4; i++)
+        fc[i] = c[(g + 8 * (i >= 2)) * 8 + 2 * t + (i & 1)];
+    if (bf16)
+        mma_m16n8k16_bf16_f32(fd, fa, fb, fc);
+    else
+        mma_m16n8k16_f16_f32(fd, fa, fb, fc);
+    for (int i = 0; i < 4; i++)
+        d[(g + 8 * (i >= 2)) * 8 + 2 * t + (i & 1)] = fd[i];
+}
+REGISTER_KERNEL(emu_mma_m16n8k16)

@@ -467,3 +467,50 @@ func BenchmarkBlockSum64x256(b *testing.B) {
 		}
 	}
 }
+
+// TestMMA checks the emulated mma.sync m16n8k16 (f16 and bf16 inputs,
+// float accumulators) against a plain product, through the fragment layout
+// of ptx.h. Quarter-integer inputs make every product and sum exact.
+func TestMMA(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	for _, bf := range []bool{false, true} {
+		enc := func(v float32) uint16 { return HostFloat16([]float32{v})[0] }
+		if bf {
+			enc = func(v float32) uint16 { return uint16(math.Float32bits(v) >> 16) } // exact for these values
+		}
+		A, B, C := make([]float32, 16*16), make([]float32, 16*8), make([]float32, 16*8)
+		a, b := make([]uint16, len(A)), make([]uint16, len(B))
+		for i := range A {
+			A[i] = float32(r.Intn(33)-16) / 4
+			a[i] = enc(A[i])
+		}
+		for i := range B {
+			B[i] = float32(r.Intn(33)-16) / 4
+			b[i] = enc(B[i])
+		}
+		for i := range C {
+			C[i] = float32(r.Intn(201) - 100)
+		}
+		want := make([]float32, 16*8)
+		for m := 0; m < 16; m++ {
+			for n := 0; n < 8; n++ {
+				s := C[m*8+n]
+				for k := 0; k < 16; k++ {
+					s += A[m*16+k] * B[k*8+n]
+				}
+				want[m*8+n] = s
+			}
+		}
+		out := dev(t, make([]float32, 16*8))
+		bfArg := int64(0)
+		if bf {
+			bfArg = 1
+		}
+		require.NoError(t, Launch("emu_mma_m16n8k16", Dim3{1, 1, 1}, Dim3{32, 1, 1}, 0, Ptr(out), Ptr(dev(t, a)), Ptr(dev(t, b)), Ptr(dev(t, C)), I64(bfArg)))
+		require.Equal(t, want, back[float32](out, 16*8), "bf16 %v", bf)
+	}
+	// A warp that is not whole cannot run it.
+	err := Launch("emu_mma_m16n8k16", Dim3{1, 1, 1}, Dim3{16, 1, 1}, 0, Ptr(dev(t, make([]float32, 128))),
+		Ptr(dev(t, make([]uint16, 256))), Ptr(dev(t, make([]uint16, 128))), Ptr(dev(t, make([]float32, 128))), I64(0))
+	require.ErrorContains(t, err, "16 wait at mma.sync.m16n8k16.f16 (mask 0xffffffff) at kernels/test/emu_selftest.cu:")
+}
