@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -84,6 +85,41 @@ func TestBlockSum(t *testing.T) {
 		out := dev(t, make([]float32, blocks))
 		require.NoError(t, Launch("emu_block_sum", Dim3{blocks, 1, 1}, Dim3{uint32(bs), 1, 1}, 0, Ptr(out), Ptr(dev(t, in))))
 		require.Equal(t, want, back[float32](out, blocks), "block size %d", bs)
+	}
+}
+
+// Launches from several OS threads at once: the emulator's state is per
+// thread (what a pool of block workers will rely on).
+func TestConcurrentLaunches(t *testing.T) {
+	const workers, bs, blocks = 4, 128, 16
+	in := make([]float32, bs*blocks)
+	want := make([]float32, blocks)
+	for i := range in {
+		in[i] = float32(i % 5)
+		want[i/bs] += in[i]
+	}
+	pin := dev(t, in)
+	outs := make([]DevPtr, workers)
+	for w := range outs {
+		outs[w] = dev(t, make([]float32, blocks))
+	}
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var err error
+			for i := 0; i < 10 && err == nil; i++ {
+				err = Launch("emu_block_sum", Dim3{blocks, 1, 1}, Dim3{bs, 1, 1}, 0, Ptr(outs[w]), Ptr(pin))
+			}
+			errs <- err
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		require.NoError(t, <-errs)
+	}
+	for w := range outs {
+		require.Equal(t, want, back[float32](outs[w], blocks), "worker %d", w)
 	}
 }
 
