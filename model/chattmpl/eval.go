@@ -22,12 +22,12 @@ type Limits struct {
 	Depth  int           // macro calls in progress at once (default 64)
 	Steps  int           // tags, expressions and loop iterations evaluated (default 5,000,000)
 	Output int           // bytes of the rendered text and of any one string (default 16 MiB)
-	Alloc  int           // bytes of strings and lists made over the rendering (default 256 MiB)
+	Alloc  int           // bytes of strings and lists made over the rendering (default 128 MiB)
 	Time   time.Duration // wall time (default 5 s)
 }
 
 // DefaultLimits are the limits of a zero Limits.
-var DefaultLimits = Limits{Depth: 64, Steps: 5_000_000, Output: 16 << 20, Alloc: 256 << 20, Time: 5 * time.Second}
+var DefaultLimits = Limits{Depth: 64, Steps: 5_000_000, Output: 16 << 20, Alloc: 128 << 20, Time: 5 * time.Second}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
