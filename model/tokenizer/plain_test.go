@@ -32,6 +32,23 @@ func TestEncodePlain(t *testing.T) {
 	// Plain text only next to a special token leaves it a token.
 	plain = func(i, j int) bool { return i < len("<|begin_of_text|>Hello") && len("<|begin_of_text|>") < j }
 	require.Equal(t, tok.Encode(text, false, true), tok.EncodePlain(text, false, plain))
+
+	// Phi-3's tokens strip the white space after them (RSTRIP): the
+	// offsets stay right past the stripped "\n", so that a token whose
+	// last byte alone is plain stays text.
+	phi := openVocab(t, "phi-3")
+	user, _ := phi.TokenID("<|user|>")
+	end, _ := phi.TokenID("<|end|>")
+	text = "<|user|>\n<|end|> x<|end|>"
+	last := len("<|user|>\n<|end|>") - 1
+	plain = func(i, j int) bool { return i <= last && last < j }
+	ids = phi.EncodePlain(text, false, plain)
+	require.Equal(t, user, ids[0])
+	require.Equal(t, end, ids[len(ids)-1])
+	require.Equal(t, 1, countID(ids, end), "%v", ids)
+	require.Equal(t, phi.Encode("<|user|>\nHello<|end|>", false, true), phi.EncodePlain("<|user|>\nHello<|end|>", false, func(i, j int) bool {
+		return i < len("<|user|>\nHello") && len("<|user|>\n") < j
+	}))
 }
 
 func countID(ids []int32, id int32) int {
