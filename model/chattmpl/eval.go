@@ -5,6 +5,19 @@
 // limited, and strings keep track of the bytes that came from message
 // content (Str.Plain) so that only the template's own text may become
 // special tokens.
+//
+// It replaces github.com/ardanlabs/jinja, which bounds nothing (its
+// recursion overflows the Go stack, which no recover catches) and whose
+// evaluator is closed to hooks; rendering it in a goroutine would bound
+// neither the stack nor the CPU of a goroutine that cannot be stopped.
+//
+// The subset is what chat templates use: the statements if, for (with
+// else, a filter and loop.*), set (also blocks and namespace attributes),
+// macro, call, filter, raw, break/continue and transformers' generation;
+// Python's expressions, string and dict methods, the common filters and
+// tests, and range, namespace, dict, raise_exception and strftime_now.
+// Known differences from Jinja2: tuples print as lists, strings have no %
+// formatting or format(), and recursive loops are not supported.
 package chattmpl
 
 import (
