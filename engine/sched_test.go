@@ -144,7 +144,7 @@ func TestPrefixCache(t *testing.T) {
 	require.Zero(t, want.CachedTokens)
 }
 
-// TestSchedulerUnderPressure: 200 (32 under -short) concurrent requests of
+// TestSchedulerUnderPressure: 200 (16 under -short) concurrent requests of
 // mixed lengths with a KV budget far too small to hold them at once all
 // complete, each equal to running it alone, with no leaked blocks or
 // goroutines.
@@ -153,17 +153,17 @@ func TestSchedulerUnderPressure(t *testing.T) {
 	// Fewer and shorter requests under -short, which CI runs with -race,
 	// in a smaller pool that they still over-fill (preemptions are
 	// required below).
-	blocks, maxNew, count := 48, 40, 200
+	blocks, maxNew, count, extra, ctx := 48, 40, 200, 6, 256
 	if testing.Short() {
-		blocks, maxNew, count = 20, 12, 32
+		blocks, maxNew, count, extra, ctx = 10, 12, 16, 3, 128
 	}
-	// 48 (20) blocks of 16 tokens: room for a few requests at a time.
-	e := openStories(t, WithContext(256), WithKVBudget(0), WithBlockSize(16))
+	// 48 (10) blocks of 16 tokens: room for a few requests at a time.
+	e := openStories(t, WithContext(ctx), WithKVBudget(0), WithBlockSize(16))
 	perBlock := e.Stats().KVBytesPerBlock
 	e.Close()
-	e = openStories(t, WithContext(256), WithKVBudget(int64(blocks)*perBlock), WithStepTokens(64))
+	e = openStories(t, WithContext(ctx), WithKVBudget(int64(blocks)*perBlock), WithStepTokens(64))
 	defer e.Close()
-	ref := openStories(t, WithContext(256))
+	ref := openStories(t, WithContext(ctx))
 	defer ref.Close()
 
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -171,7 +171,7 @@ func TestSchedulerUnderPressure(t *testing.T) {
 	reqs := make([]Request, count)
 	for i := range reqs {
 		text := starts[rng.IntN(len(starts))]
-		for j := rng.IntN(6); j > 0; j-- {
+		for j := rng.IntN(extra); j > 0; j-- {
 			text += " and they played in the park"
 		}
 		reqs[i] = Request{
