@@ -91,10 +91,10 @@ func sortedKeys(m map[string]Value) []string {
 	return keys
 }
 
-func builtinRaise(_ *evaluator, args []Value, _ map[string]Value) (Value, error) {
+func builtinRaise(e *evaluator, args []Value, _ map[string]Value) (Value, error) {
 	msg := "raise_exception"
 	if len(args) > 0 {
-		msg = toStr(args[0]).S
+		msg = e.toStr(args[0]).S
 	}
 	return nil, &Error{msg}
 }
@@ -102,11 +102,11 @@ func builtinRaise(_ *evaluator, args []Value, _ map[string]Value) (Value, error)
 var strftime = map[byte]string{'Y': "2006", 'm': "01", 'd': "02", 'H': "15", 'M': "04", 'S': "05",
 	'y': "06", 'b': "Jan", 'B': "January", 'a': "Mon", 'A': "Monday", 'p': "PM", 'I': "03", 'Z': "MST", 'z': "-0700", '%': "%"}
 
-func builtinStrftime(_ *evaluator, args []Value, _ map[string]Value) (Value, error) {
+func builtinStrftime(e *evaluator, args []Value, _ map[string]Value) (Value, error) {
 	if len(args) != 1 {
 		return nil, errors.New("strftime_now takes a format")
 	}
-	f := toStr(args[0]).S
+	f := e.toStr(args[0]).S
 	now := time.Now()
 	var b strings.Builder
 	for i := 0; i < len(f); i++ {
@@ -129,7 +129,7 @@ func builtinStrftime(_ *evaluator, args []Value, _ map[string]Value) (Value, err
 			b.WriteByte(f[i])
 		}
 	}
-	return derived(b.String(), toStr(args[0])), nil
+	return derived(b.String(), e.toStr(args[0])), nil
 }
 
 // dictMethod returns d's method name.
@@ -497,7 +497,7 @@ func (e *evaluator) join(v Value, sep Str, attribute string) (Value, error) {
 		if out.b.Len() > e.lim.Output {
 			return nil, &LimitError{"output", int64(e.lim.Output)}
 		}
-		out.add(toStr(it))
+		out.add(e.toStr(it))
 	}
 	return e.str(out.str())
 }
@@ -519,7 +519,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 	case "trim":
 		chars, ok := arg(0, "chars")
 		cs, _ := chars.(Str)
-		str := toStr(v)
+		str := e.toStr(v)
 		return strip(str, "strip", cs.S, ok && chars != nil), e.scan(str.S)
 	case "length", "count":
 		switch x := v.(type) {
@@ -534,9 +534,9 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		return nil, fmt.Errorf("%s has no length", typeName(v))
 	case "string":
-		return e.str(toStr(v))
+		return e.str(e.toStr(v))
 	case "upper", "lower", "title", "capitalize":
-		return e.str(caseMap(toStr(v), f.name))
+		return e.str(caseMap(e.toStr(v), f.name))
 	case "default", "d":
 		def, _ := arg(0, "default_value")
 		b, _ := arg(1, "boolean")
@@ -567,9 +567,9 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		at, ok := arg(1, "attribute")
 		name := ""
 		if ok {
-			name = toStr(at).S
+			name = e.toStr(at).S
 		}
-		return e.join(v, toStr(sep), name)
+		return e.join(v, e.toStr(sep), name)
 	case "replace":
 		if len(args) < 2 {
 			return nil, errors.New("replace takes two strings")
@@ -578,7 +578,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		if c, ok := arg(2, "count"); ok {
 			count = toInt(c)
 		}
-		return e.replace(toStr(v), toStr(args[0]), toStr(args[1]), count)
+		return e.replace(e.toStr(v), e.toStr(args[0]), e.toStr(args[1]), count)
 	case "list":
 		items, err := e.iterate(v)
 		if err != nil {
@@ -663,7 +663,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		if f.name == "safe" {
 			return v, nil
 		}
-		s := toStr(v)
+		s := e.toStr(v)
 		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s.S)
 		return e.str(derived(r, s))
 	case "indent":
@@ -673,7 +673,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		first, _ := arg(1, "first")
 		blank, _ := arg(2, "blank")
-		return e.indent(toStr(v), width, truthy(first), truthy(blank))
+		return e.indent(e.toStr(v), width, truthy(first), truthy(blank))
 	case "select", "reject", "selectattr", "rejectattr", "map":
 		return e.selectMap(f.name, v, args, kw, sc)
 	case "unique":
@@ -706,7 +706,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		if at, ok := kw["attribute"]; ok {
 			for i, it := range items {
-				if items[i], err = attr(it, toStr(at).S); err != nil {
+				if items[i], err = attr(it, e.toStr(at).S); err != nil {
 					return nil, err
 				}
 			}
@@ -735,7 +735,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		}
 		return total, nil
 	case "wordcount":
-		str := toStr(v)
+		str := e.toStr(v)
 		return int64(len(strings.FieldsFunc(str.S, pySpace))), e.scan(str.S)
 	}
 	return nil, fmt.Errorf("unknown filter %q", f.name)
@@ -779,14 +779,14 @@ func (e *evaluator) selectMap(name string, v Value, args []Value, kw map[string]
 			if len(args) == 0 {
 				return nil, fmt.Errorf("%s needs an attribute", name)
 			}
-			if subject, err = attr(it, toStr(args[0]).S); err != nil {
+			if subject, err = attr(it, e.toStr(args[0]).S); err != nil {
 				return nil, err
 			}
 			rest = args[1:]
 		}
 		if name == "map" {
 			if at, ok := kw["attribute"]; ok {
-				w, err := attr(it, toStr(at).S)
+				w, err := attr(it, e.toStr(at).S)
 				if err != nil {
 					return nil, err
 				}
@@ -801,7 +801,7 @@ func (e *evaluator) selectMap(name string, v Value, args []Value, kw map[string]
 			if len(args) == 0 {
 				return nil, errors.New("map needs a filter or an attribute")
 			}
-			f := &filterX{name: toStr(args[0]).S}
+			f := &filterX{name: e.toStr(args[0]).S}
 			for _, a := range args[1:] {
 				f.args = append(f.args, &constX{a})
 			}
@@ -814,7 +814,7 @@ func (e *evaluator) selectMap(name string, v Value, args []Value, kw map[string]
 		}
 		ok := truthy(subject)
 		if len(rest) > 0 {
-			if ok, err = e.test(toStr(rest[0]).S, subject, rest[1:]); err != nil {
+			if ok, err = e.test(e.toStr(rest[0]).S, subject, rest[1:]); err != nil {
 				return nil, err
 			}
 		}

@@ -141,6 +141,8 @@ func TestLimits(t *testing.T) {
 		{"quadratic unique", "{{ range(100000) | unique | length }}", "steps", Limits{}},
 		{"membership", "{% set l = range(1000000) %}{% for i in range(1000) %}{{ -1 in l }}{% endfor %}", "steps", Limits{}},
 		{"scans", "{% set s = 'x' * 10000000 %}{% for i in range(100000) %}{{ s.find('y') }}{% endfor %}", "steps", Limits{}},
+		{"printing a list of one string many times", "{% set s = 'x' * 10000 %}{{ [s] * 1000000 }}", "output", Limits{}},
+		{"joining it", "{% set s = 'x' * 10000 %}{{ ([s] * 1000000) | join }}", "output", Limits{}},
 		{"list equality", "{% set l = range(1000000) | list %}{% for i in range(1000) %}{{ l == l }}{% endfor %}", "steps", Limits{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -285,7 +285,7 @@ func (e *evaluator) node(n node, sc *scope, o *output) error {
 		if err != nil {
 			return err
 		}
-		return e.write(o, toStr(v))
+		return e.write(o, e.toStr(v))
 	case *ifNode:
 		for i, c := range n.conds {
 			if c != nil {
@@ -328,7 +328,7 @@ func (e *evaluator) node(n node, sc *scope, o *output) error {
 		if err != nil {
 			return err
 		}
-		return e.write(o, toStr(v))
+		return e.write(o, e.toStr(v))
 	case *macroNode:
 		sc.vars[n.name] = e.macro(n, sc)
 		return nil
@@ -340,7 +340,7 @@ func (e *evaluator) node(n node, sc *scope, o *output) error {
 		if err != nil {
 			return err
 		}
-		return e.write(o, toStr(v))
+		return e.write(o, e.toStr(v))
 	case *breakNode:
 		return errBreak
 	case *continueNode:
@@ -656,7 +656,7 @@ func (e *evaluator) eval(x expr, sc *scope) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.setKey(toStr(k), v)
+			d.setKey(e.toStr(k), v)
 		}
 		return d, e.grow(32 * len(x.keys))
 	}
@@ -928,7 +928,7 @@ func (e *evaluator) binary(op string, a, b Value) (Value, error) {
 		ok, err := e.contains(b, a)
 		return ok != (op == "not in"), err
 	case "~":
-		s := concat(toStr(a), toStr(b))
+		s := concat(e.toStr(a), e.toStr(b))
 		return e.str(s)
 	}
 	sa, aStr := a.(Str)

@@ -236,8 +236,10 @@ func typeName(v Value) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// toStr is Python's str(v), keeping the plain spans of strings.
-func toStr(v Value) Str {
+// toStr is Python's str(v), keeping the plain spans of strings; the repr
+// of a list or dict stops past limit bytes (a list can hold one long
+// string many times over), which every later size check then refuses.
+func toStr(v Value, limit int) Str {
 	switch x := v.(type) {
 	case Str:
 		return x
@@ -245,11 +247,14 @@ func toStr(v Value) Str {
 		return Str{}
 	case []Value, *Dict:
 		var b strings.Builder
-		plain := repr(&b, v)
+		plain := reprAt(&b, v, 0, limit)
 		return derived(b.String(), plain)
 	}
 	return text(format(v))
 }
+
+// toStr is toStr within the rendering's output limit.
+func (e *evaluator) toStr(v Value) Str { return toStr(v, e.lim.Output) }
 
 // format prints a scalar as Python does.
 func format(v Value) string {
@@ -270,7 +275,7 @@ func format(v Value) string {
 	case *Func:
 		return "<function " + x.name + ">"
 	case []Value, *Dict:
-		return toStr(v).S
+		return toStr(v, DefaultLimits.Output).S
 	}
 	return fmt.Sprint(v)
 }
@@ -302,12 +307,14 @@ func formatFloat(f float64) string {
 	return s
 }
 
-// repr writes Python's repr of v; it returns a string of v that has plain
-// spans, if any. Nesting deeper than maxStack is written "...".
-func repr(b *strings.Builder, v Value) Str { return reprAt(b, v, 0) }
-
-func reprAt(b *strings.Builder, v Value, depth int) Str {
+// reprAt writes Python's repr of v, up to a little past limit bytes; it
+// returns a string of v that has plain spans, if any. Nesting deeper than
+// maxStack is written "...".
+func reprAt(b *strings.Builder, v Value, depth, limit int) Str {
 	var plain Str
+	if b.Len() > limit {
+		return plain
+	}
 	if depth > maxStack {
 		b.WriteString("...")
 		return plain
@@ -324,7 +331,7 @@ func reprAt(b *strings.Builder, v Value, depth int) Str {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			if p := reprAt(b, it, depth+1); p.Plain != nil {
+			if p := reprAt(b, it, depth+1, limit); p.Plain != nil {
 				plain = p
 			}
 		}
@@ -339,7 +346,7 @@ func reprAt(b *strings.Builder, v Value, depth int) Str {
 			if ks := x.key(k); ks.Plain != nil {
 				plain = ks
 			}
-			if p := reprAt(b, x.m[k], depth+1); p.Plain != nil {
+			if p := reprAt(b, x.m[k], depth+1, limit); p.Plain != nil {
 				plain = p
 			}
 		}
