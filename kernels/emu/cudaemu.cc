@@ -419,10 +419,26 @@ uint64_t warp_op(uint8_t op, unsigned mask, uint64_t val, int arg, int width, in
         f->collective(lanes);
     }
     unsigned votes = 0;
+    uint64_t red = op == W_MINU || op == W_AND ? 0xffffffffu : op == W_MINI ? 0x7fffffffu : op == W_MAXI ? 0x80000000u : 0;
+    bool all_same = true;
     for (unsigned m = mask; m; m &= m - 1) {
         unsigned l = __builtin_ctz(m);
-        if (S.fibers[base + l].pred)
+        const Fiber *g = &S.fibers[base + l];
+        if (g->pred)
             votes |= 1u << l;
+        uint32_t v = uint32_t(g->val), r = uint32_t(red);
+        switch (op) {
+        case W_ADD: r += v; break;
+        case W_MINU: r = v < r ? v : r; break;
+        case W_MAXU: r = v > r ? v : r; break;
+        case W_MINI: r = int32_t(v) < int32_t(r) ? v : r; break;
+        case W_MAXI: r = int32_t(v) > int32_t(r) ? v : r; break;
+        case W_AND: r &= v; break;
+        case W_OR: r |= v; break;
+        case W_XORR: r ^= v; break;
+        }
+        red = r;
+        all_same = all_same && g->val == f->val;
     }
     for (unsigned m = mask; m; m &= m - 1) {
         unsigned l = __builtin_ctz(m), seg = l & ~unsigned(width - 1);
@@ -451,6 +467,20 @@ uint64_t warp_op(uint8_t op, unsigned mask, uint64_t val, int arg, int width, in
             break;
         case W_ALL:
             g->out = votes == mask;
+            break;
+        case W_ADD: case W_MINU: case W_MAXU: case W_MINI: case W_MAXI: case W_AND: case W_OR: case W_XORR:
+            g->out = red;
+            break;
+        case W_MATCH_ANY: {
+            unsigned same = 0;
+            for (unsigned m2 = mask; m2; m2 &= m2 - 1)
+                if (S.fibers[base + __builtin_ctz(m2)].val == g->val)
+                    same |= 1u << __builtin_ctz(m2);
+            g->out = same;
+            break;
+        }
+        case W_MATCH_ALL:
+            g->out = all_same ? mask : 0;
             break;
         default:
             g->out = 0;

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <type_traits>
 #include <utility>
 
@@ -78,7 +79,8 @@ EMU_VEC2(double, double2, 16)
 namespace emu {
 
 enum : uint8_t { RUNNABLE, WAIT_BLOCK, WAIT_WARP, DONE };
-enum : uint8_t { W_SYNC, W_IDX, W_UP, W_DOWN, W_XOR, W_BALLOT, W_ANY, W_ALL, W_COLLECTIVE };
+enum : uint8_t { W_SYNC, W_IDX, W_UP, W_DOWN, W_XOR, W_BALLOT, W_ANY, W_ALL, W_COLLECTIVE,
+                 W_ADD, W_MINU, W_MAXU, W_MINI, W_MAXI, W_AND, W_OR, W_XORR, W_MATCH_ANY, W_MATCH_ALL };
 enum : uint8_t { B_SYNC, B_COUNT, B_AND, B_OR };
 
 /* One CUDA thread. The wait fields describe the barrier it is blocked in. */
@@ -196,6 +198,33 @@ inline int __any_sync(unsigned mask, int p, const char *file = __builtin_FILE(),
 inline int __all_sync(unsigned mask, int p, const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
     return int(emu::warp_op(emu::W_ALL, mask, 0, 0, 32, p != 0, "__all_sync", file, line));
 }
+/* sm_80's warp reductions and the match votes (values compared bitwise). */
+#define EMU_WREDUCE(NAME, OP, T)                                                                        \
+    inline T NAME(unsigned mask, T v, const char *file = __builtin_FILE(), int line = __builtin_LINE()) { \
+        return T(emu::warp_op(OP, mask, uint64_t(uint32_t(v)), 0, 32, 0, #NAME, file, line));          \
+    }
+EMU_WREDUCE(__reduce_add_sync, emu::W_ADD, unsigned)
+EMU_WREDUCE(__reduce_add_sync, emu::W_ADD, int)
+EMU_WREDUCE(__reduce_min_sync, emu::W_MINU, unsigned)
+EMU_WREDUCE(__reduce_min_sync, emu::W_MINI, int)
+EMU_WREDUCE(__reduce_max_sync, emu::W_MAXU, unsigned)
+EMU_WREDUCE(__reduce_max_sync, emu::W_MAXI, int)
+EMU_WREDUCE(__reduce_and_sync, emu::W_AND, unsigned)
+EMU_WREDUCE(__reduce_or_sync, emu::W_OR, unsigned)
+EMU_WREDUCE(__reduce_xor_sync, emu::W_XORR, unsigned)
+#undef EMU_WREDUCE
+template <class T>
+inline unsigned __match_any_sync(unsigned mask, T v, const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+    return unsigned(emu::warp_op(emu::W_MATCH_ANY, mask, emu::to_bits(v), 0, 32, 0, "__match_any_sync", file, line));
+}
+template <class T>
+inline unsigned __match_all_sync(unsigned mask, T v, int *pred, const char *file = __builtin_FILE(),
+                                 int line = __builtin_LINE()) {
+    unsigned m = unsigned(emu::warp_op(emu::W_MATCH_ALL, mask, emu::to_bits(v), 0, 32, 0, "__match_all_sync", file, line));
+    *pred = m != 0;
+    return m;
+}
+
 /* The lanes of the warp that have not exited (no divergence is tracked). */
 inline unsigned __activemask() { return emu::active_mask(); }
 
@@ -203,8 +232,30 @@ inline unsigned __activemask() { return emu::active_mask(); }
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 [[noreturn]] inline void __trap() { emu::fail("__trap() called"); }
+/* Loads and stores with cache hints: plain accesses here. */
 template <class T>
 inline T __ldg(const T *p) { return *p; }
+template <class T>
+inline T __ldcs(const T *p) { return *p; }
+template <class T>
+inline T __ldcg(const T *p) { return *p; }
+template <class T>
+inline T __ldca(const T *p) { return *p; }
+template <class T>
+inline T __ldlu(const T *p) { return *p; }
+template <class T>
+inline void __stcs(T *p, T v) { *p = v; }
+template <class T>
+inline void __stcg(T *p, T v) { *p = v; }
+template <class T>
+inline void __stwt(T *p, T v) { *p = v; }
+/* clock64: nanoseconds of the host's monotonic clock (clock() is libc's). */
+inline long long clock64() {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+inline void __nanosleep(unsigned) {}
 
 /* ---- atomics (real atomics: blocks may later run on several OS threads) ---- */
 #define EMU_ATOMIC_INT(T)                                                                     \

@@ -194,3 +194,18 @@ extern "C" __global__ void emu_mma_m16n8k16(float *d, const uint16_t *a, const u
         d[(g + 8 * (i >= 2)) * 8 + 2 * t + (i & 1)] = fd[i];
 }
 REGISTER_KERNEL(emu_mma_m16n8k16)
+
+// Per thread, 6 results of sm_80's warp reductions and the match votes.
+extern "C" __global__ void emu_warp_reduce(int64_t *out) {
+    int t = threadIdx.x, lane = t & 31;
+    int64_t *o = out + int64_t(t) * 6;
+    o[0] = __reduce_add_sync(0xffffffffu, unsigned(lane));
+    o[1] = __reduce_min_sync(0xffffffffu, lane - 7);
+    o[2] = __reduce_max_sync(0xffffffffu, unsigned(lane * 3 % 29));
+    o[3] = lane < 16 ? __reduce_or_sync(0x0000ffffu, 1u << lane) : __reduce_xor_sync(0xffff0000u, unsigned(lane));
+    o[4] = __match_any_sync(0xffffffffu, lane % 3);
+    int pred;
+    unsigned m = lane < 16 ? __match_all_sync(0x0000ffffu, 5, &pred) : __match_all_sync(0xffff0000u, lane, &pred);
+    o[5] = int64_t(m) + (int64_t(pred) << 32);
+}
+REGISTER_KERNEL(emu_warp_reduce)

@@ -204,6 +204,29 @@ func TestVotes(t *testing.T) {
 	}
 }
 
+func TestWarpReduce(t *testing.T) {
+	const threads = 64
+	out := dev(t, make([]int64, threads*6))
+	require.NoError(t, Launch("emu_warp_reduce", Dim3{1, 1, 1}, Dim3{threads, 1, 1}, 0, Ptr(out)))
+	got := back[int64](out, threads*6)
+	var mod3 [3]int64
+	for l := 0; l < 32; l++ {
+		mod3[l%3] |= 1 << l
+	}
+	xorHigh := int64(0)
+	for l := 16; l < 32; l++ {
+		xorHigh ^= int64(l)
+	}
+	for tid := 0; tid < threads; tid++ {
+		lane := tid & 31
+		want := []int64{31 * 32 / 2, -7, 28, 0xffff, mod3[lane%3], 0xffff + 1<<32}
+		if lane >= 16 {
+			want[3], want[5] = xorHigh, 0 // distinct values: no match
+		}
+		require.Equal(t, want, got[tid*6:tid*6+6], "thread %d", tid)
+	}
+}
+
 func TestDynamicShared(t *testing.T) {
 	const bs, blocks = 128, 3
 	in := make([]float32, bs*blocks)
