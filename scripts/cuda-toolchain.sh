@@ -28,7 +28,9 @@ wheels=(
 stamp=$root/.installed
 want=$(printf '%s\n' "${wheels[@]}")
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$nvcc" ]; then
+installed() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$nvcc" ]; }
+
+if installed; then
 	echo "$nvcc"
 	exit 0
 fi
@@ -36,6 +38,15 @@ fi
 [ "$(uname -sm)" = "Linux x86_64" ] || die "the pinned wheels are for Linux x86_64 (this is $(uname -sm))"
 command -v python3 >/dev/null || die "python3 is needed (pip)"
 mkdir -p "$(dirname "$root")"
+# One installer at a time; a second one waits, then finds the toolkit there.
+if command -v flock >/dev/null; then
+	exec 9>"$root.lock"
+	flock 9
+	if installed; then
+		echo "$nvcc"
+		exit 0
+	fi
+fi
 tmp=$(mktemp -d "$(dirname "$root")/.cuda-toolchain.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
