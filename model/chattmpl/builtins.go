@@ -110,6 +110,9 @@ func builtinStrftime(e *evaluator, args []Value, _ map[string]Value) (Value, err
 	now := time.Now()
 	var b strings.Builder
 	for i := 0; i < len(f); i++ {
+		if b.Len() > e.lim.Output {
+			return nil, &LimitError{"output", int64(e.lim.Output)}
+		}
 		if f[i] != '%' || i+1 == len(f) {
 			b.WriteByte(f[i])
 			continue
@@ -203,12 +206,12 @@ func strMethod(s Str, name string) (*Func, bool) {
 			if err != nil {
 				return nil, err
 			}
-			return strip(s, name, chars, ok), e.scan(s.S)
+			return strip(s, name, chars, ok), e.scan(s.S + chars)
 		}
 	case "upper", "lower", "title", "capitalize":
 		fn = func(e *evaluator, _ []Value, _ map[string]Value) (Value, error) { return e.str(caseMap(s, name)) }
 	case "startswith", "endswith":
-		fn = func(_ *evaluator, args []Value, _ map[string]Value) (Value, error) {
+		fn = func(e *evaluator, args []Value, _ map[string]Value) (Value, error) {
 			if len(args) != 1 {
 				return nil, fmt.Errorf("str.%s takes one argument", name)
 			}
@@ -225,6 +228,9 @@ func strMethod(s Str, name string) (*Func, bool) {
 				ps, ok := p.(Str)
 				if !ok {
 					return nil, fmt.Errorf("str.%s needs a string or a tuple of strings", name)
+				}
+				if err := e.cost(1 + len(ps.S)/64); err != nil {
+					return nil, err
 				}
 				if name == "startswith" && strings.HasPrefix(s.S, ps.S) || name == "endswith" && strings.HasSuffix(s.S, ps.S) {
 					return true, nil
@@ -341,9 +347,23 @@ func strIs(s, name string) bool {
 }
 
 func strip(s Str, how, chars string, custom bool) Str {
-	cut := func(r rune) bool { return pySpace(r) }
-	if custom {
-		cut = func(r rune) bool { return strings.ContainsRune(chars, r) }
+	cut := pySpace
+	if custom { // a set: chars may be long
+		var ascii [utf8.RuneSelf]bool
+		other := map[rune]bool{}
+		for _, r := range chars {
+			if r < utf8.RuneSelf {
+				ascii[r] = true
+			} else {
+				other[r] = true
+			}
+		}
+		cut = func(r rune) bool {
+			if r < utf8.RuneSelf {
+				return ascii[r]
+			}
+			return other[r]
+		}
 	}
 	i, j := 0, len(s.S)
 	if how != "rstrip" {
@@ -520,7 +540,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 		chars, ok := arg(0, "chars")
 		cs, _ := chars.(Str)
 		str := e.toStr(v)
-		return strip(str, "strip", cs.S, ok && chars != nil), e.scan(str.S)
+		return strip(str, "strip", cs.S, ok && chars != nil), e.scan(str.S + cs.S)
 	case "length", "count":
 		switch x := v.(type) {
 		case Str:
@@ -717,7 +737,7 @@ func (e *evaluator) filter(f *filterX, v Value, sc *scope) (Value, error) {
 			}
 			best := items[0]
 			for _, it := range items[1:] {
-				c, err := compare(it, best)
+				c, err := e.compare(it, best)
 				if err != nil {
 					return nil, err
 				}
@@ -869,6 +889,15 @@ func (e *evaluator) sort(name string, v Value, arg func(int, string) (Value, boo
 		ks[i] = keyed{k, x}
 	}
 	var err error
+	bytes := 0
+	for _, k := range ks {
+		if s, ok := k.key.(Str); ok {
+			bytes += len(s.S)
+		}
+	}
+	if err := e.cost(bytes / 64 * bits.Len(uint(len(ks)))); err != nil { // comparing long keys
+		return nil, err
+	}
 	sort.SliceStable(ks, func(i, j int) bool {
 		c, cerr := compare(ks[i].key, ks[j].key)
 		if cerr != nil {
@@ -896,6 +925,9 @@ func (e *evaluator) json(b *strings.Builder, v Value, indent, level int) (Str, e
 	}
 	if level > maxNest {
 		return Str{}, errors.New("tojson: too deeply nested")
+	}
+	if indent > e.lim.Output/(level+1) {
+		return Str{}, &LimitError{"output", int64(e.lim.Output)}
 	}
 	var plain Str
 	newline := func(l int) {
@@ -1078,7 +1110,7 @@ func (e *evaluator) test(name string, v Value, args []Value) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		c, err := compare(v, a)
+		c, err := e.compare(v, a)
 		switch name {
 		case "lt", "<", "lessthan":
 			return c < 0, err

@@ -138,12 +138,17 @@ func TestLimits(t *testing.T) {
 		{"alloc", "{% set ns = namespace(s='x' * 60000) %}{% for i in range(100000) %}{% set ns.t = ns.s ~ i %}{% endfor %}", "alloc", Limits{Output: 1 << 16, Alloc: 1 << 24}},
 		{"time", "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", "time", Limits{Steps: 1 << 40, Time: 50 * time.Millisecond}},
 		{"range", "{% for i in range(100000000) %}{% endfor %}", "alloc", Limits{Steps: 1 << 40}},
-		{"quadratic unique", "{{ range(100000) | unique | length }}", "steps", Limits{}},
-		{"membership", "{% set l = range(1000000) %}{% for i in range(1000) %}{{ -1 in l }}{% endfor %}", "steps", Limits{}},
-		{"scans", "{% set s = 'x' * 10000000 %}{% for i in range(100000) %}{{ s.find('y') }}{% endfor %}", "steps", Limits{}},
-		{"printing a list of one string many times", "{% set s = 'x' * 10000 %}{{ [s] * 1000000 }}", "output", Limits{}},
-		{"joining it", "{% set s = 'x' * 10000 %}{{ ([s] * 1000000) | join }}", "output", Limits{}},
-		{"list equality", "{% set l = range(1000000) | list %}{% for i in range(1000) %}{{ l == l }}{% endfor %}", "steps", Limits{}},
+		{"quadratic unique", "{{ range(100000) | unique | length }}", "steps", Limits{Steps: 500_000}},
+		{"membership", "{% set l = range(1000000) %}{% for i in range(1000) %}{{ -1 in l }}{% endfor %}", "steps", Limits{Steps: 500_000}},
+		{"scans", "{% set s = 'x' * 10000000 %}{% for i in range(100000) %}{{ s.find('y') }}{% endfor %}", "steps", Limits{Steps: 500_000}},
+		{"printing a list of one string many times", "{% set s = 'x' * 10000 %}{{ [s] * 60000 }}", "output", Limits{Output: 1 << 20}},
+		{"joining it", "{% set s = 'x' * 10000 %}{{ ([s] * 60000) | join }}", "output", Limits{Output: 1 << 20}},
+		{"json indent", "{{ [[1]] | tojson(indent=10000000000) }}", "output", Limits{}},
+		{"strip with a long set", "{% set s = 'a' * 10000000 %}{% for i in range(1000) %}{{ s.strip(s) }}{% endfor %}", "steps", Limits{Steps: 500_000}},
+		{"long prefixes", "{% set s = 'a' * 10000000 %}{% for i in range(1000) %}{{ s.startswith([s] * 1000) }}{% endfor %}", "steps", Limits{Steps: 500_000}},
+		{"max of long strings", "{% set s = 'a' * 10000000 %}{% for i in range(1000) %}{{ ([s] * 1000) | max }}{% endfor %}", "steps", Limits{Steps: 500_000}},
+		{"comparing long strings", "{% set s = 'a' * 10000000 %}{% for i in range(1000000) %}{{ s < s }}{% endfor %}", "steps", Limits{Steps: 500_000}},
+		{"list equality", "{% set l = range(1000000) | list %}{% for i in range(1000) %}{{ l == l }}{% endfor %}", "steps", Limits{Steps: 500_000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmpl, err := Compile(tc.src)

@@ -216,6 +216,15 @@ func (e *evaluator) equal(a, b Value) (bool, error) {
 	return ok, e.cost(n)
 }
 
+// compare is compare, its work counted.
+func (e *evaluator) compare(a, b Value) (int, error) {
+	c, err := compare(a, b)
+	if s, ok := a.(Str); ok && err == nil {
+		err = e.scan(s.S)
+	}
+	return c, err
+}
+
 // grow accounts for n bytes of new strings or lists.
 func (e *evaluator) grow(n int) error {
 	if e.alloc += n; e.alloc > e.lim.Alloc {
@@ -919,7 +928,7 @@ func (e *evaluator) binary(op string, a, b Value) (Value, error) {
 		ok, err := e.equal(a, b)
 		return ok == (op == "=="), err
 	case "<", ">", "<=", ">=":
-		c, err := compare(a, b)
+		c, err := e.compare(a, b)
 		if err != nil {
 			return nil, err
 		}
