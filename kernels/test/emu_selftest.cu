@@ -145,7 +145,8 @@ REGISTER_KERNEL(emu_race)
 
 // Broken on purpose, by mode: 0 __syncthreads that half the block skips;
 // 1 a full-mask shuffle that lane 5 never reaches; 2 a lane outside its own
-// mask; 3 two different __syncthreads; 4 __trap.
+// mask; 3 two different __syncthreads; 4 __trap; 5 a shuffle whose masks
+// differ between the lanes.
 extern "C" __global__ void emu_deadlock(int64_t mode) {
     int t = threadIdx.x;
     if (mode == 0) {
@@ -164,6 +165,9 @@ extern "C" __global__ void emu_deadlock(int64_t mode) {
             __syncthreads();
     } else if (mode == 4 && t == 3) {
         __trap();
+    } else if (mode == 5 && t < 32) {
+        // The upper half-warp names the whole warp, the lower half only itself.
+        (void)__shfl_xor_sync(t < 16 ? 0x0000ffffu : 0xffffffffu, t, 1);
     }
 }
 REGISTER_KERNEL(emu_deadlock)

@@ -304,6 +304,8 @@ func TestDeadlock(t *testing.T) {
 			"lane 16 is not in its own mask 0x0000ffff"},
 		{"divergent barriers: thread 0 waits at __syncthreads at kernels/test/emu_selftest.cu:"},
 		{"thread (3,0,0): __trap() called"},
+		{"16 wait at __shfl_xor_sync (mask 0xffffffff) at kernels/test/emu_selftest.cu:", "threads 16-31, the first thread (16,0,0)",
+			"112 exited: threads 0-15,32-127"},
 	} {
 		err := Launch("emu_deadlock", Dim3{2, 1, 1}, Dim3{128, 1, 1}, 0, I64(int64(mode)))
 		var e *Error
