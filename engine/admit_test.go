@@ -95,7 +95,11 @@ func TestNoSpaceUpFront(t *testing.T) {
 // sample equal to its solo run, with no blocks left in use. Context 128 and
 // 10 blocks of 16; the 24-token prompt has 1 full block and 8 tokens.
 func TestAtLimitUnderPressure(t *testing.T) {
-	for _, cache := range []bool{true, false} {
+	modes := []bool{true, false}
+	if testing.Short() {
+		modes = modes[1:] // without the cache: every re-fork prefills the prompt again
+	}
+	for _, cache := range modes {
 		t.Run(fmt.Sprintf("prefix cache %v", cache), func(t *testing.T) { atLimitUnderPressure(t, cache) })
 	}
 }

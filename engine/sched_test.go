@@ -54,8 +54,11 @@ func TestForkIsExact(t *testing.T) {
 			require.NoError(t, err)
 			defer e.Close()
 			ids := e.Tokenizer().Encode("Once upon a time, there was a", true, false)
-			const n, seed = 8, 1000
-			req := Request{Prompt: ids, N: n, MaxTokens: 24, Sampling: warm, Seed: seed, IgnoreEOG: true}
+			n, maxNew, seed := 8, 24, uint64(1000)
+			if testing.Short() {
+				n, maxNew = 4, 16
+			}
+			req := Request{Prompt: ids, N: n, MaxTokens: maxNew, Sampling: warm, Seed: seed, IgnoreEOG: true}
 			res, err := e.Generate(context.Background(), req, nil)
 			require.NoError(t, err)
 			distinct := map[string]bool{}
