@@ -102,8 +102,11 @@ type TTSPoint struct {
 	TokenCost float64 `json:"token_cost"`
 	TimeCost  float64 `json:"time_cost"`
 	// Vote only: tokens its early stop saved against running every sample
-	// to the end, and the finished samples that cast no vote.
+	// to the end; samples without a vote (abstained, or cancelled by the
+	// early stop); the finished ones that abstained (no answer, or cut off
+	// by MaxTokens unless VoteTruncated).
 	Saved     int `json:"saved_tokens,omitempty"`
+	NoVote    int `json:"no_vote,omitempty"`
 	Abstained int `json:"abstained,omitempty"`
 }
 
@@ -118,7 +121,9 @@ type TTSRun struct {
 	Tokens   int     `json:"tokens"`
 	Seconds  float64 `json:"seconds"`
 	Saved    int     `json:"saved_tokens,omitempty"`
-	Text     string  `json:"text"` // the chosen completion
+	// Abstained: vote's finished samples that cast no vote.
+	Abstained int    `json:"abstained,omitempty"`
+	Text      string `json:"text"` // the chosen completion
 	// Answers are the candidates' answers ("" none): the samples in index
 	// order, the hypotheses or the tree's leaves best first.
 	Answers []string `json:"answers"`
@@ -241,9 +246,10 @@ func Aggregate(runs []TTSRun, ntasks int) []TTSPoint {
 		p.Tokens += r.Tokens
 		p.Seconds += r.Seconds
 		p.Saved += r.Saved
+		p.Abstained += r.Abstained
 		if r.Strategy == "vote" {
 			for _, a := range r.Answers {
-				p.Abstained += b2i(a == "")
+				p.NoVote += b2i(a == "")
 			}
 		}
 	}
@@ -342,7 +348,7 @@ func runVote(ctx context.Context, rec *recording, t tasks.Task, req engine.Reque
 	if err != nil {
 		return err
 	}
-	run.Answer = res.Answer
+	run.Answer, run.Abstained = res.Answer, res.Abstained
 	run.Answers = make([]string, len(res.Samples))
 	for i, s := range res.Samples {
 		run.Answers[i] = s.Answer

@@ -230,6 +230,7 @@ func TestTTSScripted(t *testing.T) {
 				}
 			}
 			require.Equal(t, mode, r.Answer, "N=%d task %d: %v", r.N, r.Task, want)
+			require.Zero(t, r.Abstained, "every finished sample answers")
 			if r.N == 32 {
 				require.Equal(t, "7", r.Answer, "with 32 samples vote returns the distribution's mode")
 				savedAt32 += r.Saved
@@ -248,6 +249,8 @@ func TestTTSScripted(t *testing.T) {
 			if p.N == 32 {
 				require.Zero(t, p.Accuracy, "the vote's mode is wrong")
 				require.Positive(t, p.Saved)
+				require.Positive(t, p.NoVote, "the early stop cancelled samples")
+				require.Zero(t, p.Abstained)
 				require.Less(t, p.Tokens, rep.Points[len(rep.Points)-1].Tokens)
 			}
 		}

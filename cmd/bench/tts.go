@@ -219,12 +219,12 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 // printTTS writes the report's table as Markdown.
 func printTTS(w io.Writer, rep *bench.TTSReport) {
 	fmt.Fprintf(w, "%s on %s: %d tasks, %.0f s\n\n", rep.Model, rep.Tasks, len(rep.Gold), rep.Duration)
-	fmt.Fprintln(w, "| strategy | N | accuracy | pass@N | tokens/task | s/task | tokens/s | token cost | time cost | vote: saved tokens, abstained |")
+	fmt.Fprintln(w, "| strategy | N | accuracy | pass@N | tokens/task | s/task | tokens/s | token cost | time cost | vote: saved tokens, samples without a vote |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, p := range rep.Points {
 		extra := ""
 		if p.Strategy == "vote" {
-			extra = fmt.Sprintf("%d, %d", p.Saved, p.Abstained)
+			extra = fmt.Sprintf("%d, %d", p.Saved, p.NoVote)
 		}
 		fmt.Fprintf(w, "| %s | %d | %.1f%% | %.1f%% | %.0f | %.2f | %.1f | %.2f× | %.2f× | %s |\n", p.Strategy, p.N,
 			100*p.Accuracy, 100*p.Coverage, float64(p.Tokens)/float64(p.Tasks), p.Seconds/float64(p.Tasks), p.TPS,
