@@ -147,10 +147,14 @@ func atLimitUnderPressure(t *testing.T, cache bool) {
 func TestHostBudget(t *testing.T) {
 	probe := openStories(t)
 	ids := probe.Tokenizer().Encode("Once upon a time", true, false)
-	long := Request{Prompt: ids, N: 2, MaxTokens: 120, Sampling: warm, IgnoreEOG: true}
-	one := probe.hostBytes(&long)
+	// long runs to the end of the context, far longer than the test needs.
+	long := Request{Prompt: ids, N: 2, Sampling: warm, IgnoreEOG: true}
+	short := Request{Prompt: ids, N: 4, MaxTokens: 10, Sampling: warm, Seed: 7, IgnoreEOG: true}
+	one, two := probe.hostBytes(&long), probe.hostBytes(&short)
 	probe.Close()
-	e := openStories(t, WithHostBudget(one*3/2))
+	budget := one + two/2 // a fits, a and short do not
+	require.Greater(t, one+two, budget)
+	e := openStories(t, WithHostBudget(budget))
 	defer e.Close()
 
 	big := long
@@ -162,23 +166,16 @@ func TestHostBudget(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := e.Stream(ctx, long)
 	require.NoError(t, err)
-	<-a
-	second := long
-	second.Seed = 7
-	bch, err := e.Stream(context.Background(), second)
-	require.NoError(t, err)
-	done := make(chan error, 1)
 	go func() {
-		var err error
-		for ev := range bch {
-			if ev.Err != nil && err == nil {
-				err = ev.Err
-			}
+		for range a {
 		}
-		done <- err
 	}()
-	for range 20 { // a keeps stepping; second waits on host memory, not KV
-		<-a
+	bch, err := e.Stream(context.Background(), short)
+	require.NoError(t, err)
+	// Two steps after short was queued, admission has seen it.
+	steps := e.Stats().Steps
+	for e.Stats().Steps < steps+2 {
+		time.Sleep(time.Millisecond)
 	}
 	var waiting, kvFree bool
 	var held int64
@@ -187,13 +184,13 @@ func TestHostBudget(t *testing.T) {
 		kvFree = waiting && e.blocksNeeded(e.waiting[0]) <= e.kvm.Available()
 		held = e.host
 	})
-	require.True(t, waiting, "the second request should wait")
+	require.True(t, waiting, "the second request should wait while the first runs")
 	require.True(t, kvFree, "KV blocks suffice: host memory holds it back")
 	require.Equal(t, one, held)
 	cancel()
-	for range a {
+	for ev := range bch {
+		require.NoError(t, ev.Err)
 	}
-	require.NoError(t, <-done)
 	require.Zero(t, e.Stats().HostBytes)
 }
 
