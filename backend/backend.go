@@ -160,6 +160,11 @@ type Backend interface {
 	NewKV(spec KVSpec) (KVCache, error)
 	// Alloc returns a rows × cols activation tensor (contents undefined).
 	Alloc(rows, cols int) Tensor
+	// Reset starts a forward pass: every Tensor and Routing made before it
+	// is dead, and the backend may reuse their memory (the CUDA backend's
+	// activation arena). The engine calls it before each step's Forward;
+	// results are read before the next Reset.
+	Reset()
 
 	// Embed sets dst row i to row ids[i] of table, times scale.
 	Embed(dst Tensor, table Weight, ids []int32, scale float32)

@@ -310,6 +310,7 @@ func (e *Engine) forward(batch []entry) {
 			rows = append(rows, b.Len()-1)
 		}
 	}
+	e.be.Reset()
 	logits, err := e.model.Forward(b, e.kv, rows)
 	e.steps++
 	e.batchTokens += b.Len()

@@ -108,6 +108,10 @@ func (b *Backend) Alloc(rows, cols int) backend.Tensor {
 	return &tensor{rows: rows, cols: cols, d: make([]float32, rows*cols)}
 }
 
+// Reset implements backend.Backend: CPU tensors are garbage-collected, so
+// there is nothing to reuse.
+func (b *Backend) Reset() {}
+
 func ten(t backend.Tensor) *tensor { return t.(*tensor) }
 func wgt(w backend.Weight) *weight { return w.(*weight) }
 

@@ -1,0 +1,6 @@
+//go:build cuda
+
+package cuda
+
+// newCUDriver is the real driver (cu_driver.go, over gorgonia.org/cu).
+func openDriver() (Driver, error) { return newCUDriver() }

@@ -1,0 +1,5 @@
+//go:build !cuda && !cudaemu
+
+package cuda
+
+func openDriver() (Driver, error) { return nil, ErrNotCompiled }
