@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/tscale/engine/backend"
-	"github.com/tscale/engine/backend/cpu"
 	"github.com/tscale/engine/engine/kv"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model"
@@ -33,6 +32,7 @@ type config struct {
 	hostBudget  int64
 	prefixCache bool
 	progress    func(done, total int64)
+	device      string
 }
 
 // Option configures Open.
@@ -75,6 +75,11 @@ func WithPrefixCache(on bool) Option { return func(c *config) { c.prefixCache = 
 
 // WithProgress reports loading progress in bytes.
 func WithProgress(fn func(done, total int64)) Option { return func(c *config) { c.progress = fn } }
+
+// WithDevice chooses the backend: "cpu" (the default), "cuda" (an error
+// when this build has no CUDA or no usable GPU) or "auto" (the GPU when one
+// is usable, else the CPU, saying so in the log).
+func WithDevice(d string) Option { return func(c *config) { c.device = d } }
 
 // Engine is a loaded model with its scheduler. Its methods are safe for
 // concurrent use.
@@ -152,7 +157,7 @@ func Open(path string, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-func open(f *gguf.File, c config) (*Engine, error) {
+func open(f *gguf.File, c config) (_ *Engine, err error) {
 	if c.blockSize <= 0 || c.stepTokens <= 0 || c.maxQueue <= 0 || c.budget < 0 || c.blocks < 0 || c.hostBudget <= 0 {
 		return nil, fmt.Errorf("invalid options: block size %d, step tokens %d, queue %d, KV budget %d, KV blocks %d, host budget %d",
 			c.blockSize, c.stepTokens, c.maxQueue, c.budget, c.blocks, c.hostBudget)
@@ -164,7 +169,15 @@ func open(f *gguf.File, c config) (*Engine, error) {
 	if c.progress != nil {
 		prefault(f, c.progress)
 	}
-	be := cpu.New(c.threads)
+	be, err := newBackend(c.device, c.threads)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			closeBackend(be)
+		}
+	}()
 	m, err := model.Load(f, be)
 	if err != nil {
 		return nil, err
@@ -300,6 +313,7 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		close(e.quit)
 		<-e.stopped
+		closeBackend(e.be)
 		err = e.file.Close()
 	})
 	return err

@@ -1,0 +1,94 @@
+//go:build cudaemu
+
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tscale/engine/backend/cuda"
+	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/synth"
+)
+
+// The CUDA backend over the emulated driver (every kernel run on the CPU
+// from its .cu source) against the CPU backend, end to end.
+
+// cudaPair opens path on the CPU and on the emulated GPU.
+func cudaPair(t *testing.T, path string, opts ...Option) (*Engine, *Engine) {
+	t.Helper()
+	c, err := Open(path, append(opts, WithDevice("cpu"))...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	g, err := Open(path, append(opts, WithDevice("cuda"))...)
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Close() })
+	require.Equal(t, "cudaemu", g.Backend().Name())
+	return c, g
+}
+
+func cudaStats(e *Engine) cuda.Stats { return e.Backend().(*cuda.Backend).Stats() }
+
+func generate(t *testing.T, e *Engine, req Request) *Result {
+	t.Helper()
+	res, err := e.Generate(context.Background(), req, nil)
+	require.NoError(t, err)
+	return res
+}
+
+// TestCUDAGreedy: 48 greedy tokens on the emulated GPU equal the CPU's, for
+// a dense llama, a Mixtral-style MoE and a gpt-oss with MXFP4 experts.
+func TestCUDAGreedy(t *testing.T) {
+	oss := synth.MoESpecs()[len(synth.MoESpecs())-1]
+	require.Equal(t, "synth-gpt-oss-mxfp4", oss.Name)
+	for _, c := range []struct {
+		name string
+		path func(t *testing.T) string
+	}{
+		{"stories260K", func(t *testing.T) string { return modelPath(t, "stories260K.gguf") }},
+		{"stories260K-moe4x", func(t *testing.T) string { return modelPath(t, "stories260K-moe4x.gguf") }},
+		{oss.Name, func(t *testing.T) string { p, _ := buildSynth(t, oss); return p }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cpuE, gpuE := cudaPair(t, c.path(t), WithContext(128))
+			ids := cpuE.Tokenizer().Encode("Once upon a time, there was a", true, false)
+			req := Request{Prompt: ids, MaxTokens: 48, IgnoreEOG: true}
+			want := generate(t, cpuE, req).Samples[0].Tokens
+			require.Len(t, want, 48)
+			got := generate(t, gpuE, req).Samples[0].Tokens
+			require.Equal(t, want, got, "greedy tokens: cpu %q, cuda %q", cpuE.Tokenizer().Decode(want), gpuE.Tokenizer().Decode(got))
+			s := cudaStats(gpuE)
+			t.Logf("%s: %d forwards, %.1f launches, %.0f weight bytes, %.0f KV bytes, %.1f host ops per forward",
+				c.name, s.Forwards, float64(s.Launches)/float64(s.Forwards), float64(s.WeightBytes)/float64(s.Forwards),
+				float64(s.KVBytes)/float64(s.Forwards), float64(s.HostOps)/float64(s.Forwards))
+		})
+	}
+}
+
+// TestCUDASampled: 8 seeded samples forked from one prompt give the CPU's
+// tokens; the same request again hits the prefix cache, gives the same
+// tokens, and allocates no device memory (the arena is reused).
+func TestCUDASampled(t *testing.T) {
+	cpuE, gpuE := cudaPair(t, modelPath(t, "stories260K.gguf"), WithContext(128))
+	ids := cpuE.Tokenizer().Encode("Lily and Tom went to the park. They saw a big red ball under a tree and a little dog that wanted to play with them all day long", true, false)
+	req := Request{Prompt: ids, N: 8, MaxTokens: 24, IgnoreEOG: true, Seed: 42,
+		Sampling: sample.Params{Temperature: 0.9, TopK: 40, TopP: 0.95}}
+	want := generate(t, cpuE, req)
+	got := generate(t, gpuE, req)
+	require.Len(t, got.Samples, 8)
+	for i := range want.Samples {
+		require.Equal(t, want.Samples[i].Tokens, got.Samples[i].Tokens, "sample %d", i)
+	}
+	require.Zero(t, got.CachedTokens)
+	before := cudaStats(gpuE)
+	again := generate(t, gpuE, req)
+	require.Positive(t, again.CachedTokens, "the prefix cache serves the prompt")
+	for i := range want.Samples {
+		require.Equal(t, want.Samples[i].Tokens, again.Samples[i].Tokens, "sample %d, prefix cached", i)
+	}
+	after := cudaStats(gpuE)
+	require.Equal(t, before.Mallocs, after.Mallocs, "device allocations in a warm run")
+	require.Greater(t, after.Forwards, before.Forwards)
+}

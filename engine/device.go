@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"fmt"
+	"log"
+
+	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/backend/cpu"
+	"github.com/tscale/engine/backend/cuda"
+)
+
+// Devices are WithDevice's choices.
+var Devices = []string{"auto", "cpu", "cuda"}
+
+// newBackend opens the backend of device ("" is cpu).
+func newBackend(device string, threads int) (backend.Backend, error) {
+	switch device {
+	case "", "cpu":
+		return cpu.New(threads), nil
+	case "cuda":
+		return cuda.Open()
+	case "auto":
+		be, err := cuda.Open()
+		if err != nil {
+			log.Printf("device auto: %v; using the CPU", err)
+			return cpu.New(threads), nil
+		}
+		log.Printf("device auto: %s", be.Name())
+		return be, nil
+	}
+	return nil, fmt.Errorf("unknown device %q (auto, cpu or cuda)", device)
+}
+
+// closeBackend releases a backend's device memory, if it holds any.
+func closeBackend(be backend.Backend) {
+	if c, ok := be.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
