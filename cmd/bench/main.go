@@ -51,14 +51,19 @@ func speedCmd() *cobra.Command {
 			if prompt < 1 || gen < 2 || reps < 1 {
 				return errors.New("speed: need --prompt >= 1, --gen >= 2, --reps >= 1")
 			}
-			e, err := engine.Open(model, engine.WithThreads(threads), engine.WithContext(prompt+gen+16), engine.WithPrefixCache(false))
+			e, err := engine.Open(model, engine.WithThreads(threads), engine.WithContext(prompt+gen+16), engine.WithPrefixCache(false), withDevice())
 			if err != nil {
 				return err
 			}
 			defer e.Close()
+			g0, gpu := gpuStats(e)
 			s, err := bench.Measure(context.Background(), e, prompt, gen, reps)
 			if err != nil {
 				return err
+			}
+			if gpu {
+				g1, _ := gpuStats(e)
+				printGPU(cmd.ErrOrStderr(), e.Backend().Name(), g0, g1)
 			}
 			s.Model, s.Threads = filepath.Base(model), threads
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(s)
@@ -70,6 +75,7 @@ func speedCmd() *cobra.Command {
 	f.IntVar(&prompt, "prompt", 128, "prompt tokens (one prefill batch)")
 	f.IntVar(&gen, "gen", 128, "generated tokens")
 	f.IntVar(&reps, "reps", 3, "measured runs (after one warm-up)")
+	deviceFlag(c)
 	return c
 }
 
@@ -99,7 +105,7 @@ func parallelCmd() *cobra.Command {
 			// Room for maxN unshared sequences, so separate runs never preempt.
 			blocks := maxN * ((ctxLen+15)/16 + 1)
 			e, err := engine.Open(model, engine.WithThreads(threads), engine.WithContext(ctxLen),
-				engine.WithPrefixCache(false), engine.WithKVBlocks(blocks))
+				engine.WithPrefixCache(false), engine.WithKVBlocks(blocks), withDevice())
 			if err != nil {
 				return err
 			}
@@ -136,5 +142,6 @@ func parallelCmd() *cobra.Command {
 	f.Float32Var(&temp, "temp", 0.8, "sampling temperature")
 	f.IntVar(&seed, "seed", 0, "seed")
 	f.StringVar(&plotPath, "plot", "", "write a PNG plot here")
+	deviceFlag(c)
 	return c
 }

@@ -121,12 +121,13 @@ func runCmd() *cobra.Command {
 	f.BoolVar(&stats, "stats", false, "print timing to stderr")
 	st.flags(c)
 	ch.flags(c)
+	deviceFlag(c)
 	return c
 }
 
 // openEngine loads a model, with a progress bar on a terminal for big files.
 func openEngine(path string, threads, ctxSize int) (*engine.Engine, error) {
-	opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize)}
+	opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize), withDevice()}
 	if st, err := os.Stat(path); err == nil && st.Size() > 64<<20 && term.IsTerminal(int(os.Stderr.Fd())) {
 		bar := progressbar.DefaultBytes(st.Size(), "loading")
 		opts = append(opts, engine.WithProgress(func(done, total int64) {

@@ -71,7 +71,7 @@ must finish within --write-timeout, idle keep-alive connections close after
 			if err != nil {
 				return err
 			}
-			opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize), engine.WithMaxQueue(maxQueue)}
+			opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize), engine.WithMaxQueue(maxQueue), withDevice()}
 			if kvBlocks > 0 {
 				opts = append(opts, engine.WithKVBlocks(kvBlocks))
 			}
@@ -101,6 +101,7 @@ must finish within --write-timeout, idle keep-alive connections close after
 		"each sample holds its own host state and KV blocks, and the default equals --max-queue's, so any request within it can be queued whole")
 	f.Int64Var(&maxBody, "max-body", 8<<20, "largest request body in bytes (413 above)")
 	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
+	deviceFlag(c)
 	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
 	f.IntVar(&kvBlocks, "kv-blocks", 0, "KV cache blocks of 16 tokens (0 = enough for 8 full contexts)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
