@@ -2,11 +2,13 @@ package server
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/internal/gpuinfo"
 )
 
 // metrics are the server's Prometheus collectors, on a registry of its own
@@ -61,8 +63,16 @@ func newMetrics(eng func() *engine.Engine) *metrics {
 			Name: "engine_prefix_cache_hit_rate",
 			Help: "Prompt tokens found in the prefix cache / prompt tokens of accepted requests, since start " +
 				"(engine_prompt_tokens_cached_total / engine_prompt_tokens_total).",
-		}, m.hitRate))
+		}, m.hitRate),
+		gpuinfo.Collector(func() bool { return onGPU(eng()) }))
 	return m
+}
+
+// onGPU: the engine runs on a real CUDA device (the driver's name is
+// "cuda: <GPU> (sm_XY)"; the emulator's is "cudaemu"), so /metrics has the
+// GPU gauges.
+func onGPU(e *engine.Engine) bool {
+	return e != nil && strings.HasPrefix(e.Backend().Name(), "cuda:")
 }
 
 // hitRate is taken from the request counters, not from the KV manager's

@@ -14,12 +14,20 @@ import (
 )
 
 func infoCmd() *cobra.Command {
-	var all bool
+	var all, devices bool
 	c := &cobra.Command{
-		Use:   "info MODEL",
-		Short: "Print a model's architecture, hyperparameters, tensors and tokenizer",
-		Args:  cobra.ExactArgs(1),
+		Use:   "info MODEL | info --devices",
+		Short: "Print a model's architecture, hyperparameters, tensors and tokenizer, or the GPUs",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if devices {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if devices {
+				return printDevices(cmd.OutOrStdout())
+			}
 			f, err := gguf.Open(args[0])
 			if err != nil {
 				return err
@@ -76,6 +84,7 @@ func infoCmd() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "print every metadata key (except the vocabulary arrays)")
+	c.Flags().BoolVar(&devices, "devices", false, "print the NVIDIA GPUs (NVML: name, memory, utilisation, temperature, driver and CUDA version) instead of a model")
 	return c
 }
 
