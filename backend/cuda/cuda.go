@@ -30,9 +30,11 @@ type Backend struct {
 
 	// This forward's uploads, by slice identity: RoPE gets the same
 	// positions 2× per layer, Attention the same batch once per layer.
-	up32  map[*int32]upload
-	batch *backend.Batch
-	tabs  batchDev
+	up32 map[*int32]upload
+	// Model constants uploaded once (RoPE factors), by slice identity.
+	consts map[*float32]DevPtr
+	batch  *backend.Batch
+	tabs   batchDev
 }
 
 type upload struct {
@@ -67,7 +69,7 @@ func New(open func() (Driver, error)) (*Backend, error) {
 		t.stop()
 		return nil, err
 	}
-	b := &Backend{t: t, d: d, name: d.Name(), host: cpu.New(0), up32: map[*int32]upload{}}
+	b := &Backend{t: t, d: d, name: d.Name(), host: cpu.New(0), up32: map[*int32]upload{}, consts: map[*float32]DevPtr{}}
 	b.ar.d = d
 	return b, nil
 }

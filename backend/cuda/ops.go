@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/quant"
@@ -34,7 +35,35 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 // RoPE implements backend.Backend.
 func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoPE) {
 	t := ten(x)
-	b.t.do(func() { b.hostRoPE(t, headDim, pos, r) })
+	if r.Dims%2 != 0 || r.Dims > headDim || r.Dims > 1024 || t.rows != len(pos) || (r.Factors != nil && len(r.Factors) < r.Dims/2) {
+		panic(fmt.Sprintf("cuda: rope: x %dx%d, head %d, %d dims, %d positions, %d factors", t.rows, t.cols, headDim, r.Dims, len(pos), len(r.Factors)))
+	}
+	if t.rows == 0 {
+		return
+	}
+	y := backend.YaRN{AttnFactor: 1}
+	if r.YaRN != nil {
+		y = *r.YaRN
+	}
+	b.t.do(func() {
+		b.launch("rope_f32", dim(t.rows), block1D(r.Dims/2*(t.cols/headDim), 256), 0, ptr(t.p), ptr(b.ints(pos)),
+			ptr(b.floats(r.Factors)), i64(t.cols), i64(headDim), i64(r.Dims), i64(map[bool]int{true: 1}[r.NeoX]),
+			f64(r.Base), f64(r.FreqScale), f64(y.ExtFactor), f64(y.AttnFactor), f64(y.BetaFast), f64(y.BetaSlow), i64(y.OrigCtx))
+	})
+}
+
+// floats uploads a model constant (RoPE factors) once for the backend's life.
+func (b *Backend) floats(s []float32) DevPtr {
+	if len(s) == 0 {
+		return 0
+	}
+	if p, ok := b.consts[&s[0]]; ok {
+		return p
+	}
+	p := b.malloc(int64(4 * len(s)))
+	b.htod(p, unsafe.Pointer(&s[0]), int64(4*len(s)))
+	b.consts[&s[0]] = p
+	return p
 }
 
 // kvCache is the KV pool on the device: per layer, keys then values, each
