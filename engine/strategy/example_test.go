@@ -25,7 +25,10 @@ func ExampleVote() {
 	prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named", true, false)
 	req := engine.Request{Prompt: prompt, N: 8, MaxTokens: 16, Sampling: sample.Params{Temperature: 0.8}, Seed: 1}
 	name := strategy.Regex(regexp.MustCompile(`^\s*([A-Z][a-z]+)`))
-	res, err := strategy.Vote(context.Background(), e, req, strategy.VoteOptions{Extract: name})
+	// The answer is the story's first word, complete in a sample cut off
+	// by MaxTokens, so truncated samples vote (by default they abstain).
+	opts := strategy.VoteOptions{Extract: name, CountTruncated: true}
+	res, err := strategy.Vote(context.Background(), e, req, opts)
 	if err != nil {
 		fmt.Println(err)
 		return
