@@ -221,13 +221,13 @@ func TTS(ctx context.Context, m TTSModel, ts []tasks.Task, c TTSConfig) (*TTSRep
 			}
 		}
 	}
-	rep.Points = Aggregate(rep.Runs, len(ts))
+	rep.Points = Aggregate(rep.Runs)
 	rep.Duration = time.Since(rep.Started).Seconds()
 	return rep, nil
 }
 
 // Aggregate sums runs into points, by strategy (Strategies' order), then N.
-func Aggregate(runs []TTSRun, ntasks int) []TTSPoint {
+func Aggregate(runs []TTSRun) []TTSPoint {
 	type key struct {
 		s string
 		n int

@@ -307,3 +307,31 @@ func TestTTSTreeShape(t *testing.T) {
 		require.Equal(t, want, [2]int{k, b}, "N=%d", n)
 	}
 }
+
+// A run split by N, as `bench tts merge` joins it, gives the single run's
+// points: the seeds depend on the task and N only.
+func TestTTSSplitRuns(t *testing.T) {
+	sc := script{answers: []string{"7", "12", "9"}, weights: []float64{0.5, 0.3, 0.2}}
+	ts := make([]tasks.Task, 8)
+	for i := range ts {
+		ts[i] = tasks.Task{Question: "q", Answer: "12"}
+	}
+	m := TTSModel{Sampler: sc, Render: func(tasks.Task) (TTSPrompt, error) { return TTSPrompt{IDs: []int32{1}}, nil }}
+	cfg := TTSConfig{Strategies: []string{"vote", "best-of-verify"}, Ns: []int{1, 4, 16}, MaxTokens: 16, Seed: 2}
+	whole, err := TTS(context.Background(), m, ts, cfg)
+	require.NoError(t, err)
+	var runs []TTSRun
+	for _, ns := range [][]int{{16}, {1, 4}} {
+		cfg.Ns = ns
+		part, err := TTS(context.Background(), m, ts, cfg)
+		require.NoError(t, err)
+		runs = append(runs, part.Runs...)
+	}
+	merged := Aggregate(runs)
+	require.Len(t, merged, len(whole.Points))
+	for i, p := range merged {
+		w := whole.Points[i]
+		require.Equal(t, [6]any{w.Strategy, w.N, w.Correct, w.Covered, w.Tokens, w.Saved},
+			[6]any{p.Strategy, p.N, p.Correct, p.Covered, p.Tokens, p.Saved})
+	}
+}

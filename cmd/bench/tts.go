@@ -89,7 +89,76 @@ generated set gen:KIND:LEVEL (kinds arith, units, count; levels 1-4).`,
 	fl.IntVar(&f.depth, "depth", 6, "tree: maximum steps")
 	fl.IntVar(&f.stepTokens, "step-tokens", 32, "tree: maximum tokens per step")
 	fl.StringVar(&f.device, "device", "cpu", "backend (cpu only until the CUDA backend exists)")
+	c.AddCommand(ttsMergeCmd())
 	return c
+}
+
+// ttsMergeCmd joins reports of one model and task set run in pieces (other
+// N or strategies: the seeds depend on the task and N only, so a piece
+// gives what a single run would).
+func ttsMergeCmd() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "merge REPORT.json... --out DIR",
+		Short: "Join tts.json reports of the same model and tasks run in pieces",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var rep *bench.TTSReport
+			seen := map[[3]any]bool{}
+			for _, a := range args {
+				b, err := os.ReadFile(a)
+				if err != nil {
+					return err
+				}
+				var r bench.TTSReport
+				if err := json.Unmarshal(b, &r); err != nil {
+					return fmt.Errorf("%s: %w", a, err)
+				}
+				if rep == nil {
+					rep = &r
+					rep.Runs = nil
+				} else if r.Model != rep.Model || !slices.Equal(r.Gold, rep.Gold) {
+					return fmt.Errorf("%s: %s on %d tasks, not %s on %d", a, r.Model, len(r.Gold), rep.Model, len(rep.Gold))
+				} else {
+					rep.Duration += r.Duration
+					rep.Config.Ns = append(rep.Config.Ns, r.Config.Ns...)
+				}
+				for _, run := range r.Runs {
+					k := [3]any{run.Task, run.Strategy, run.N}
+					if !seen[k] {
+						seen[k] = true
+						rep.Runs = append(rep.Runs, run)
+					}
+				}
+			}
+			slices.Sort(rep.Config.Ns)
+			rep.Config.Ns = slices.Compact(rep.Config.Ns)
+			rep.Points = bench.Aggregate(rep.Runs)
+			printTTS(cmd.OutOrStdout(), rep)
+			return writeTTS(rep, out)
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "directory for tts.json and tts.png")
+	return c
+}
+
+// writeTTS writes tts.json and tts.png into dir ("" writes nothing).
+func writeTTS(rep *bench.TTSReport, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tts.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	title := fmt.Sprintf("%s on %s (%d tasks)", rep.Model, rep.Tasks, len(rep.Gold))
+	return bench.PlotTTS(rep.Points, title, filepath.Join(dir, "tts.png"))
 }
 
 func (f *ttsFlags) run(cmd *cobra.Command) error {
@@ -199,21 +268,7 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 	rep.Config = bench.TTSReportFlags{Strategies: f.strategies, Ns: f.ns, MaxTokens: f.maxTokens, Sampling: cfg.Sampling,
 		Seed: f.seed, VoteTruncated: f.voteTrunc, Reward: rewardName, Verify: cmpOr(f.verifyCmd, "go"), Threads: f.threads, Chat: chat}
 	printTTS(cmd.OutOrStdout(), rep)
-	if f.out == "" {
-		return nil
-	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(rep, "", " ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(f.out, "tts.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	title := fmt.Sprintf("%s on %s (%d tasks)", rep.Model, f.taskSpec, len(ts))
-	return bench.PlotTTS(rep.Points, title, filepath.Join(f.out, "tts.png"))
+	return writeTTS(rep, f.out)
 }
 
 // printTTS writes the report's table as Markdown.
