@@ -223,3 +223,23 @@ func TestMaxTokensOverflow(t *testing.T) {
 	_, err := e.Generate(context.Background(), Request{Prompt: ok, MaxTokens: 64 - len(ok)}, nil)
 	require.NoError(t, err)
 }
+
+// TestMaxTokensFor: the largest MaxTokens Stream accepts for n samples,
+// exactly at the KV limit (one more is rejected), capped by the context.
+func TestMaxTokensFor(t *testing.T) {
+	e, err := Open(modelPath(t, "stories260K.gguf"), WithContext(512), WithKVBlocks(40))
+	require.NoError(t, err)
+	defer e.Close()
+	prompt := make([]int32, 200)
+	for _, n := range []int{1, 4, 16, 28, 40} {
+		m := e.MaxTokensFor(len(prompt), n)
+		if n == 1 {
+			require.Equal(t, 512-200, m, "one sample fits the whole context")
+			continue
+		}
+		require.Positive(t, m, "n %d", n)
+		require.LessOrEqual(t, e.peakBlocks(&Request{Prompt: prompt, N: n, MaxTokens: m}), 40)
+		require.Greater(t, e.peakBlocks(&Request{Prompt: prompt, N: n, MaxTokens: m + 1}), 40, "n %d: %d is the largest", n, m)
+	}
+	require.Zero(t, e.MaxTokensFor(600, 1), "a prompt longer than the context")
+}

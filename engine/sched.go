@@ -198,10 +198,16 @@ func (e *Engine) blocksNeeded(r *request) int {
 // from one prefilled prompt after a preemption, so a request whose peak
 // fits the pool always completes, and Stream rejects the others up front.
 func (e *Engine) peakBlocks(req *Request) int {
-	bs, p, n := e.blockSize, len(req.Prompt), max(1, req.N)
+	return e.peak(len(req.Prompt), max(1, req.N), req.MaxTokens)
+}
+
+// peak is peakBlocks for n samples of a p-token prompt with up to
+// maxTokens new tokens each (0: to the end of the context).
+func (e *Engine) peak(p, n, maxTokens int) int {
+	bs := e.blockSize
 	last := e.ctx - 1
-	if req.MaxTokens > 0 && req.MaxTokens <= last-p { // validate: MaxTokens <= ctx-p
-		last = p + req.MaxTokens - 1
+	if maxTokens > 0 && maxTokens <= last-p { // validate: MaxTokens <= ctx-p
+		last = p + maxTokens - 1
 	}
 	if last <= p {
 		return ceilDiv(p, bs) // no sample writes: they share the prompt's blocks
@@ -211,6 +217,33 @@ func (e *Engine) peakBlocks(req *Request) int {
 		return math.MaxInt
 	}
 	return p/bs + n*own
+}
+
+// MaxTokensFor is the largest MaxTokens that n samples of a prompt of p
+// tokens can be given and still be accepted by Stream (their KV blocks fit
+// the pool together, their host memory the host budget), at most the rest
+// of the context; 0 when even one new token each does not fit. Servers use
+// it for a default max_tokens with many samples.
+func (e *Engine) MaxTokensFor(p, n int) int {
+	n = max(1, n)
+	req := Request{Prompt: make([]int32, max(0, p)), N: n}
+	fits := func(m int) bool {
+		req.MaxTokens = m
+		return e.peak(p, n, m) <= e.blocks && e.hostBytes(&req) <= e.hostBudget
+	}
+	lo, hi := 0, e.ctx-p // fits(lo) holds, or lo == 0
+	if hi <= 0 {
+		return 0
+	}
+	for lo < hi {
+		m := lo + (hi-lo+1)/2
+		if fits(m) {
+			lo = m
+		} else {
+			hi = m - 1
+		}
+	}
+	return lo
 }
 
 // maxNew is the most tokens one sample of req can generate.

@@ -172,7 +172,13 @@ func (j *job) requests(e *engine.Engine, cfg *Config) ([]engine.Request, *apiErr
 			e.Param = &param
 			return nil, e
 		case max == 0 && j.chat:
+			// To the end of the context, or as far as all n samples fit
+			// the KV pool together (an explicit max_tokens that cannot
+			// fit gets the engine's 422 instead).
 			max = room
+			if fit := e.MaxTokensFor(len(ids), p.N); fit > 0 {
+				max = fit
+			}
 		case max == 0:
 			max = min(16, room) // OpenAI's default for completions
 		case max > room: // not len(ids)+max > ctx, which wraps for max near 2^63

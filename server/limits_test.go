@@ -233,6 +233,26 @@ func TestNeverFits(t *testing.T) {
 	require.Zero(t, e.Stats().KV.Used, "nothing was started")
 }
 
+// TestDefaultMaxTokensFits: a chat without max_tokens and many samples gets
+// as many tokens as all of them can hold in the KV pool together (not the
+// whole context each, which could never fit): it completes.
+func TestDefaultMaxTokensFits(t *testing.T) {
+	ts, _, e := newTestServer(t, Config{}, engine.WithContext(512), engine.WithKVBlocks(40))
+	body := `{"model":"stories260K","messages":[{"role":"user","content":"Once upon a time"}],"n":16,"ignore_eos":true}`
+	code, m, _ := post(t, ts.URL+"/v1/chat/completions", body)
+	require.Equal(t, 200, code, "%v", m)
+	choices := m["choices"].([]any)
+	require.Len(t, choices, 16)
+	for _, c := range choices {
+		require.Equal(t, "length", c.(map[string]any)["finish_reason"])
+	}
+	u := m["usage"].(map[string]any)
+	prompt := int(u["prompt_tokens"].(float64)) // counted once for n samples, as OpenAI does
+	require.Equal(t, 16*e.MaxTokensFor(prompt, 16), int(u["completion_tokens"].(float64)))
+	require.Less(t, e.MaxTokensFor(prompt, 16), 512-prompt, "clamped below the context's room")
+	require.Zero(t, e.Stats().KV.Used)
+}
+
 // TestRetryAfter: a full queue is temporary, 429 with Retry-After, for
 // reasoning requests as for plain ones.
 func TestRetryAfter(t *testing.T) {
