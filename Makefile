@@ -5,7 +5,7 @@ PROMPT  ?= Once upon a time, in a small village,
 BIN     := bin
 FUZZTIME ?= 30s
 
-.PHONY: help build run models test test-race fuzz bench golden kernels cudaemu cudaemu-asan cuda-kernels clean
+.PHONY: help build run models test test-race fuzz bench golden kernels cudaemu cudaemu-asan cuda-kernels cuda cuda-vet gpu-check clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,12 +26,14 @@ test: models ## vet, then every test (with the race detector on the concurrent p
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -race -short ./backend/... ./engine/... ./model/... ./server/... ./cmd/... ./bench/...
+	$(MAKE) --no-print-directory cudaemu
 
-fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
+fuzz: ## run each fuzz target for a short while (FUZZTIME=30s): parsers, request decoders, templates
 	@set -e; for t in FuzzParse:./model/gguf FuzzDequantize:./quant FuzzDotMXFP4:./quant \
 		FuzzEncode:./model/tokenizer FuzzSplitGPT4o:./model/tokenizer FuzzHFToGGUF:./model/tokenizer \
 		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server \
-		FuzzStopper:./engine FuzzOps:./engine/kv; do \
+		FuzzStopper:./engine FuzzOps:./engine/kv FuzzRender:./model/chattmpl FuzzLoadMetadata:./model \
+		FuzzPaths:./server; do \
 		echo "== $${t%%:*} $${t#*:}"; \
 		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
 	done
@@ -61,6 +63,22 @@ cuda-kernels: ## nvcc every kernels/**/*.cu for sm_80, sm_90, sm_90a + compute_9
 	cmake -S . -B build/cuda -DNVCC="$$(scripts/cuda-toolchain.sh)"
 	cmake --build build/cuda
 	cd build/cuda && ctest --output-on-failure
+
+# The cuda build links gorgonia.org/cu against CUDA 12.9's cuda.h and a generated libcuda stub
+# (scripts/cuda-stub.sh, no driver needed); at run time the driver's own libcuda.so.1 is loaded.
+CUDA_ENV = stub=$$(scripts/cuda-stub.sh) && export CGO_ENABLED=1 \
+	CGO_CFLAGS="-O2 -g -I$$stub/include -Wno-deprecated-declarations" CGO_LDFLAGS="-L$$stub/lib" &&
+FATBIN := backend/cuda/fatbin/engine_kernels.fatbin
+
+cuda: cuda-kernels ## bin/engine and bin/bench with the CUDA backend, the kernels' fatbin embedded (docs/gpu.md)
+	cmp -s build/cuda/engine_kernels.fatbin $(FATBIN) || cp build/cuda/engine_kernels.fatbin $(FATBIN)
+	$(CUDA_ENV) $(GO) build -tags cuda -o $(BIN)/engine ./cmd/engine && $(GO) build -tags cuda -o $(BIN)/bench ./cmd/bench
+
+cuda-vet: ## go build and go vet of every package with -tags cuda, against the stub (no GPU, no nvcc)
+	$(CUDA_ENV) $(GO) build -tags cuda ./... && $(GO) vet -tags cuda ./...
+
+gpu-check: cuda ## build gpu/out/ (cuda binaries, GPU test binaries, small models) for gpu/run.sh on a GPU machine
+	$(CUDA_ENV) gpu/pack.sh
 
 clean:
 	rm -rf $(BIN) build
