@@ -6,9 +6,12 @@
 
 #include "../../../kernels/add.cu"
 #include "../../../kernels/argmax.cu"
+#include "../../../kernels/attention.cu"
 #include "../../../kernels/gather.cu"
 #include "../../../kernels/glu.cu"
+#include "../../../kernels/kv.cu"
 #include "../../../kernels/rmsnorm.cu"
+#include "../../../kernels/rope.cu"
 #include "../../../kernels/sigmoid_gate.cu"
 #include "../../../kernels/softcap.cu"
 #include "../../../kernels/test/emu_selftest.cu"
