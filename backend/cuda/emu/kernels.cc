@@ -9,6 +9,7 @@
 #include "../../../kernels/attention.cu"
 #include "../../../kernels/gather.cu"
 #include "../../../kernels/glu.cu"
+#include "../../../kernels/moe.cu"
 #include "../../../kernels/kv.cu"
 #include "../../../kernels/rmsnorm.cu"
 #include "../../../kernels/rope.cu"
