@@ -99,8 +99,8 @@ static __device__ __forceinline__ void attn_f16(float *dst, const float *q, cons
     const int lo = first + int(blockIdx.z) * per, hi = min(p + 1, lo + per);
     const int32_t *table = tables + int64_t(seq[i]) * tableStride;
     const bool final = gridDim.z == 1;
-    if (exact && !final)
-        __trap();
+    if ((exact && !final) || hd % 2 || hd > 64 * E || G * hd > 64 * 1024)
+        __trap(); // unsupported: see the launch rules above
 
     float2 qv[G][E], acc[G][E];
     float m[G], l[G];

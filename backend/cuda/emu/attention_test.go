@@ -221,3 +221,23 @@ func nans(n int) []float32 {
 	}
 	return x
 }
+
+// TestAttentionKernelRejects checks that unsupported launches fail (a trap,
+// CUDA_ERROR_LAUNCH_FAILED) instead of writing wrong values.
+func TestAttentionKernelRejects(t *testing.T) {
+	out, q := dev(t, nans(64)), dev(t, randn(rand.New(rand.NewSource(1)), 64))
+	kc, vc := dev(t, make([]uint16, 4*64)), dev(t, make([]uint16, 4*64))
+	pos, seq, tab := dev(t, []int32{1}), dev(t, []int32{0}), dev(t, []int32{0})
+	part := dev(t, nans(2*66))
+	for _, c := range []struct {
+		name              string
+		hd, splits, exact int
+	}{{"exact over splits", 64, 2, 1}, {"odd head size", 63, 1, 0}, {"head size over 256", 258, 1, 0}} {
+		err := Launch("attention_f16_g1", Dim3{1, 1, uint32(c.splits)}, Dim3{32, 1, 1}, uint32(c.hd+2)*4,
+			Ptr(out), Ptr(q), Ptr(kc), Ptr(vc), Ptr(pos), Ptr(seq), Ptr(tab), 0, Ptr(part),
+			I64(1), I64(1), I64(int64(c.hd)), I64(4), I64(1), I64(0), F64(0.125), F64(0), I64(int64(c.exact)))
+		var e *Error
+		require.ErrorAs(t, err, &e, c.name)
+		require.Equal(t, 719, e.Code, c.name)
+	}
+}
