@@ -71,9 +71,9 @@ func TestCUDAGreedy(t *testing.T) {
 // tokens; the same request again hits the prefix cache, gives the same
 // tokens, and allocates no device memory (the arena is reused).
 func TestCUDASampled(t *testing.T) {
-	cpuE, gpuE := cudaPair(t, modelPath(t, "stories260K.gguf"), WithContext(128))
-	ids := cpuE.Tokenizer().Encode("Lily and Tom went to the park. They saw a big red ball under a tree and a little dog that wanted to play with them all day long", true, false)
-	req := Request{Prompt: ids, N: 8, MaxTokens: 24, IgnoreEOG: true, Seed: 42,
+	cpuE, gpuE := cudaPair(t, modelPath(t, "stories260K.gguf"), WithContext(64), WithBlockSize(4))
+	ids := cpuE.Tokenizer().Encode("Lily and Tom went to the park. They saw a big", true, false)
+	req := Request{Prompt: ids, N: 8, MaxTokens: 12, IgnoreEOG: true, Seed: 42,
 		Sampling: sample.Params{Temperature: 0.9, TopK: 40, TopP: 0.95}}
 	want := generate(t, cpuE, req)
 	got := generate(t, gpuE, req)

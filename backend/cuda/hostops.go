@@ -50,14 +50,6 @@ func (b *Backend) hostRoPE(x *tensor, headDim int, pos []int32, r backend.RoPE) 
 	b.up(x, h)
 }
 
-func (b *Backend) hostAttention(d, q, k, v *tensor, c *kvCache, bt *backend.Batch, a backend.Attn) {
-	b.st.HostOps++
-	h := b.host.Alloc(d.rows, d.cols)
-	a.Sinks = hostW(a.Sinks)
-	b.host.Attention(h, b.down(q), b.down(k), b.down(v), c.host, bt, a)
-	b.up(d, h)
-}
-
 func (b *Backend) hostRoute(logits *tensor, r backend.Route) *routing {
 	b.st.HostOps++
 	return &routing{n: logits.rows, k: r.K, host: b.host.MoERoute(b.down(logits), r)}

@@ -66,79 +66,152 @@ func (b *Backend) floats(s []float32) DevPtr {
 	return p
 }
 
-// kvCache is the KV pool on the device: per layer, keys then values, each
-// Blocks × BlockSize × KVDim elements of Type (as the CPU backend's).
+// kvCache is the KV pool on the device (kernels/kv.cu's layout, the CPU
+// backend's): a K and a V pool of Layers × Blocks × BlockSize × KVDim halves.
 type kvCache struct {
-	b      *Backend
-	spec   backend.KVSpec
-	k, v   []DevPtr // per layer
-	stride int64    // bytes per block of one layer's keys
-	host   backend.KVCache
+	b     *Backend
+	spec  backend.KVSpec
+	k, v  DevPtr
+	block int64 // halves per block of one layer
 }
 
 func (c *kvCache) Spec() backend.KVSpec { return c.spec }
 
-// CopyBlock implements backend.KVCache: device-to-device copies.
+// layer is the byte offset of layer l in a pool.
+func (c *kvCache) layer(l int) DevPtr { return DevPtr(2 * int64(l) * int64(c.spec.Blocks) * c.block) }
+
+// CopyBlock implements backend.KVCache: one launch for every layer of both pools.
 func (c *kvCache) CopyBlock(dst, src int) {
-	if c.host != nil {
-		c.host.CopyBlock(dst, src)
+	if dst < 0 || src < 0 || dst >= c.spec.Blocks || src >= c.spec.Blocks {
+		panic(fmt.Sprintf("cuda: copy block %d to %d of %d", src, dst, c.spec.Blocks))
 	}
 	c.b.t.do(func() {
-		d, s := DevPtr(int64(dst)*c.stride), DevPtr(int64(src)*c.stride)
-		for l := range c.k {
-			check("copy block", c.b.d.DtoD(c.k[l]+d, c.k[l]+s, c.stride))
-			check("copy block", c.b.d.DtoD(c.v[l]+d, c.v[l]+s, c.stride))
-		}
+		c.b.launch("copy_block_f16", Dim3{uint32(max(1, min(64, (c.block/8+255)/256))), uint32(c.spec.Layers), 2}, dim(256), 0,
+			ptr(c.k), ptr(c.v), i64(dst), i64(src), i64(c.spec.Blocks), uint64(c.block))
 	})
 }
 
-// NewKV implements backend.Backend.
+// NewKV implements backend.Backend (F16 only: the attention kernels read halves).
 func (b *Backend) NewKV(spec backend.KVSpec) (backend.KVCache, error) {
-	h, err := b.host.NewKV(spec) // checks the spec
-	if err != nil {
-		return nil, fmt.Errorf("cuda: %w", err)
+	if spec.Layers <= 0 || spec.KVDim <= 0 || spec.Blocks <= 0 || spec.BlockSize <= 0 {
+		return nil, fmt.Errorf("cuda: invalid KV cache spec %+v", spec)
 	}
-	es := int64(2)
-	if spec.Type == quant.F32 {
-		es = 4
+	if spec.Type != quant.F16 {
+		return nil, fmt.Errorf("cuda: KV cache type %s not supported (F16)", spec.Type)
 	}
-	c := &kvCache{b: b, spec: spec, stride: int64(spec.BlockSize*spec.KVDim) * es, host: h}
+	c := &kvCache{b: b, spec: spec, block: int64(spec.BlockSize * spec.KVDim)}
+	n := 2 * c.block * int64(spec.Blocks) * int64(spec.Layers)
+	var err error
 	b.t.do(func() {
-		for l := 0; l < spec.Layers; l++ {
-			n := c.stride * int64(spec.Blocks)
-			c.k = append(c.k, b.malloc(n))
-			c.v = append(c.v, b.malloc(n))
+		if c.k, err = b.d.Malloc(n); err != nil {
+			return
 		}
+		if c.v, err = b.d.Malloc(n); err != nil {
+			b.d.Free(c.k)
+			return
+		}
+		b.st.Mallocs += 2
+		// Zeros, as the CPU backend's pool (poison: NaN, so that a read
+		// of a position never written fails a test).
+		fill := byte(0)
+		if b.poison {
+			fill = 0xff
+		}
+		check("KV cache", b.d.Memset(c.k, fill, n))
+		check("KV cache", b.d.Memset(c.v, fill, n))
 	})
+	if err != nil {
+		return nil, fmt.Errorf("cuda: KV cache of 2×%d bytes: %w", n, err)
+	}
 	return c, nil
 }
 
 // kvRead is the KV bytes attention reads for batch bt: each token's keys
-// and values over its window.
-func kvRead(bt *backend.Batch, a backend.Attn, kvDim int, es int64) int64 {
+// and values over its window, F16.
+func kvRead(bt *backend.Batch, a backend.Attn, kvDim int) int64 {
 	var n int64
 	for _, p := range bt.Pos {
 		first := 0
 		if a.Window > 0 {
 			first = max(0, int(p)-a.Window+1)
 		}
-		n += int64(int(p)-first+1) * int64(kvDim) * 2 * es
+		n += int64(int(p)-first+1) * int64(kvDim) * 2 * 2
 	}
 	return n
 }
 
-// batchDev is a batch's positions, sequence ids and block tables on the device.
-type batchDev struct {
-	pos, seq, tables DevPtr
-	width            int // entries per table row
+// tables uploads the batch's block tables as one [seqs][width] int32
+// matrix, once per forward for the same batch.
+func (b *Backend) tables(bt *backend.Batch) (DevPtr, int) {
+	if b.batch == bt {
+		return b.tabs.p, b.tabs.width
+	}
+	w := 1
+	for _, t := range bt.Blocks {
+		w = max(w, len(t))
+	}
+	flat := make([]int32, w*len(bt.Blocks))
+	for s, t := range bt.Blocks {
+		copy(flat[s*w:], t)
+	}
+	p := b.ar.alloc(int64(4 * len(flat)))
+	b.htod(p, unsafe.Pointer(&flat[0]), int64(4*len(flat)))
+	b.batch, b.tabs = bt, batchDev{p, w}
+	return p, w
 }
 
-// Attention implements backend.Backend.
+// batchDev is a batch's block tables on the device.
+type batchDev struct {
+	p     DevPtr
+	width int // entries per table row
+}
+
+// attnWarps is the warps per attention block.
+const attnWarps = 4
+
+// Attention implements backend.Backend: kv_write_f16 stores the batch's
+// keys and values, then one attention_f16_g* block per (token, run of G
+// query heads sharing a KV head) reads each K and V row once for the G
+// heads, in the exact two-pass mode (softmax weights rounded to F16 as the
+// CPU's).
 func (b *Backend) Attention(dst, q, k, v backend.Tensor, kv backend.KVCache, bt *backend.Batch, a backend.Attn) {
 	d, qt, kt, vt, c := ten(dst), ten(q), ten(k), ten(v), kv.(*kvCache)
+	n, qd, kvd := bt.Len(), a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+	if a.KVHeads <= 0 || a.Heads%a.KVHeads != 0 || a.HeadDim%2 != 0 || a.HeadDim > 256 || kvd != c.spec.KVDim ||
+		qt.cols != qd || d.cols != qd || kt.cols != kvd || vt.cols != kvd || qt.rows != n || kt.rows != n || d.rows != n ||
+		len(bt.Pos) != n || len(bt.Seq) != n || a.Layer < 0 || a.Layer >= c.spec.Layers {
+		panic(fmt.Sprintf("cuda: attention: %+v, q %dx%d, k %dx%d, dst %dx%d, %d tokens, KV %+v",
+			a, qt.rows, qt.cols, kt.rows, kt.cols, d.rows, d.cols, n, c.spec))
+	}
+	if n == 0 {
+		return
+	}
+	var sinks DevPtr
+	if a.Sinks != nil {
+		sw := wgt(a.Sinks)
+		if sw.f32 == 0 || sw.shape[0] != int64(a.Heads) {
+			panic(fmt.Sprintf("cuda: attention sinks %s: %v %s for %d heads", sw.name, sw.shape, sw.typ, a.Heads))
+		}
+		sinks = sw.f32
+	}
+	group := a.Heads / a.KVHeads
+	g := 8
+	for group%g != 0 {
+		g /= 2
+	}
 	b.t.do(func() {
-		b.st.KVBytes += kvRead(bt, a, c.spec.KVDim, c.stride/int64(c.spec.BlockSize*c.spec.KVDim))
-		b.hostAttention(d, qt, kt, vt, c, bt, a)
+		b.st.KVBytes += kvRead(bt, a, kvd)
+		pos, seq := b.ints(bt.Pos), b.ints(bt.Seq)
+		tab, w := b.tables(bt)
+		off := c.layer(a.Layer)
+		kc, vc := c.k+off, c.v+off
+		b.launch("kv_write_f16", dim(n), block1D(kvd, 256), 0, ptr(kc), ptr(vc), ptr(kt.p), ptr(vt.p), ptr(pos), ptr(seq),
+			ptr(tab), i64(kvd), i64(c.spec.BlockSize), i64(w))
+		shared := uint32(attnWarps * g * (a.HeadDim + 2) * 4)
+		b.launch(fmt.Sprintf("attention_f16_g%d", g), Dim3{uint32(a.KVHeads * group / g), uint32(n), 1}, dim(32*attnWarps), shared,
+			ptr(d.p), ptr(qt.p), ptr(kc), ptr(vc), ptr(pos), ptr(seq), ptr(tab), ptr(sinks), 0,
+			i64(a.Heads), i64(a.KVHeads), i64(a.HeadDim), i64(c.spec.BlockSize), i64(w), i64(a.Window),
+			f64(a.Scale), f64(a.Softcap), 1)
 	})
 }
 
