@@ -33,6 +33,7 @@ type Backend struct {
 	up32 map[*int32]upload
 	// Model constants uploaded once (RoPE factors), by slice identity.
 	consts map[*float32]DevPtr
+	counts []layerCounts // MoERoute's per layer
 	batch  *backend.Batch
 	tabs   batchDev
 }

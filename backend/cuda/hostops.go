@@ -50,16 +50,16 @@ func (b *Backend) hostRoPE(x *tensor, headDim int, pos []int32, r backend.RoPE) 
 	b.up(x, h)
 }
 
-func (b *Backend) hostRoute(logits *tensor, r backend.Route) *routing {
-	b.st.HostOps++
-	return &routing{n: logits.rows, k: r.K, host: b.host.MoERoute(b.down(logits), r)}
-}
-
 func (b *Backend) hostExperts(d, x *tensor, rt *routing, e backend.Experts, act backend.Act) {
 	b.st.HostOps++
 	h := b.host.Alloc(d.rows, d.cols)
 	he := backend.Experts{Gate: hostW(e.Gate), Up: hostW(e.Up), Down: hostW(e.Down),
 		GateBias: hostW(e.GateBias), UpBias: hostW(e.UpBias), DownBias: hostW(e.DownBias)}
-	b.host.MoEExperts(h, b.down(x), rt.host, he, act)
+	ids, w := make([]int32, rt.n*rt.k), make([]float32, rt.n*rt.k)
+	if len(ids) > 0 {
+		b.dtoh(unsafe.Pointer(&ids[0]), rt.ids, int64(4*len(ids)))
+		b.dtoh(unsafe.Pointer(&w[0]), rt.w, int64(4*len(w)))
+	}
+	b.host.MoEExperts(h, b.down(x), cpu.NewRouting(rt.n, rt.k, ids, w), he, act)
 	b.up(d, h)
 }

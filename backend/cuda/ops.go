@@ -215,26 +215,80 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kv backend.KVCache, bt 
 	})
 }
 
-// routing is MoERoute's result.
+// routing is MoERoute's result, on the device.
 type routing struct {
 	n, k int
-	ids  DevPtr // n × k int32
+	ids  DevPtr // n × k int32, descending score
 	w    DevPtr // n × k float32
-	host backend.Routing
 }
 
 func (r *routing) Tokens() int { return r.n }
 func (r *routing) K() int      { return r.k }
 
-// MoERoute implements backend.Backend.
+// routeWarps is moe_route_f32's tokens (warps) per block.
+const routeWarps = 4
+
+// MoERoute implements backend.Backend: moe_route_f32, one warp per token,
+// adding to this layer's per-expert counts on the device.
 func (b *Backend) MoERoute(logits backend.Tensor, r backend.Route) backend.Routing {
 	t := ten(logits)
-	if r.Experts != t.cols || r.K < 1 || r.K > r.Experts {
-		panic(fmt.Sprintf("cuda: moe route: logits %dx%d, %d experts, k %d", t.rows, t.cols, r.Experts, r.K))
+	if r.Experts != t.cols || r.K < 1 || r.K > r.Experts || r.Experts > 2048 || r.Layer < 0 {
+		panic(fmt.Sprintf("cuda: moe route: logits %dx%d, %d experts, k %d, layer %d", t.rows, t.cols, r.Experts, r.K, r.Layer))
 	}
-	var rt *routing
-	b.t.do(func() { rt = b.hostRoute(t, r) })
+	rt := &routing{n: t.rows, k: r.K}
+	if rt.n == 0 {
+		return rt
+	}
+	b.t.do(func() {
+		m := int64(4 * rt.n * rt.k)
+		rt.ids, rt.w = b.ar.alloc(m), b.ar.alloc(m)
+		norm := 0
+		if r.Norm {
+			norm = 1
+		}
+		b.launch("moe_route_f32", dim((rt.n+routeWarps-1)/routeWarps), Dim3{32, routeWarps, 1}, uint32(routeWarps*r.Experts*4),
+			ptr(rt.ids), ptr(rt.w), ptr(b.expertCounts(r.Layer, r.Experts)), ptr(t.p), i64(rt.n), i64(r.Experts), i64(r.K),
+			i64(int(r.Gating)), i64(norm), f64(r.Scale))
+	})
 	return rt
+}
+
+// layerCounts is one layer's routed tokens per expert (uint64 on the device).
+type layerCounts struct {
+	p       DevPtr
+	experts int
+}
+
+// expertCounts is layer's counts buffer, made and zeroed on first use.
+func (b *Backend) expertCounts(layer, experts int) DevPtr {
+	for len(b.counts) <= layer {
+		b.counts = append(b.counts, layerCounts{})
+	}
+	c := &b.counts[layer]
+	if c.p == 0 {
+		c.p, c.experts = b.malloc(int64(8*experts)), experts
+		check("expert counts", b.d.Memset(c.p, 0, int64(8*experts)))
+	}
+	if c.experts != experts {
+		panic(fmt.Sprintf("cuda: moe route: layer %d has %d experts, was %d", layer, experts, c.experts))
+	}
+	return c.p
+}
+
+// ExpertCounts implements backend.ExpertCounter: the device's counts.
+func (b *Backend) ExpertCounts() [][]int64 {
+	var out [][]int64
+	b.t.do(func() {
+		for _, c := range b.counts {
+			var row []int64
+			if c.p != 0 {
+				row = make([]int64, c.experts)
+				b.dtoh(unsafe.Pointer(&row[0]), c.p, int64(8*c.experts))
+			}
+			out = append(out, row)
+		}
+	})
+	return out
 }
 
 // MoEExperts implements backend.Backend.
@@ -258,6 +312,3 @@ func expertBytes(e backend.Experts, used int) int64 {
 	}
 	return n
 }
-
-// ExpertCounts implements backend.ExpertCounter.
-func (b *Backend) ExpertCounts() [][]int64 { return b.host.ExpertCounts() }
