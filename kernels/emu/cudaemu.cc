@@ -23,6 +23,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #if !defined(__x86_64__) && !defined(EMU_UCONTEXT)
 #define EMU_UCONTEXT 1 /* portable but slower: swapcontext saves the signal mask with a syscall */
@@ -603,7 +606,12 @@ extern "C" int emu_launch(const char *name, unsigned gx, unsigned gy, unsigned g
                 run_block();
             }
     ctx.dyn = nullptr;
-    if (S.failed)
+    if (S.failed) {
+#if defined(__SANITIZE_ADDRESS__)
+        /* The abandoned fibers' frames stay poisoned in ASan's shadow: clear it before the stacks' reuse. */
+        __asan_unpoison_memory_region(S.stacks, S.n * (kStack + size_t(sysconf(_SC_PAGESIZE))));
+#endif
         return put(EMU_LAUNCH_FAILED, S.err);
+    }
     return put(EMU_SUCCESS, "");
 }
