@@ -60,9 +60,9 @@ func TestCUDAGreedy(t *testing.T) {
 			got := generate(t, gpuE, req).Samples[0].Tokens
 			require.Equal(t, want, got, "greedy tokens: cpu %q, cuda %q", cpuE.Tokenizer().Decode(want), gpuE.Tokenizer().Decode(got))
 			s := cudaStats(gpuE)
-			t.Logf("%s: %d forwards, %.1f launches, %.0f weight bytes, %.0f KV bytes, %.1f host ops per forward",
+			t.Logf("%s: %d forwards, %.1f launches, %.0f weight bytes, %.0f KV bytes per forward",
 				c.name, s.Forwards, float64(s.Launches)/float64(s.Forwards), float64(s.WeightBytes)/float64(s.Forwards),
-				float64(s.KVBytes)/float64(s.Forwards), float64(s.HostOps)/float64(s.Forwards))
+				float64(s.KVBytes)/float64(s.Forwards))
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"unsafe"
 
 	"github.com/tscale/engine/backend"
-	"github.com/tscale/engine/backend/cpu"
 	"github.com/tscale/engine/quant"
 )
 
@@ -23,7 +22,6 @@ type Backend struct {
 	d    Driver
 	name string
 	ar   arena
-	host *cpu.Backend // the CPU twin of ops that have no kernel yet
 	st   Stats
 
 	poison bool // fill each Alloc with NaN (tests)
@@ -50,7 +48,6 @@ type Stats struct {
 	Launches    int64 // kernel launches
 	WeightBytes int64 // weight bytes read (matrices whole, embedding rows, experts routed to)
 	KVBytes     int64 // KV cache bytes read by attention
-	HostOps     int64 // ops run by the CPU twin (no kernel wired yet): inputs copied out, results in
 	Mallocs     int64 // device allocations (weights, KV, arena growth)
 	HtoD, DtoH  int64 // bytes copied
 }
@@ -70,7 +67,7 @@ func New(open func() (Driver, error)) (*Backend, error) {
 		t.stop()
 		return nil, err
 	}
-	b := &Backend{t: t, d: d, name: d.Name(), host: cpu.New(0), up32: map[*int32]upload{}, consts: map[*float32]DevPtr{}}
+	b := &Backend{t: t, d: d, name: d.Name(), up32: map[*int32]upload{}, consts: map[*float32]DevPtr{}}
 	b.ar.d = d
 	return b, nil
 }
@@ -189,8 +186,7 @@ type weight struct {
 	bytes    int64
 	rowBytes int64
 	rows     int
-	f32      DevPtr         // F32 values: an F32 tensor's p, or a 1-D weight decoded (norms, biases)
-	host     backend.Weight // the CPU twin (the same host bytes, no copy)
+	f32      DevPtr // F32 values: an F32 tensor's p, or a 1-D weight decoded (norms, biases)
 }
 
 func (w *weight) Name() string     { return w.name }
@@ -204,35 +200,46 @@ func wgt(w backend.Weight) *weight {
 	return w.(*weight)
 }
 
-func hostW(w backend.Weight) backend.Weight {
-	if w == nil {
-		return nil
-	}
-	return wgt(w).host
-}
-
 // Upload implements backend.Backend: the stored bytes go to the device once;
 // a 1-D weight also as F32 (the kernels of norms and biases read floats).
 func (b *Backend) Upload(name string, t quant.Type, shape []int64, data []byte) (backend.Weight, error) {
-	h, err := b.host.Upload(name, t, shape, data) // checks the sizes
-	if err != nil {
-		return nil, fmt.Errorf("cuda: %w", err)
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("cuda: tensor %s has no dimensions", name)
 	}
-	rb, _ := quant.RowBytes(t, shape[0])
-	w := &weight{name: name, typ: t, shape: append([]int64(nil), shape...), bytes: int64(len(data)), rowBytes: rb, host: h}
-	w.rows = int(w.bytes / rb)
+	rb, err := quant.RowBytes(t, shape[0])
+	if err != nil {
+		return nil, fmt.Errorf("cuda: tensor %s: %w", name, err)
+	}
+	rows := int64(1)
+	for _, d := range shape[1:] {
+		rows *= d
+	}
+	if int64(len(data)) != rb*rows || len(data) == 0 {
+		return nil, fmt.Errorf("cuda: tensor %s: %d bytes, want %d", name, len(data), rb*rows)
+	}
+	w := &weight{name: name, typ: t, shape: append([]int64(nil), shape...), bytes: int64(len(data)), rowBytes: rb, rows: int(rows)}
+	var f []float32
+	if t != quant.F32 && len(shape) == 1 {
+		f = make([]float32, shape[0])
+		if err := quant.Dequantize(t, data, f); err != nil {
+			return nil, fmt.Errorf("cuda: tensor %s: %w", name, err)
+		}
+	}
 	b.t.do(func() {
-		w.p = b.malloc(w.bytes)
+		if w.p, err = b.d.Malloc(w.bytes); err != nil {
+			return
+		}
+		b.st.Mallocs++
 		b.htod(w.p, unsafe.Pointer(&data[0]), w.bytes)
 		switch {
 		case t == quant.F32:
 			w.f32 = w.p
-		case len(shape) == 1:
-			f := make([]float32, shape[0])
-			if err = quant.Dequantize(t, data, f); err != nil {
+		case f != nil:
+			if w.f32, err = b.d.Malloc(4 * shape[0]); err != nil {
+				b.d.Free(w.p)
 				return
 			}
-			w.f32 = b.malloc(4 * shape[0])
+			b.st.Mallocs++
 			b.htod(w.f32, unsafe.Pointer(&f[0]), 4*shape[0])
 		}
 	})

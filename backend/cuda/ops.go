@@ -2,18 +2,31 @@ package cuda
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/quant"
 )
 
-// Embed implements backend.Backend.
+// kname is a quant type's kernel suffix: "q4_k", "mxfp4", "f32".
+func kname(t quant.Type) string { return strings.ToLower(t.String()) }
+
+// Embed implements backend.Backend: embed_<type>, a block per id, decoding
+// the stored rows on the device.
 func (b *Backend) Embed(dst backend.Tensor, table backend.Weight, ids []int32, scale float32) {
 	d, w := ten(dst), wgt(table)
+	if int64(d.cols) != w.shape[0] || d.rows != len(ids) {
+		panic(fmt.Sprintf("cuda: embed %s: %v into %dx%d for %d ids", w.name, w.shape, d.rows, d.cols, len(ids)))
+	}
+	if len(ids) == 0 {
+		return
+	}
 	b.t.do(func() {
 		b.st.WeightBytes += int64(len(ids)) * w.rowBytes
-		b.hostEmbed(d, w, ids, scale)
+		b.launch("embed_"+kname(w.typ), dim(len(ids)), block1D(d.cols, 256), 0, ptr(d.p), ptr(w.p), ptr(b.ints(ids)),
+			i64(d.cols), i64(w.rows), f64(scale))
 	})
 }
 
@@ -23,13 +36,58 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 	if int64(s.cols) != ww.shape[0] || d.cols != ww.rows || d.rows != s.rows {
 		panic(fmt.Sprintf("cuda: matmul %s: x %dx%d, w %v, dst %dx%d", ww.name, s.rows, s.cols, ww.shape, d.rows, d.cols))
 	}
+	var bp DevPtr
+	if bias != nil {
+		bw := wgt(bias)
+		if bw.f32 == 0 || len(bw.shape) != 1 || bw.shape[0] != int64(d.cols) {
+			panic(fmt.Sprintf("cuda: matmul %s: bias %s %v %s", ww.name, bw.name, bw.shape, bw.typ))
+		}
+		bp = bw.f32
+	}
 	b.t.do(func() {
 		b.st.WeightBytes += ww.bytes
 		if bias != nil {
 			b.st.WeightBytes += wgt(bias).bytes
 		}
-		b.hostMatMul(d, s, w, bias)
+		b.product(d.p, b.activations(s.p, s.rows, s.cols, ww.typ), s.rows, s.cols, d.cols, ww.typ, ww.p, bp)
 	})
+}
+
+// activations is x (rows × in floats) as the products of weight type t
+// read it: quantized by quantize.cu into the arena (Q8_0, Q8_1, Q8_K), as
+// the CPU's quant.QuantizeActivation, or the floats themselves.
+func (b *Backend) activations(x DevPtr, rows, in int, t quant.Type) DevPtr {
+	vt := quant.VecDotType(t)
+	bs := map[quant.Type]int{quant.Q8_0: 32, quant.Q8_1: 32, quant.Q8_K: 256}[vt]
+	if bs == 0 || rows == 0 {
+		return x
+	}
+	rb, err := quant.RowBytes(vt, int64(in))
+	check("matmul", err)
+	q := b.ar.alloc(rb * int64(rows))
+	nb := rows * in / bs
+	b.launch("quantize_"+kname(vt), dim((nb+7)/8), dim(256), 0, ptr(q), ptr(x), i64(nb))
+	return q
+}
+
+// matvecRows is the most rows that go through matvec_<type> (a warp per
+// weight row); larger batches take matmul_<type>'s tiles. Both give the
+// same result for every row.
+const matvecRows = 8
+
+// product sets dst (rows × out) to x · wᵀ (+ bias): x as activations made it,
+// w out rows of in values of type t.
+func (b *Backend) product(dst, x DevPtr, rows, in, out int, t quant.Type, w, bias DevPtr) {
+	if rows == 0 {
+		return
+	}
+	if rows <= matvecRows {
+		b.launch("matvec_"+kname(t), Dim3{uint32((out + 3) / 4), uint32((rows + 7) / 8), 1}, dim(128), 0,
+			ptr(dst), ptr(w), ptr(x), ptr(bias), i64(in), i64(out), i64(rows))
+		return
+	}
+	b.launch("matmul_"+kname(t), Dim3{uint32((out + 15) / 16), uint32((rows + 15) / 16), 1}, dim(256), 0,
+		ptr(dst), ptr(w), ptr(x), ptr(bias), i64(in), i64(out), i64(rows))
 }
 
 // RoPE implements backend.Backend.
@@ -291,24 +349,82 @@ func (b *Backend) ExpertCounts() [][]int64 {
 	return out
 }
 
-// MoEExperts implements backend.Backend.
+// MoEExperts implements backend.Backend as kernels/README.md's "Mixture of
+// experts" composes it: the routed slots sorted by expert (moe_group), the
+// group sizes copied to the host (the one sync of a MoE layer), each
+// expert's gate, up and down products over its rows, bias + GLU, and the
+// weighted sum in slot order (moe_combine_f32).
 func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, e backend.Experts, act backend.Act) {
 	d, s, r := ten(dst), ten(x), rt.(*routing)
+	gate, up, down := wgt(e.Gate), wgt(e.Up), wgt(e.Down)
+	dm, ff, ne := int(gate.shape[0]), int(gate.shape[1]), int(gate.shape[len(gate.shape)-1])
+	glu := map[backend.Act]string{backend.SiLU: "moe_bias_glu_silu_f32", backend.GELUTanh: "moe_bias_glu_gelu_tanh_f32",
+		backend.SwiGLUOAI: "moe_bias_glu_swiglu_oai_f32"}[act]
+	if len(gate.shape) != 3 || s.cols != dm || d.cols != dm || s.rows != r.n || d.rows != r.n || glu == "" ||
+		!slices.Equal(up.shape, gate.shape) || !slices.Equal(down.shape, []int64{int64(ff), int64(dm), int64(ne)}) {
+		panic(fmt.Sprintf("cuda: moe experts: x %dx%d, dst %dx%d, %d tokens, gate %v, up %v, down %v, act %d",
+			s.rows, s.cols, d.rows, d.cols, r.n, gate.shape, up.shape, down.shape, act))
+	}
+	bias := func(w backend.Weight, width int) DevPtr {
+		if w == nil {
+			return 0
+		}
+		bw := wgt(w)
+		if bw.typ != quant.F32 || !slices.Equal(bw.shape, []int64{int64(width), int64(ne)}) {
+			panic(fmt.Sprintf("cuda: moe experts: bias %s %v %s, want F32 [%d %d]", bw.name, bw.shape, bw.typ, width, ne))
+		}
+		return bw.f32
+	}
+	gb, ub, db := bias(e.GateBias, ff), bias(e.UpBias, ff), bias(e.DownBias, dm)
+	n, k, m := r.n, r.k, r.n*r.k
+	if n == 0 {
+		return
+	}
 	b.t.do(func() {
-		b.st.WeightBytes += expertBytes(e, r.n*r.k)
-		b.hostExperts(d, s, r, e, act)
+		i32 := func(c int) DevPtr { return b.ar.alloc(int64(4 * c)) }
+		offsets, rowTok, rowExp, slotRow := i32(ne+1), i32(m), i32(m), i32(m)
+		b.launch("moe_group", dim(1), dim(256), uint32(2*ne*4), ptr(offsets), ptr(rowTok), ptr(rowExp), ptr(slotRow),
+			ptr(r.ids), i64(n), i64(k), i64(ne))
+		off := make([]int32, ne+1)
+		b.dtoh(unsafe.Pointer(&off[0]), offsets, int64(4*len(off)))
+		xs := b.ar.alloc(int64(4 * m * dm))
+		b.launch("gather_f32", dim(m), block1D(dm, 256), 0, ptr(xs), ptr(s.p), ptr(rowTok), i64(dm))
+		// Activations are quantized per row, so expert e's rows a.. of
+		// the sorted buffer are at a·(row bytes).
+		xq, xrb := b.activations(xs, m, dm, gate.typ), actRowBytes(gate.typ, dm)
+		hg, hu := b.ar.alloc(int64(4*m*ff)), b.ar.alloc(int64(4*m*ff))
+		each := func(f func(ex, a, c int)) {
+			for ex := 0; ex < ne; ex++ {
+				if a, c := int(off[ex]), int(off[ex+1]-off[ex]); c > 0 {
+					f(ex, a, c)
+				}
+			}
+		}
+		each(func(ex, a, c int) {
+			b.st.WeightBytes += 2*int64(ff)*gate.rowBytes + int64(dm)*down.rowBytes
+			b.product(hg+DevPtr(4*a*ff), xq+DevPtr(int64(a)*xrb), c, dm, ff, gate.typ, gate.p+DevPtr(int64(ex*ff)*gate.rowBytes), 0)
+			b.product(hu+DevPtr(4*a*ff), xq+DevPtr(int64(a)*xrb), c, dm, ff, up.typ, up.p+DevPtr(int64(ex*ff)*up.rowBytes), 0)
+		})
+		b.launch(glu, Dim3{uint32((ff + 255) / 256), uint32(min(m, 65535)), 1}, dim(256), 0,
+			ptr(hg), ptr(hg), ptr(hu), ptr(gb), ptr(ub), ptr(rowExp), i64(m), i64(ff))
+		hq, hrb := b.activations(hg, m, ff, down.typ), actRowBytes(down.typ, ff)
+		out := b.ar.alloc(int64(4 * m * dm))
+		each(func(ex, a, c int) {
+			b.product(out+DevPtr(4*a*dm), hq+DevPtr(int64(a)*hrb), c, ff, dm, down.typ, down.p+DevPtr(int64(ex*dm)*down.rowBytes), 0)
+		})
+		b.launch("moe_combine_f32", Dim3{uint32((dm + 255) / 256), uint32(min(n, 65535)), 1}, dim(256), 0,
+			ptr(d.p), ptr(out), ptr(r.w), ptr(r.ids), ptr(slotRow), ptr(db), i64(n), i64(k), i64(dm))
 	})
 }
 
-// expertBytes is the weight bytes of at most used experts' matrices and biases.
-func expertBytes(e backend.Experts, used int) int64 {
-	var n int64
-	for _, w := range []backend.Weight{e.Gate, e.Up, e.Down, e.GateBias, e.UpBias, e.DownBias} {
-		if w != nil {
-			ww := wgt(w)
-			ex := ww.shape[len(ww.shape)-1]
-			n += ww.bytes / ex * min(ex, int64(used))
-		}
+// actRowBytes is the bytes of one activation row of in values as the
+// products of weight type t read it.
+func actRowBytes(t quant.Type, in int) int64 {
+	vt := quant.VecDotType(t)
+	if vt != quant.Q8_0 && vt != quant.Q8_1 && vt != quant.Q8_K {
+		return int64(4 * in)
 	}
-	return n
+	rb, err := quant.RowBytes(vt, int64(in))
+	check("moe experts", err)
+	return rb
 }

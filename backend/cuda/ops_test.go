@@ -392,6 +392,6 @@ func f32bytes(x []float32) []byte {
 func TestUploadErrors(t *testing.T) {
 	p := newPair(t, 9)
 	_, err := p.g.Upload("w", quant.F32, []int64{4, 2}, f32bytes(make([]float32, 7)))
-	require.ErrorContains(t, err, "cuda: cpu: tensor w: 28 bytes, want 32")
+	require.ErrorContains(t, err, "cuda: tensor w: 28 bytes, want 32")
 	require.Zero(t, p.g.Stats().Mallocs)
 }

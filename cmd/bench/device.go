@@ -38,7 +38,7 @@ func printGPU(w io.Writer, name string, a, b cuda.Stats) {
 	if n == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%s: %d forwards: %.1f launches, %.0f weight bytes, %.0f KV bytes read, %.1f host ops per forward\n",
+	fmt.Fprintf(w, "%s: %d forwards: %.1f launches, %.0f weight bytes, %.0f KV bytes read per forward\n",
 		name, b.Forwards-a.Forwards, float64(b.Launches-a.Launches)/n, float64(b.WeightBytes-a.WeightBytes)/n,
-		float64(b.KVBytes-a.KVBytes)/n, float64(b.HostOps-a.HostOps)/n)
+		float64(b.KVBytes-a.KVBytes)/n)
 }
