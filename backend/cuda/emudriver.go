@@ -52,6 +52,11 @@ func (emuDriver) Memset(p DevPtr, b byte, n int64) error {
 }
 
 func (emuDriver) Launch(name string, grid, block Dim3, shared uint32, args ...uint64) error {
+	if shared > 48<<10 { // as the real driver's cuFuncSetAttribute
+		if err := emu.SetMaxDynamicShared(name, shared); err != nil {
+			return err
+		}
+	}
 	return emu.Launch(name, emu.Dim3(grid), emu.Dim3(block), shared, args...)
 }
 
