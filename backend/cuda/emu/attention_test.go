@@ -55,6 +55,7 @@ func TestAttentionKernel(t *testing.T) {
 			qScale: 2, lens: []int{13, 6, 9}},
 		{name: "hd 16, GQA 8, softcap, sinks", heads: 8, kvHeads: 1, hd: 16, bs: 3, softcap: 2, sinks: true,
 			qScale: 2, lens: []int{10, 4, 7}},
+		{name: "hd 8, GQA 2 (stories260K's shape)", heads: 8, kvHeads: 4, hd: 8, bs: 16, qScale: 1, lens: []int{17, 2}},
 		{name: "hd 256, GQA 2, long", heads: 4, kvHeads: 2, hd: 256, bs: 16, qScale: 2, lens: []int{150, 37}, long: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -98,9 +98,9 @@ func testKVWriteKernel(t *testing.T) {
 	}
 }
 
-func TestCopyBlockKernel(t *testing.T) { bothOrders(t, testCopyBlockKernel) }
+func TestKVCopyBlockKernel(t *testing.T) { bothOrders(t, testKVCopyBlockKernel) }
 
-func testCopyBlockKernel(t *testing.T) {
+func testKVCopyBlockKernel(t *testing.T) {
 	r := rand.New(rand.NewSource(12))
 	for _, c := range []struct{ layers, blocks, bs, kvDim int }{
 		{3, 5, 4, 64}, // 16-byte copies

@@ -51,9 +51,9 @@ func maxRowErr(want, got []float32, n int) float64 {
 	return worst
 }
 
-func TestRoPEKernel(t *testing.T) { bothOrders(t, testRoPEKernel) }
+func TestRopeKernel(t *testing.T) { bothOrders(t, testRopeKernel) }
 
-func testRoPEKernel(t *testing.T) {
+func testRopeKernel(t *testing.T) {
 	r := rand.New(rand.NewSource(10))
 	be := cpu.New(1)
 	factors := make([]float32, 64)
@@ -73,6 +73,7 @@ func testRoPEKernel(t *testing.T) {
 		{"yarn neox", 5, 4 * 64, 64, backend.RoPE{Dims: 64, Base: 150000, FreqScale: 1.0 / 32, NeoX: true, YaRN: yarn}},
 		{"yarn mscale", 3, 2 * 16, 16, backend.RoPE{Dims: 16, Base: 10000, FreqScale: 0.125,
 			YaRN: &backend.YaRN{ExtFactor: 0.5, AttnFactor: 0.9, BetaFast: 32, BetaSlow: 1, OrigCtx: 2048}}},
+		{"hd 8 (stories260K's shape)", 3, 8 * 8, 8, backend.RoPE{Dims: 8, Base: 10000, FreqScale: 1}},
 		{"yarn off, attn factor", 2, 2 * 16, 16, backend.RoPE{Dims: 16, Base: 10000, FreqScale: 1,
 			YaRN: &backend.YaRN{AttnFactor: 0.75}}},
 	} {
