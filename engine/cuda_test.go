@@ -4,6 +4,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,9 +55,13 @@ func TestCUDAGreedy(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cpuE, gpuE := cudaPair(t, c.path(t), WithContext(128))
 			ids := cpuE.Tokenizer().Encode("Once upon a time, there was a", true, false)
-			req := Request{Prompt: ids, MaxTokens: 48, IgnoreEOG: true}
+			n := 48
+			if testing.Short() && c.name != "stories260K" {
+				n = 24
+			}
+			req := Request{Prompt: ids, MaxTokens: n, IgnoreEOG: true}
 			want := generate(t, cpuE, req).Samples[0].Tokens
-			require.Len(t, want, 48)
+			require.Len(t, want, n)
 			got := generate(t, gpuE, req).Samples[0].Tokens
 			require.Equal(t, want, got, "greedy tokens: cpu %q, cuda %q", cpuE.Tokenizer().Decode(want), gpuE.Tokenizer().Decode(got))
 			s := cudaStats(gpuE)
@@ -91,4 +96,36 @@ func TestCUDASampled(t *testing.T) {
 	after := cudaStats(gpuE)
 	require.Equal(t, before.Mallocs, after.Mallocs, "device allocations in a warm run")
 	require.Greater(t, after.Forwards, before.Forwards)
+}
+
+// TestCUDASynthFamilies: every synthetic family and type (llama, qwen2,
+// qwen3, gemma3 with its sliding window and softcaps, the MoEs, gpt-oss;
+// F32, Q8_0, Q4_0, MXFP4) decodes the CPU's greedy tokens, and the first
+// step's logits agree within synthTol of their range.
+func TestCUDASynthFamilies(t *testing.T) {
+	const synthTol = 1e-4
+	specs := append(synth.Specs(), synth.MoESpecs()...)
+	if testing.Short() {
+		specs = []synth.Spec{specs[1], specs[8], specs[len(specs)-3]} // llama Q8_0, gemma3 Q8_0, qwen3moe Q8_0
+	}
+	for _, s := range specs {
+		t.Run(s.Name, func(t *testing.T) {
+			path, _ := buildSynth(t, s)
+			cpuE, gpuE := cudaPair(t, path, WithContext(64))
+			ids := cpuE.Tokenizer().Encode("Once upon a time, there was", true, false)
+			want, err := cpuE.Logits(context.Background(), ids)
+			require.NoError(t, err)
+			got, err := gpuE.Logits(context.Background(), ids)
+			require.NoError(t, err)
+			lo, hi, d := want[0], want[0], 0.0
+			for i := range want {
+				lo, hi = min(lo, want[i]), max(hi, want[i])
+				d = max(d, math.Abs(float64(got[i]-want[i])))
+			}
+			require.LessOrEqual(t, d/float64(hi-lo), synthTol, "first-step logits")
+			t.Logf("%s: max |logit diff| %.2g of a range of %.3g", s.Name, d, hi-lo)
+			req := Request{Prompt: ids, MaxTokens: 16, IgnoreEOG: true}
+			require.Equal(t, generate(t, cpuE, req).Samples[0].Tokens, generate(t, gpuE, req).Samples[0].Tokens)
+		})
+	}
 }
