@@ -62,9 +62,19 @@ func TestCUDAGreedy(t *testing.T) {
 			req := Request{Prompt: ids, MaxTokens: n, IgnoreEOG: true}
 			want := generate(t, cpuE, req).Samples[0].Tokens
 			require.Len(t, want, n)
+			s0 := cudaStats(gpuE)
 			got := generate(t, gpuE, req).Samples[0].Tokens
 			require.Equal(t, want, got, "greedy tokens: cpu %q, cuda %q", cpuE.Tokenizer().Decode(want), gpuE.Tokenizer().Decode(got))
 			s := cudaStats(gpuE)
+			// Traffic per step: ids, positions and tables up; one row of
+			// logits down, and a MoE layer's group sizes (E+1 int32).
+			hp, f := gpuE.Hyper(), s.Forwards-s0.Forwards
+			perStep := int64(4 * hp.Vocab)
+			if hp.Experts > 0 {
+				perStep += int64(4 * hp.Layers * (hp.Experts + 1))
+			}
+			require.Equal(t, f*perStep, s.DtoH-s0.DtoH, "bytes copied to the host in %d steps", f)
+			require.Less(t, (s.HtoD-s0.HtoD)/f, int64(1024), "bytes copied to the device per step")
 			t.Logf("%s: %d forwards, %.1f launches, %.0f weight bytes, %.0f KV bytes per forward",
 				c.name, s.Forwards, float64(s.Launches)/float64(s.Forwards), float64(s.WeightBytes)/float64(s.Forwards),
 				float64(s.KVBytes)/float64(s.Forwards))
