@@ -23,26 +23,100 @@ __device__ __forceinline__ void embed(float *dst, const uint8_t *table, const in
     }
 }
 
-#define EMBED_KERNEL(name, T)                                                                                 \
-    extern "C" __global__ void embed_##name(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, \
-                                            int64_t vocab, double scale) {                                    \
-        embed<T>(dst, table, ids, n, vocab, scale);                                                           \
-    }                                                                                                         \
-    REGISTER_KERNEL(embed_##name)
+// One embed_<t> per type (written out: the registry test reads them).
 
-EMBED_KERNEL(f32, QT_F32)
-EMBED_KERNEL(f16, QT_F16)
-EMBED_KERNEL(bf16, QT_BF16)
-EMBED_KERNEL(q4_0, QT_Q4_0)
-EMBED_KERNEL(q4_1, QT_Q4_1)
-EMBED_KERNEL(q5_0, QT_Q5_0)
-EMBED_KERNEL(q5_1, QT_Q5_1)
-EMBED_KERNEL(q8_0, QT_Q8_0)
-EMBED_KERNEL(q8_1, QT_Q8_1)
-EMBED_KERNEL(q2_k, QT_Q2_K)
-EMBED_KERNEL(q3_k, QT_Q3_K)
-EMBED_KERNEL(q4_k, QT_Q4_K)
-EMBED_KERNEL(q5_k, QT_Q5_K)
-EMBED_KERNEL(q6_k, QT_Q6_K)
-EMBED_KERNEL(q8_k, QT_Q8_K)
-EMBED_KERNEL(mxfp4, QT_MXFP4)
+extern "C" __global__ void embed_f32(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                     double scale) {
+    embed<QT_F32>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_f32)
+
+extern "C" __global__ void embed_f16(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                     double scale) {
+    embed<QT_F16>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_f16)
+
+extern "C" __global__ void embed_bf16(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_BF16>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_bf16)
+
+extern "C" __global__ void embed_q4_0(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q4_0>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q4_0)
+
+extern "C" __global__ void embed_q4_1(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q4_1>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q4_1)
+
+extern "C" __global__ void embed_q5_0(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q5_0>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q5_0)
+
+extern "C" __global__ void embed_q5_1(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q5_1>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q5_1)
+
+extern "C" __global__ void embed_q8_0(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q8_0>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q8_0)
+
+extern "C" __global__ void embed_q8_1(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q8_1>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q8_1)
+
+extern "C" __global__ void embed_q2_k(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q2_K>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q2_k)
+
+extern "C" __global__ void embed_q3_k(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q3_K>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q3_k)
+
+extern "C" __global__ void embed_q4_k(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q4_K>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q4_k)
+
+extern "C" __global__ void embed_q5_k(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q5_K>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q5_k)
+
+extern "C" __global__ void embed_q6_k(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q6_K>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q6_k)
+
+extern "C" __global__ void embed_q8_k(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                      double scale) {
+    embed<QT_Q8_K>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_q8_k)
+
+extern "C" __global__ void embed_mxfp4(float *dst, const uint8_t *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                       double scale) {
+    embed<QT_MXFP4>(dst, table, ids, n, vocab, scale);
+}
+REGISTER_KERNEL(embed_mxfp4)

@@ -150,31 +150,172 @@ __device__ __forceinline__ void matmul(float *dst, const uint8_t *w, const uint8
 }
 static_assert(MM_WROWS * MM_TM == 32, "matmul: a lane per output of its warp");
 
-#define MATMUL_KERNELS(name, T)                                                                                \
-    extern "C" __global__ void __launch_bounds__(MV_WARPS * 32)                                                \
-        matvec_##name(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,         \
-                      int64_t out, int64_t rows) {                                                             \
-        matvec<T>(dst, w, x, bias, in, out, rows);                                                             \
-    }                                                                                                          \
-    REGISTER_KERNEL(matvec_##name)                                                                             \
-    extern "C" __global__ void __launch_bounds__(MM_WARPS * 32)                                                \
-        matmul_##name(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,         \
-                      int64_t out, int64_t rows) {                                                             \
-        matmul<T>(dst, w, x, bias, in, out, rows);                                                             \
-    }                                                                                                          \
-    REGISTER_KERNEL(matmul_##name)
+// One matvec_<t> and one matmul_<t> per type (written out: the registry test reads them).
 
-MATMUL_KERNELS(f32, QT_F32)
-MATMUL_KERNELS(f16, QT_F16)
-MATMUL_KERNELS(bf16, QT_BF16)
-MATMUL_KERNELS(q4_0, QT_Q4_0)
-MATMUL_KERNELS(q4_1, QT_Q4_1)
-MATMUL_KERNELS(q5_0, QT_Q5_0)
-MATMUL_KERNELS(q5_1, QT_Q5_1)
-MATMUL_KERNELS(q8_0, QT_Q8_0)
-MATMUL_KERNELS(q2_k, QT_Q2_K)
-MATMUL_KERNELS(q3_k, QT_Q3_K)
-MATMUL_KERNELS(q4_k, QT_Q4_K)
-MATMUL_KERNELS(q5_k, QT_Q5_K)
-MATMUL_KERNELS(q6_k, QT_Q6_K)
-MATMUL_KERNELS(mxfp4, QT_MXFP4)
+extern "C" __global__ void matvec_f32(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                      int64_t out, int64_t rows) {
+    matvec<QT_F32>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_f32)
+
+extern "C" __global__ void matmul_f32(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                      int64_t out, int64_t rows) {
+    matmul<QT_F32>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_f32)
+
+extern "C" __global__ void matvec_f16(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                      int64_t out, int64_t rows) {
+    matvec<QT_F16>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_f16)
+
+extern "C" __global__ void matmul_f16(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                      int64_t out, int64_t rows) {
+    matmul<QT_F16>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_f16)
+
+extern "C" __global__ void matvec_bf16(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_BF16>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_bf16)
+
+extern "C" __global__ void matmul_bf16(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_BF16>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_bf16)
+
+extern "C" __global__ void matvec_q4_0(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q4_0>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q4_0)
+
+extern "C" __global__ void matmul_q4_0(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q4_0>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q4_0)
+
+extern "C" __global__ void matvec_q4_1(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q4_1>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q4_1)
+
+extern "C" __global__ void matmul_q4_1(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q4_1>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q4_1)
+
+extern "C" __global__ void matvec_q5_0(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q5_0>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q5_0)
+
+extern "C" __global__ void matmul_q5_0(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q5_0>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q5_0)
+
+extern "C" __global__ void matvec_q5_1(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q5_1>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q5_1)
+
+extern "C" __global__ void matmul_q5_1(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q5_1>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q5_1)
+
+extern "C" __global__ void matvec_q8_0(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q8_0>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q8_0)
+
+extern "C" __global__ void matmul_q8_0(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q8_0>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q8_0)
+
+extern "C" __global__ void matvec_q2_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q2_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q2_k)
+
+extern "C" __global__ void matmul_q2_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q2_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q2_k)
+
+extern "C" __global__ void matvec_q3_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q3_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q3_k)
+
+extern "C" __global__ void matmul_q3_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q3_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q3_k)
+
+extern "C" __global__ void matvec_q4_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q4_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q4_k)
+
+extern "C" __global__ void matmul_q4_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q4_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q4_k)
+
+extern "C" __global__ void matvec_q5_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q5_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q5_k)
+
+extern "C" __global__ void matmul_q5_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q5_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q5_k)
+
+extern "C" __global__ void matvec_q6_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matvec<QT_Q6_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_q6_k)
+
+extern "C" __global__ void matmul_q6_k(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                       int64_t out, int64_t rows) {
+    matmul<QT_Q6_K>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_q6_k)
+
+extern "C" __global__ void matvec_mxfp4(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                        int64_t out, int64_t rows) {
+    matvec<QT_MXFP4>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matvec_mxfp4)
+
+extern "C" __global__ void matmul_mxfp4(float *dst, const uint8_t *w, const uint8_t *x, const float *bias, int64_t in,
+                                        int64_t out, int64_t rows) {
+    matmul<QT_MXFP4>(dst, w, x, bias, in, out, rows);
+}
+REGISTER_KERNEL(matmul_mxfp4)

@@ -40,18 +40,18 @@ __device__ __forceinline__ void quantize_q8(uint8_t *dst, const float *x, int64_
         reinterpret_cast<uint16_t *>(y)[0] = __half_as_ushort(__float2half_rn(d));
 }
 
-extern "C" __global__ void __launch_bounds__(QZ_WARPS * 32) quantize_q8_0(uint8_t *dst, const float *x, int64_t nblocks) {
+extern "C" __global__ void quantize_q8_0(uint8_t *dst, const float *x, int64_t nblocks) {
     quantize_q8<false>(dst, x, nblocks);
 }
 REGISTER_KERNEL(quantize_q8_0)
 
-extern "C" __global__ void __launch_bounds__(QZ_WARPS * 32) quantize_q8_1(uint8_t *dst, const float *x, int64_t nblocks) {
+extern "C" __global__ void quantize_q8_1(uint8_t *dst, const float *x, int64_t nblocks) {
     quantize_q8<true>(dst, x, nblocks);
 }
 REGISTER_KERNEL(quantize_q8_1)
 
 // Lane l takes values 8l .. 8l+7 of the super-block.
-extern "C" __global__ void __launch_bounds__(QZ_WARPS * 32) quantize_q8_k(uint8_t *dst, const float *x, int64_t nblocks) {
+extern "C" __global__ void quantize_q8_k(uint8_t *dst, const float *x, int64_t nblocks) {
     const int lane = threadIdx.x & 31;
     const int64_t b = int64_t(blockIdx.x) * QZ_WARPS + (threadIdx.x >> 5);
     if (b >= nblocks)
