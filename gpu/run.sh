@@ -20,12 +20,20 @@ export ENGINE_GPU_SEED=${ENGINE_GPU_SEED:-$(date +%s)}
 
 rows=()
 failed=0
+# Every step's time limit is cut to what is left of 450 s, so the whole call stays under 8 minutes.
+deadline=$((SECONDS + 450))
 # step NAME TIMEOUT_S CMD...: runs CMD, its stdout in NAME.log and stderr in NAME.err (both shown),
 # and sets last_s and last_rc.
 step() {
 	local name=$1 limit=$2 t0 rc
 	shift 2
-	echo "=== $name: $*"
+	limit=$((limit < deadline - SECONDS ? limit : deadline - SECONDS))
+	if [ "$limit" -lt 5 ]; then
+		echo "=== $name: no time left" | tee "$logs/$name.log" >"$logs/$name.err"
+		last_s=0 last_rc=124
+		return
+	fi
+	echo "=== $name (limit ${limit}s): $*"
 	t0=$(date +%s.%N)
 	timeout -k 10 "$limit" "$@" >"$logs/$name.log" 2>"$logs/$name.err"
 	rc=$?
@@ -42,14 +50,14 @@ verdict() { [ "$last_rc" -eq 0 ] && echo PASS || echo FAIL; }
 
 # 1. Devices.
 step devices 30 bash -c "nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; '$engine' info --devices"
-row devices "$(verdict)" "$(grep -m1 '^NVIDIA driver' "$logs/devices.log" || echo 'engine info --devices failed')"
+row devices "$(verdict)" "$(cat "$logs"/devices.* | grep -m1 -E '^NVIDIA driver|^engine: ' | cut -c1-100)"
 
 # 2. The test binaries (run in their package's directory, as go test does).
 for tb in "$out"/bin/*.test; do
 	[ -e "$tb" ] || continue
 	name=$(basename "$tb" .test)
 	dir=${name//_//}
-	step "$name" 300 bash -c "cd '$dir' && '$PWD/$tb' -test.v -test.count=1 -test.timeout=280s"
+	step "$name" 200 bash -c "cd '$dir' && '$PWD/$tb' -test.v -test.count=1 -test.timeout=190s"
 	pass=$(grep -c -- '^--- PASS' "$logs/$name.log")
 	fail=$(grep -- '--- FAIL' "$logs/$name.log" | sed 's/.*--- FAIL: \([^ ]*\).*/\1/' | head -5 | tr '\n' ' ')
 	skip=$(grep -c -- '^--- SKIP' "$logs/$name.log")
@@ -60,9 +68,9 @@ done
 for m in stories260K stories260K-moe4x; do
 	f=$out/models/$m.gguf
 	[ -f "$f" ] || { last_s=0; row "greedy $m" SKIP "no $f"; continue; }
-	step "cpu-$m" 120 "$engine" run -m "$f" -p "$prompt" -n 48 --greedy --device cpu
+	step "cpu-$m" 60 "$engine" run -m "$f" -p "$prompt" -n 48 --greedy --device cpu
 	cpu_rc=$last_rc
-	step "cuda-$m" 120 "$engine" run -m "$f" -p "$prompt" -n 48 --greedy --device cuda
+	step "cuda-$m" 60 "$engine" run -m "$f" -p "$prompt" -n 48 --greedy --device cuda
 	if [ "$cpu_rc" -ne 0 ] || [ "$last_rc" -ne 0 ]; then
 		row "greedy $m" FAIL "exit status cpu $cpu_rc, cuda $last_rc"
 	elif cmp -s "$logs/cpu-$m.log" "$logs/cuda-$m.log"; then
@@ -76,7 +84,7 @@ done
 san=$(command -v compute-sanitizer || ls -1d /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda-*/bin/compute-sanitizer \
 	/usr/local/cuda*/compute-sanitizer/compute-sanitizer /opt/nvidia/*/compute-sanitizer /opt/cuda/bin/compute-sanitizer 2>/dev/null | sort -V | tail -1)
 if [ -n "$san" ] && [ -x "$san" ]; then
-	step memcheck 240 "$san" --tool memcheck --error-exitcode 86 --print-limit 20 \
+	step memcheck 150 "$san" --tool memcheck --error-exitcode 86 --print-limit 20 \
 		"$engine" run -m "$out/models/stories260K.gguf" -p "$prompt" -n 16 --greedy --device cuda
 	summary=$(cat "$logs"/memcheck.* | grep -m1 'ERROR SUMMARY' || echo "no summary (exit $last_rc)")
 	row memcheck "$(verdict)" "$summary ($san)"
@@ -86,7 +94,7 @@ else
 fi
 
 # 5. Speed and launches per forward (informative: a failure to run is a failure, the numbers are not judged).
-step bench 120 "$PWD/$out/bin/bench" speed -m "$out/models/stories260K.gguf" --device cuda --prompt 64 --gen 32 --reps 2
+step bench 60 "$PWD/$out/bin/bench" speed -m "$out/models/stories260K.gguf" --device cuda --prompt 64 --gen 32 --reps 2
 row "bench speed" "$(verdict)" "$(cat "$logs"/bench.* | grep -m1 -iE 'launch' | cut -c1-100)"
 
 echo
