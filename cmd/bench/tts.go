@@ -114,6 +114,7 @@ func ttsMergeCmd() *cobra.Command {
 				if err := json.Unmarshal(b, &r); err != nil {
 					return fmt.Errorf("%s: %w", a, err)
 				}
+				runs := r.Runs
 				if rep == nil {
 					rep = &r
 					rep.Runs = nil
@@ -123,7 +124,7 @@ func ttsMergeCmd() *cobra.Command {
 					rep.Duration += r.Duration
 					rep.Config.Ns = append(rep.Config.Ns, r.Config.Ns...)
 				}
-				for _, run := range r.Runs {
+				for _, run := range runs {
 					k := [3]any{run.Task, run.Strategy, run.N}
 					if !seen[k] {
 						seen[k] = true
