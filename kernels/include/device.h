@@ -29,9 +29,11 @@ constexpr bool emu_params_ok(void (*)(A...)) {
 #define REGISTER_KERNEL(name)                                                                         \
     static_assert(emu_params_ok(&name), #name ": kernel parameters must be 8 bytes each (pointers, " \
                                               "int64_t, uint64_t, double): see kernels/README.md");
-#define SHARED_DYNAMIC(T, name)                                \
-    extern __shared__ __align__(16) unsigned char dyn_smem_[]; \
-    T *name = reinterpret_cast<T *>(dyn_smem_)
+// Declared once at file scope: nvcc rejects block-scope declarations of one
+// extern __shared__ name that differ between a template and a plain function
+// when all kernels are compiled as one unit (engine_kernels.fatbin).
+extern __shared__ __align__(16) unsigned char engine_dyn_smem[];
+#define SHARED_DYNAMIC(T, name) T *name = reinterpret_cast<T *>(engine_dyn_smem)
 #else
 #include "cudaemu.h"
 #endif
