@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/tscale/engine/backend"
@@ -24,7 +25,8 @@ type Backend struct {
 	ar   arena
 	st   Stats
 
-	poison bool // fill each Alloc with NaN (tests)
+	poison    bool // fill each Alloc with NaN (tests)
+	closeOnce sync.Once
 
 	// This forward's uploads, by slice identity: RoPE gets the same
 	// positions 2× per layer, Attention the same batch once per layer.
@@ -61,13 +63,18 @@ func Open() (*Backend, error) { return New(openDriver) }
 func New(open func() (Driver, error)) (*Backend, error) {
 	t := newThread()
 	var d Driver
+	var name string
 	var err error
-	t.do(func() { d, err = open() })
+	t.do(func() {
+		if d, err = open(); err == nil {
+			name = d.Name()
+		}
+	})
 	if err != nil {
 		t.stop()
 		return nil, err
 	}
-	b := &Backend{t: t, d: d, name: d.Name(), up32: map[*int32]upload{}, consts: map[*float32]DevPtr{}}
+	b := &Backend{t: t, d: d, name: name, up32: map[*int32]upload{}, consts: map[*float32]DevPtr{}}
 	b.ar.d = d
 	return b, nil
 }
@@ -87,13 +94,16 @@ func (b *Backend) Stats() Stats {
 
 // Close frees the device memory of the arena and closes the driver. Weights
 // and KV caches are freed with the driver's context.
+// A second Close does nothing.
 func (b *Backend) Close() error {
 	var err error
-	b.t.do(func() {
-		b.ar.free()
-		err = b.d.Close()
+	b.closeOnce.Do(func() {
+		b.t.do(func() {
+			b.ar.free()
+			err = b.d.Close()
+		})
+		b.t.stop()
 	})
-	b.t.stop()
 	return err
 }
 

@@ -13,9 +13,10 @@ import (
 // locking of their own. One hand-over costs a channel round trip per op,
 // small beside a kernel launch.
 type thread struct {
-	mu   sync.Mutex // one caller at a time
-	ops  chan func()
-	done chan any // nil, or the panic of the op
+	mu     sync.Mutex // one caller at a time
+	ops    chan func()
+	done   chan any // nil, or the panic of the op
+	closed bool
 }
 
 func newThread() *thread {
@@ -38,6 +39,10 @@ func run(f func()) (p any) {
 // do runs f on the thread and waits; a panic in f is raised again here.
 func (t *thread) do(f func()) {
 	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		panic("cuda: backend used after Close")
+	}
 	t.ops <- f
 	p := <-t.done
 	t.mu.Unlock()
@@ -49,7 +54,11 @@ func (t *thread) do(f func()) {
 // stop ends the thread's goroutine (after the driver is closed).
 func (t *thread) stop() {
 	t.mu.Lock()
-	close(t.ops)
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.closed = true
+		close(t.ops)
+	}
 }
 
 // check panics on a driver error: ops have no error results, and a failed
