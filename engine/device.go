@@ -20,6 +20,12 @@ func newBackend(device string, threads int) (backend.Backend, error) {
 	case "cuda":
 		return cuda.Open()
 	case "auto":
+		// Only a real GPU: the emulator of a cudaemu build is for tests
+		// (--device cuda there).
+		if !cuda.Built {
+			log.Printf("device auto: %v; using the CPU", cuda.ErrNotCompiled)
+			return cpu.New(threads), nil
+		}
 		be, err := cuda.Open()
 		if err != nil {
 			log.Printf("device auto: %v; using the CPU", err)

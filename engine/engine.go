@@ -77,8 +77,9 @@ func WithPrefixCache(on bool) Option { return func(c *config) { c.prefixCache = 
 func WithProgress(fn func(done, total int64)) Option { return func(c *config) { c.progress = fn } }
 
 // WithDevice chooses the backend: "cpu" (the default), "cuda" (an error
-// when this build has no CUDA or no usable GPU) or "auto" (the GPU when one
-// is usable, else the CPU, saying so in the log).
+// when this build has no CUDA or no usable GPU; the emulator in a cudaemu
+// build) or "auto" (the GPU when one is usable, else the CPU, saying so in
+// the log).
 func WithDevice(d string) Option { return func(c *config) { c.device = d } }
 
 // Engine is a loaded model with its scheduler. Its methods are safe for
