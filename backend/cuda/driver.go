@@ -1,7 +1,24 @@
 // Package cuda is the CUDA backend: backend.Backend over a small Driver
 // layer. The driver is chosen by build tag: `cuda` links the real one
-// (gorgonia.org/cu), `cudaemu` the emulator (kernels compiled as host C++),
-// neither gives a build without CUDA whose Open says so.
+// (gorgonia.org/cu, cu_driver.go), `cudaemu` the emulator (the same kernels
+// compiled as host C++, emudriver.go); neither gives a build without CUDA
+// whose Open returns ErrNotCompiled. The backend's logic has no tag.
+//
+// Design:
+//   - One goroutine, locked to its OS thread, makes the driver and makes
+//     every driver call (thread.go): a CUDA context is current per thread.
+//     Backend methods hand their calls to it, so callers need no locking.
+//   - Upload copies a weight's stored bytes to the device once (plus a 1-D
+//     weight decoded to F32 for the kernels of norms and biases); NewKV puts
+//     the F16 pool on the device (kernels/kv.cu's layout).
+//   - Alloc takes activations from an arena that Reset (called by the
+//     engine before each forward) rewinds: after the first steps of a batch
+//     size the decode loop allocates no device memory.
+//   - Per step, the host sends ids, positions, sequence ids and block tables
+//     (each slice once per forward) and gets back the rows it Reads or
+//     Argmax's ids; a MoE layer also reads its E+1 group sizes.
+//   - Stats counts forwards, launches, and the weight and KV bytes the
+//     kernels read (from shapes), which bench prints per forward.
 package cuda
 
 import "unsafe"
