@@ -54,6 +54,8 @@ KERNELS_HASH = $$(find kernels -type f \( -name '*.cu' -o -name '*.h' -o -name '
 
 cudaemu: ## the CUDA kernels on the CPU: emulator and kernel tests (cgo, g++ >= 12, no GPU)
 	CGO_CXXFLAGS="-g -O2 -DCUDAEMU_SRC=$(KERNELS_HASH)" $(GO) test -count=1 -tags cudaemu ./backend/cuda/...
+	CGO_CXXFLAGS="-g -O2 -DCUDAEMU_SRC=$(KERNELS_HASH)" $(GO) test -short -count=1 -tags cudaemu \
+		-run 'TestCUDA|TestRunCUDAEmu' ./engine/ ./cmd/engine/
 
 cudaemu-asan: ## make cudaemu under AddressSanitizer: a kernel's out-of-bounds access fails (slow the first time)
 	CGO_CXXFLAGS="-g -O1 -fsanitize=address -fno-omit-frame-pointer -DCUDAEMU_SRC=$(KERNELS_HASH)" \
