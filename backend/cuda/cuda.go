@@ -289,6 +289,7 @@ func (b *Backend) RMSNorm(dst, x backend.Tensor, w backend.Weight, eps float32) 
 		panic(fmt.Sprintf("cuda: rmsnorm %s: x %dx%d, dst %dx%d", ww.name, s.rows, s.cols, d.rows, d.cols))
 	}
 	b.t.do(func() {
+		b.st.WeightBytes += int64(4 * g) // the decoded F32 weight
 		b.launch("rmsnorm_f32", dim(s.n()/g), block1D(g, 256), 0, ptr(d.p), ptr(s.p), ptr(ww.f32), i64(g), f64(eps))
 	})
 }

@@ -97,7 +97,7 @@ func TestLaunchesAndBytes(t *testing.T) {
 	s := b.Stats()
 	require.Equal(t, int64(9), s.Launches)
 	require.Equal(t, int64(1), s.Forwards)
-	require.Equal(t, int64(36+360), s.WeightBytes-s0.WeightBytes, "an embedding row and the matrix")
+	require.Equal(t, int64(36+4*64+360), s.WeightBytes-s0.WeightBytes, "an embedding row, the norm as F32 and the matrix")
 	require.Equal(t, int64((1+10)*32*2*2), s.KVBytes, "positions 0 and 0..9 of K and V in F16")
 	require.Len(t, f.tids, 1, "OS threads that called the driver")
 }
