@@ -71,6 +71,17 @@ func fork(k int, fn func(i int)) {
 		return
 	}
 	if k-1 <= runtime.GOMAXPROCS(0)-1 && workers.TryLock() {
+		start := now()
+		if !busy.calm(start) {
+			// The helpers are not getting cores: a share handed to
+			// one waits for its next time slice, so the caller does
+			// all of them itself.
+			workers.Unlock()
+			for i := range k {
+				fn(i)
+			}
+			return
+		}
 		for len(workers.ws) < k-1 {
 			workers.ws = append(workers.ws, newWorker())
 		}
@@ -78,13 +89,18 @@ func fork(k int, fn func(i int)) {
 		for i, w := range ws {
 			w.post(func() { fn(i + 1) })
 		}
-		start := time.Now()
 		defer func() { // also when fn(0) panics: no job may outlive the fork
 			// The helpers' shares are as large as the caller's: wait
 			// for them by spinning up to half as long again.
-			limit := max(spinFor, time.Since(start)/2)
+			own := now() - start
+			limit := max(spinFor, own/2)
 			for _, w := range ws {
 				w.wait(limit)
+			}
+			// A helper that finished far later than the caller's own
+			// share took was descheduled (or its share was uneven).
+			if t := now(); t-start-own > max(gapLimit, 2*own) {
+				busy.noteGap(t)
 			}
 			workers.Unlock()
 		}()
@@ -218,9 +234,12 @@ func (w *worker) loop() {
 // more runnable threads than cores (another process, or more goroutines
 // than Ps), and each spin then takes CPU from a thread doing real work
 // (2-thread decode fell from ~170 to ~20 tok/s beside one busy process).
-// So after such a gap nobody spins for a back-off period, which doubles
-// with each gap found soon after the last one and starts small again once
-// the machine has been calm.
+// A helper descheduled while it runs its share shows as a fork whose
+// helpers finish far later than the caller's own share. After either
+// sign, for a back-off period nobody spins and forks run every share on
+// the caller (a share handed to a helper would wait for its next time
+// slice); the period doubles with each sign found soon after the last one
+// and starts small again once the machine has been calm.
 const (
 	gapLimit   = 500 * time.Microsecond // a poll takes well under a microsecond
 	minBackoff = 5 * time.Millisecond
@@ -235,6 +254,9 @@ type contention struct {
 	gaps    atomic.Int64 // gaps seen (tests and diagnostics)
 }
 
+// calm reports whether spinning and handing work to helpers pay at t.
+func (c *contention) calm(t time.Duration) bool { return int64(t) >= c.until.Load() }
+
 // spun reports whether a spinner that polled at last and again at t may
 // go on spinning, noting a gap if it was descheduled in between.
 func (c *contention) spun(last, t time.Duration) bool {
@@ -242,7 +264,7 @@ func (c *contention) spun(last, t time.Duration) bool {
 		c.noteGap(t)
 		return false
 	}
-	return int64(t) >= c.until.Load()
+	return c.calm(t)
 }
 
 func (c *contention) noteGap(t time.Duration) {

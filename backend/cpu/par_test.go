@@ -57,7 +57,9 @@ func TestFork(t *testing.T) {
 	require.Equal(t, int64(4*200*45), total.Load())
 
 	// A panic in the caller's share surfaces after the helpers finish, and
-	// the pool stays usable.
+	// the pool stays usable. (The uneven shares above may have started a
+	// contention back-off, which runs shares on the caller: end it.)
+	busy.until.Store(0)
 	var late atomic.Bool
 	require.Panics(t, func() {
 		fork(2, func(i int) {
@@ -73,6 +75,7 @@ func TestFork(t *testing.T) {
 
 	// A helper that outlasts the caller's spin: the caller parks and is
 	// woken when it finishes.
+	busy.until.Store(0)
 	var slow atomic.Bool
 	fork(2, func(i int) {
 		if i == 1 {
@@ -144,4 +147,29 @@ func TestForkBacksOffUnderContention(t *testing.T) {
 	wg.Wait()
 	require.Greater(t, busy.gaps.Load(), before, "no descheduled spin noticed in 5 s of contention")
 	require.Zero(t, n.Load()%1000)
+}
+
+// TestForkSerialWhenContended: during a back-off fork runs every share on
+// the calling goroutine, each exactly once; a helper far slower than the
+// caller's share starts one.
+func TestForkSerialWhenContended(t *testing.T) {
+	busy.noteGap(now())
+	defer busy.until.Store(0)
+	var mu sync.Mutex
+	var order []int
+	fork(2, func(i int) {
+		mu.Lock()
+		order = append(order, i)
+		mu.Unlock()
+	})
+	require.Equal(t, []int{0, 1}, order, "in order on the caller")
+
+	busy.until.Store(0)
+	before := busy.gaps.Load()
+	fork(2, func(i int) {
+		if i == 1 {
+			time.Sleep(2 * gapLimit)
+		}
+	})
+	require.Greater(t, busy.gaps.Load(), before, "a late helper starts a back-off")
 }
