@@ -27,6 +27,7 @@ test: models ## vet, then every test (with the race detector on the concurrent p
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -race -short ./backend/... ./engine/... ./model/... ./server/... ./cmd/... ./bench/...
 	$(MAKE) --no-print-directory cudaemu
+	CGO_CXXFLAGS="-g -O2 -DCUDAEMU_SRC=$(KERNELS_HASH)" $(GO) test -count=1 -timeout 20m -tags cudaemu -run 'CUDA' ./engine/ ./cmd/engine/
 
 fuzz: ## run each fuzz target for a short while (FUZZTIME=30s): parsers, request decoders, templates
 	@set -e; for t in FuzzParse:./model/gguf FuzzDequantize:./quant FuzzDotMXFP4:./quant \
