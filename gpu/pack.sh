@@ -11,7 +11,7 @@ models=${MODELS:-../shared/models}
 [ -f backend/cuda/fatbin/engine_kernels.fatbin ] || { echo "gpu/pack.sh: no fatbin: run make gpu-check" >&2; exit 1; }
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/models"
-# Stripped: the three binaries must fit the carry with the models.
+# Stripped and gzipped below: the binaries must fit the carry with the models.
 flags=(-tags cuda -trimpath -ldflags "-s -w")
 $GO build "${flags[@]}" -o "$out/bin/engine" ./cmd/engine
 $GO build "${flags[@]}" -o "$out/bin/bench" ./cmd/bench
@@ -23,6 +23,8 @@ for m in stories260K.gguf stories260K-moe4x.gguf; do
 	[ -f "$models/$m" ] || { echo "gpu/pack.sh: $models/$m not found (../shared must sit beside the repository)" >&2; exit 1; }
 	cp "$models/$m" "$out/models/"
 done
+# gzip: the fatbin is in each binary, and the carry is 64 MiB (gpu/run.sh unpacks them).
+gzip -9 "$out"/bin/*
 git rev-parse --short HEAD >"$out/commit" 2>/dev/null || true
 size=$(du -sb "$out" | cut -f1)
 ls -l "$out/bin" "$out/models" >&2

@@ -13,8 +13,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=gpu/out
 logs=$(mktemp -d)
-[ -x "$out/bin/engine" ] || { echo "gpu/run.sh: $out/bin/engine not found: run make gpu-check here, carry gpu/out" >&2; exit 2; }
-engine=$PWD/$out/bin/engine
+[ -f "$out/bin/engine.gz" ] || { echo "gpu/run.sh: $out/bin/engine.gz not found: run make gpu-check here, carry gpu/out" >&2; exit 2; }
+# The binaries travel gzipped (gpu/pack.sh).
+bin=$logs/bin
+mkdir -p "$bin"
+for f in "$out"/bin/*.gz; do
+	gzip -dc "$f" >"$bin/$(basename "$f" .gz)" && chmod +x "$bin/$(basename "$f" .gz)" || { echo "gpu/run.sh: cannot unpack $f" >&2; exit 2; }
+done
+engine=$bin/engine
 prompt="Once upon a time"
 export ENGINE_GPU_SEED=${ENGINE_GPU_SEED:-$(date +%s)}
 
@@ -53,11 +59,11 @@ step devices 30 bash -c "nvidia-smi -L; nvidia-smi --query-gpu=name,driver_versi
 row devices "$(verdict)" "$(cat "$logs"/devices.* | grep -m1 -E '^NVIDIA driver|^engine: ' | cut -c1-100)"
 
 # 2. The test binaries (run in their package's directory, as go test does).
-for tb in "$out"/bin/*.test; do
+for tb in "$bin"/*.test; do
 	[ -e "$tb" ] || continue
 	name=$(basename "$tb" .test)
 	dir=${name//_//}
-	step "$name" 200 bash -c "cd '$dir' && '$PWD/$tb' -test.v -test.count=1 -test.timeout=190s"
+	step "$name" 200 bash -c "cd '$dir' && '$tb' -test.v -test.count=1 -test.timeout=190s"
 	pass=$(grep -c -- '^--- PASS' "$logs/$name.log")
 	fail=$(grep -- '--- FAIL' "$logs/$name.log" | sed 's/.*--- FAIL: \([^ ]*\).*/\1/' | head -5 | tr '\n' ' ')
 	skip=$(grep -c -- '^--- SKIP' "$logs/$name.log")
@@ -94,7 +100,7 @@ else
 fi
 
 # 5. Speed and launches per forward (informative: a failure to run is a failure, the numbers are not judged).
-step bench 60 "$PWD/$out/bin/bench" speed -m "$out/models/stories260K.gguf" --device cuda --prompt 64 --gen 32 --reps 2
+step bench 60 "$bin/bench" speed -m "$out/models/stories260K.gguf" --device cuda --prompt 64 --gen 32 --reps 2
 row "bench speed" "$(verdict)" "$(cat "$logs"/bench.* | grep -m1 -iE 'launch' | cut -c1-100)"
 
 echo
