@@ -43,3 +43,15 @@ func closeBackend(be backend.Backend) {
 		c.Close()
 	}
 }
+
+// DefaultDevice is the device a command-line flag should default to: "auto"
+// in a build with the CUDA backend, else "cpu".
+func DefaultDevice() string {
+	if cuda.Built {
+		return "auto"
+	}
+	return "cpu"
+}
+
+// DeviceUsage describes WithDevice's names, for a --device flag's help.
+const DeviceUsage = "backend: auto (the GPU if usable, else the CPU), cpu or cuda"

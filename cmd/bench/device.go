@@ -14,11 +14,7 @@ import (
 var device string
 
 func deviceFlag(c *cobra.Command) {
-	def := "cpu"
-	if cuda.Built {
-		def = "auto"
-	}
-	c.Flags().StringVar(&device, "device", def, "backend: auto (the GPU if usable, else the CPU), cpu or cuda")
+	c.Flags().StringVar(&device, "device", engine.DefaultDevice(), engine.DeviceUsage)
 }
 
 func withDevice() engine.Option { return engine.WithDevice(device) }

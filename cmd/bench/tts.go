@@ -88,7 +88,7 @@ generated set gen:KIND:LEVEL (kinds arith, units, count; levels 1-4).`,
 	fl.StringVar(&f.delimiter, "delimiter", "\n", "tree: text that ends a step")
 	fl.IntVar(&f.depth, "depth", 6, "tree: maximum steps")
 	fl.IntVar(&f.stepTokens, "step-tokens", 32, "tree: maximum tokens per step")
-	fl.StringVar(&f.device, "device", "cpu", "backend (cpu only until the CUDA backend exists)")
+	fl.StringVar(&f.device, "device", engine.DefaultDevice(), engine.DeviceUsage)
 	c.AddCommand(ttsMergeCmd())
 	return c
 }
@@ -166,9 +166,6 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 	if f.model == "" || f.taskSpec == "" {
 		return errors.New("tts: --model and --tasks are required")
 	}
-	if f.device != "cpu" {
-		return fmt.Errorf("tts: --device %q: only cpu is built", f.device)
-	}
 	if f.chat != "auto" && f.chat != "on" && f.chat != "off" {
 		return fmt.Errorf("tts: --chat %q (want auto, on or off)", f.chat)
 	}
@@ -203,7 +200,7 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 		// Room for the prompt and maxN forked samples (beams fork twice over).
 		blocks := (f.ctxLen/16 + 1) + 2*(maxN+1)*(f.maxTokens/16+2)
 		return engine.Open(path, engine.WithThreads(f.threads), engine.WithContext(f.ctxLen),
-			engine.WithKVBlocks(blocks), engine.WithPrefixCache(false))
+			engine.WithKVBlocks(blocks), engine.WithPrefixCache(false), engine.WithDevice(f.device))
 	}
 	e, err := open(f.model)
 	if err != nil {
