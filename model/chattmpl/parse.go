@@ -274,21 +274,10 @@ func (p *parser) stmt(kw string) (node, error) {
 		}
 		if p.peek().kind == tEOF || p.peek().s == "|" {
 			n := &setBlock{name: t.s}
-			for p.accept("|") {
-				f, err := p.filter(nil)
-				if err != nil {
-					return nil, err
-				}
-				n.filters = append(n.filters, f)
-			}
-			if err := p.done(); err != nil {
+			var err error
+			if n.filters, n.body, err = p.filteredBody("set", false); err != nil {
 				return nil, err
 			}
-			b, _, err := p.block("set", "endset")
-			if err != nil {
-				return nil, err
-			}
-			n.body = b
 			return n, p.done()
 		}
 		n := &setNode{names: []string{t.s}}
@@ -353,21 +342,10 @@ func (p *parser) stmt(kw string) (node, error) {
 		return &callBlock{macro: m, call: c}, p.done()
 	case "filter":
 		n := &filterBlock{}
-		for first := true; first || p.accept("|"); first = false {
-			f, err := p.filter(nil)
-			if err != nil {
-				return nil, err
-			}
-			n.filters = append(n.filters, f)
-		}
-		if err := p.done(); err != nil {
+		var err error
+		if n.filters, n.body, err = p.filteredBody("filter", true); err != nil {
 			return nil, err
 		}
-		b, _, err := p.block("filter", "endfilter")
-		if err != nil {
-			return nil, err
-		}
-		n.body = b
 		return n, p.done()
 	case "break", "continue":
 		if err := p.done(); err != nil {
@@ -873,6 +851,24 @@ func (p *parser) filters(x expr) (expr, error) {
 			return x, nil
 		}
 	}
+}
+
+// filteredBody parses the rest of a {% set x | f %} or {% filter f | g %}
+// tag (a filter chain, needed or not), then its body up to {% endTAG %}.
+func (p *parser) filteredBody(tag string, need bool) ([]*filterX, []node, error) {
+	var fs []*filterX
+	for first := true; (first && need) || p.accept("|"); first = false {
+		f, err := p.filter(nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		fs = append(fs, f)
+	}
+	if err := p.done(); err != nil {
+		return nil, nil, err
+	}
+	b, _, err := p.block(tag, "end"+tag)
+	return fs, b, err
 }
 
 func (p *parser) filter(x expr) (*filterX, error) {
