@@ -327,6 +327,20 @@ struct wchunk<QT_Q2_K> : qchunk<QT_Q8_K> {
     }
 };
 
+// halves_isum is the integer sum of a 32-value chunk stored as two 16-value
+// halves with scales sc0 and sc1, each value kept as q + off (Q3_K: 4, Q6_K: 32).
+__device__ __forceinline__ int halves_isum(const int q[8], const achunk &a, int sc0, int sc1, int off) {
+    int s0 = 0, s1 = 0, x0 = 0, x1 = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        s0 = dot4(q[i], a.v[i], s0);
+        s1 = dot4(q[i + 4], a.v[i + 4], s1);
+        x0 = sum4(a.v[i], x0);
+        x1 = sum4(a.v[i + 4], x1);
+    }
+    return sc0 * (s0 - off * x0) + sc1 * (s1 - off * x1);
+}
+
 template <>
 struct wchunk<QT_Q3_K> : qchunk<QT_Q8_K> {
     int q[8], sc0, sc1;
@@ -346,16 +360,7 @@ struct wchunk<QT_Q3_K> : qchunk<QT_Q8_K> {
     }
     __device__ float dot(const uint8_t *x, int64_t c) const {
         achunk a = load_act<act>(x, c);
-        int s0 = 0, s1 = 0, x0 = 0, x1 = 0;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            s0 = dot4(q[i], a.v[i], s0);
-            s1 = dot4(q[i + 4], a.v[i + 4], s1);
-            x0 = sum4(a.v[i], x0);
-            x1 = sum4(a.v[i + 4], x1);
-        }
-        int isum = sc0 * (s0 - 4 * x0) + sc1 * (s1 - 4 * x1);
-        return __fmul_rn(__fmul_rn(d, a.d), float(isum));
+        return __fmul_rn(__fmul_rn(d, a.d), float(halves_isum(q, a, sc0, sc1, 4)));
     }
 };
 
@@ -412,16 +417,7 @@ struct wchunk<QT_Q6_K> : qchunk<QT_Q8_K> {
     }
     __device__ float dot(const uint8_t *x, int64_t c) const {
         achunk a = load_act<act>(x, c);
-        int s0 = 0, s1 = 0, x0 = 0, x1 = 0;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            s0 = dot4(q[i], a.v[i], s0);
-            s1 = dot4(q[i + 4], a.v[i + 4], s1);
-            x0 = sum4(a.v[i], x0);
-            x1 = sum4(a.v[i + 4], x1);
-        }
-        int isum = sc0 * (s0 - 32 * x0) + sc1 * (s1 - 32 * x1);
-        return __fmul_rn(__fmul_rn(d, a.d), float(isum));
+        return __fmul_rn(__fmul_rn(d, a.d), float(halves_isum(q, a, sc0, sc1, 32)));
     }
 };
 
