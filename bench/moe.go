@@ -8,6 +8,7 @@ import (
 	"github.com/tscale/engine/backend"
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // MoEPoint is the decode speed of N samples of one prompt, decoded as one
@@ -95,7 +96,7 @@ func Experts(ctx context.Context, e *engine.Engine, prompts []string, gen int) (
 	before := e.Stats().ExpertTokens
 	l := ExpertLoad{Prompts: len(prompts)}
 	for i, p := range prompts {
-		ids := e.Tokenizer().Encode(p, true, false)
+		ids := e.Tokenizer().Encode(p, tokenizer.AddSpecial)
 		res, err := e.Generate(ctx, engine.Request{Prompt: ids, MaxTokens: gen}, nil)
 		if err != nil {
 			return l, fmt.Errorf("expert load: prompt %d %q: %w", i, p, err)

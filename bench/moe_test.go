@@ -11,6 +11,7 @@ import (
 
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/model/synth"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 func sharedModel(t *testing.T, name string) string {
@@ -34,7 +35,7 @@ func TestExperts(t *testing.T) {
 	require.NoError(t, err)
 	want := 0
 	for _, p := range prompts {
-		want += len(e.Tokenizer().Encode(p, true, false)) + gen - 1
+		want += len(e.Tokenizer().Encode(p, tokenizer.AddSpecial)) + gen - 1
 	}
 	require.Equal(t, want, l.Tokens)
 	require.Equal(t, 2, l.Used)

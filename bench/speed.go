@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // promptText is the same ordinary text llama.cpp's side of the comparison
@@ -32,7 +33,7 @@ type Speed struct {
 // vocabulary adds one.
 func Prompt(e *engine.Engine, n int) ([]int32, error) {
 	text := strings.Repeat(promptText, n/8+1)
-	ids := e.Tokenizer().Encode(text, true, false)
+	ids := e.Tokenizer().Encode(text, tokenizer.AddSpecial)
 	if len(ids) < n {
 		return nil, fmt.Errorf("prompt text gives only %d tokens, want %d", len(ids), n)
 	}

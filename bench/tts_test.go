@@ -15,6 +15,7 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/engine/strategy"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 const stories = "../../shared/models/stories260K.gguf"
@@ -73,7 +74,7 @@ func TestTTSEndToEnd(t *testing.T) {
 	render := func(task tasks.Task) (TTSPrompt, error) {
 		// stories260K writes stories and seldom a number: count to 7, and
 		// (seed 12) it goes on "0 play with it".
-		return TTSPrompt{IDs: e.Tokenizer().Encode("1 2 3 4 5 6 7", true, false), Stop: []string{"\n"}}, nil
+		return TTSPrompt{IDs: e.Tokenizer().Encode("1 2 3 4 5 6 7", tokenizer.AddSpecial), Stop: []string{"\n"}}, nil
 	}
 	ns := []int{1, 2}
 	cfg := TTSConfig{

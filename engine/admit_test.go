@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // TestTooManySamples: more samples than the queue can ever hold fail at
@@ -17,7 +18,7 @@ import (
 func TestTooManySamples(t *testing.T) {
 	e := openStories(t, WithMaxQueue(4))
 	defer e.Close()
-	ok := e.Tokenizer().Encode("Once upon a time", true, false)
+	ok := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	_, err := e.Stream(context.Background(), Request{Prompt: ok, N: 5})
 	require.ErrorIs(t, err, ErrTooManySamples)
 	require.ErrorContains(t, err, "5 samples, the queue holds at most 4")
@@ -146,7 +147,7 @@ func atLimitUnderPressure(t *testing.T, cache bool) {
 // budget is rejected up front.
 func TestHostBudget(t *testing.T) {
 	probe := openStories(t)
-	ids := probe.Tokenizer().Encode("Once upon a time", true, false)
+	ids := probe.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	// long runs to the end of the context, far longer than the test needs.
 	long := Request{Prompt: ids, N: 2, Sampling: warm, IgnoreEOG: true}
 	short := Request{Prompt: ids, N: 4, MaxTokens: 10, Sampling: warm, Seed: 7, IgnoreEOG: true}
@@ -215,7 +216,7 @@ func TestKVStartupError(t *testing.T) {
 func TestMaxTokensOverflow(t *testing.T) {
 	e := openStories(t, WithContext(64))
 	defer e.Close()
-	ok := e.Tokenizer().Encode("Once upon a time", true, false)
+	ok := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	for _, m := range []int{math.MaxInt, math.MaxInt - len(ok) + 1, 1e9, 64} {
 		_, err := e.Stream(context.Background(), Request{Prompt: ok, MaxTokens: m})
 		require.ErrorIs(t, err, ErrTooLong, "MaxTokens %d", m)

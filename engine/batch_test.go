@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/backend"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // TestBatchedForwardMatchesAlone: sequences at different positions in one
@@ -27,7 +28,7 @@ func requireBatchMatchesAlone(t *testing.T, e *Engine, texts []string) {
 	prompts := make([][]int32, len(texts))
 	alone := make([][]float32, len(texts))
 	for i, text := range texts {
-		prompts[i] = e.Tokenizer().Encode(text, true, false)
+		prompts[i] = e.Tokenizer().Encode(text, tokenizer.AddSpecial)
 		var err error
 		alone[i], err = e.Logits(context.Background(), prompts[i])
 		require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // benchModel opens the default model (or skips) for the speed benchmarks.
@@ -38,7 +39,7 @@ func BenchmarkPrefill(b *testing.B) {
 func BenchmarkDecode(b *testing.B) {
 	e := benchModel(b)
 	defer e.Close()
-	ids := e.Tokenizer().Encode("Once upon a time, in a small village, there lived", true, false)
+	ids := e.Tokenizer().Encode("Once upon a time, in a small village, there lived", tokenizer.AddSpecial)
 	b.ResetTimer()
 	n := 0
 	for i := 0; i < b.N; i++ {

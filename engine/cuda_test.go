@@ -13,6 +13,7 @@ import (
 	"github.com/tscale/engine/backend/cuda"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model/synth"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // The CUDA backend over the emulated driver (every kernel run on the CPU
@@ -55,7 +56,7 @@ func TestCUDAGreedy(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cpuE, gpuE := cudaPair(t, c.path(t), WithContext(128))
-			ids := cpuE.Tokenizer().Encode("Once upon a time, there was a", true, false)
+			ids := cpuE.Tokenizer().Encode("Once upon a time, there was a", tokenizer.AddSpecial)
 			n := 48
 			if testing.Short() && c.name != "stories260K" {
 				n = 24
@@ -88,7 +89,7 @@ func TestCUDAGreedy(t *testing.T) {
 // tokens, and allocates no device memory (the arena is reused).
 func TestCUDASampled(t *testing.T) {
 	cpuE, gpuE := cudaPair(t, modelPath(t, "stories260K.gguf"), WithContext(64), WithBlockSize(4))
-	ids := cpuE.Tokenizer().Encode("Lily and Tom went to the park. They saw a big", true, false)
+	ids := cpuE.Tokenizer().Encode("Lily and Tom went to the park. They saw a big", tokenizer.AddSpecial)
 	req := Request{Prompt: ids, N: 8, MaxTokens: 12, IgnoreEOG: true, Seed: 42,
 		Sampling: sample.Params{Temperature: 0.9, TopK: 40, TopP: 0.95}}
 	want := generate(t, cpuE, req)
@@ -123,7 +124,7 @@ func TestCUDASynthFamilies(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			path, _ := buildSynth(t, s)
 			cpuE, gpuE := cudaPair(t, path, WithContext(64))
-			ids := cpuE.Tokenizer().Encode("Once upon a time, there was", true, false)
+			ids := cpuE.Tokenizer().Encode("Once upon a time, there was", tokenizer.AddSpecial)
 			want, err := cpuE.Logits(context.Background(), ids)
 			require.NoError(t, err)
 			got, err := gpuE.Logits(context.Background(), ids)
@@ -146,7 +147,7 @@ func TestCUDASynthFamilies(t *testing.T) {
 // CPU's logits.
 func TestCUDASeqForks(t *testing.T) {
 	cpuE, gpuE := cudaPair(t, modelPath(t, "stories260K.gguf"), WithContext(64), WithBlockSize(4))
-	prompt := cpuE.Tokenizer().Encode("Once upon a time, there", true, false) // not a multiple of 4
+	prompt := cpuE.Tokenizer().Encode("Once upon a time, there", tokenizer.AddSpecial) // not a multiple of 4
 	run := func(e *Engine) [][]float32 {
 		ctx := context.Background()
 		s, err := e.NewSeq(ctx, prompt)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // Four samples of one prompt: the prompt is prefilled once and the samples
@@ -20,7 +21,7 @@ func ExampleEngine_Generate() {
 	}
 	defer e.Close()
 	req := engine.Request{
-		Prompt:    e.Tokenizer().Encode("Once upon a time", true, false),
+		Prompt:    e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial),
 		N:         4,
 		MaxTokens: 12,
 		Sampling:  sample.Params{Temperature: 0.8, TopK: 40},

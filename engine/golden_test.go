@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/internal/testmodels"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // golden is a reference file written by scripts/ref/golden.mjs from llama.cpp.
@@ -137,7 +138,7 @@ func TestGoldenGreedy(t *testing.T) {
 			}
 			for i, c := range cases {
 				t.Run(fmt.Sprint(i), func(t *testing.T) {
-					ids := e.Tokenizer().Encode(c.Prompt, true, g.Settings.ParseSpecial)
+					ids := e.Tokenizer().Encode(c.Prompt, tokenizer.AddSpecial, tokenizer.ParseSpecial.If(g.Settings.ParseSpecial))
 					require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
 					res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
 					require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/synth"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/quant"
 )
 
@@ -145,7 +146,7 @@ func TestHostBytesPerSample(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close()
 	require.Equal(t, vocab, e.Hyper().Vocab)
-	short := e.Tokenizer().Encode("Once upon a time, there was a little girl named Lily.", true, false)
+	short := e.Tokenizer().Encode("Once upon a time, there was a little girl named Lily.", tokenizer.AddSpecial)
 	long := prompt200(t, e)
 	for _, tc := range []struct {
 		name     string

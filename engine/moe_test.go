@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/model/synth"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/quant"
 )
 
@@ -35,7 +36,7 @@ func TestMoEGolden(t *testing.T) {
 	}
 	ran := 0
 	for i, c := range cases {
-		ids := e.Tokenizer().Encode(c.Prompt, true, g.Settings.ParseSpecial)
+		ids := e.Tokenizer().Encode(c.Prompt, tokenizer.AddSpecial, tokenizer.ParseSpecial.If(g.Settings.ParseSpecial))
 		require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
 		res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
 		require.NoError(t, err)
@@ -76,8 +77,8 @@ func TestMoEIdenticalMatchesDense(t *testing.T) {
 		"Lily and her mom went to the park. They saw a big tree with red apples. Lily wanted an apple, so she",
 	} {
 		t.Run(p, func(t *testing.T) {
-			ids := dense.Tokenizer().Encode(p, true, false)
-			require.Equal(t, ids, moe.Tokenizer().Encode(p, true, false))
+			ids := dense.Tokenizer().Encode(p, tokenizer.AddSpecial)
+			require.Equal(t, ids, moe.Tokenizer().Encode(p, tokenizer.AddSpecial))
 			want, err := dense.Logits(context.Background(), ids)
 			require.NoError(t, err)
 			got, err := moe.Logits(context.Background(), ids)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // TestLogprobs: reported log-probabilities are the log-softmax of the
@@ -16,7 +17,7 @@ import (
 func TestLogprobs(t *testing.T) {
 	e := openStories(t)
 	defer e.Close()
-	ids := e.Tokenizer().Encode("Once upon a time", true, false)
+	ids := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: 6, Sampling: warm, Seed: 5, Logprobs: true, TopLogprobs: 3, IgnoreEOG: true}, nil)
 	require.NoError(t, err)
 	s := res.Samples[0]
@@ -41,7 +42,7 @@ func TestLogprobs(t *testing.T) {
 func TestStops(t *testing.T) {
 	e := openStories(t)
 	defer e.Close()
-	ids := e.Tokenizer().Encode("Once upon a time", true, false)
+	ids := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	greedy := func(r Request) Completion {
 		r.Prompt = ids
 		res, err := e.Generate(context.Background(), r, nil)
@@ -72,7 +73,7 @@ func TestSeqAPI(t *testing.T) {
 	e := openStories(t)
 	defer e.Close()
 	ctx := context.Background()
-	ids := e.Tokenizer().Encode("Tom had a dog", true, false)
+	ids := e.Tokenizer().Encode("Tom had a dog", tokenizer.AddSpecial)
 	s, err := e.NewSeq(ctx, ids)
 	require.NoError(t, err)
 	want, err := e.Logits(ctx, ids)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 func openStories(t testing.TB, opts ...Option) *Engine {
@@ -31,7 +32,7 @@ func prompt200(t testing.TB, e *Engine) []int32 {
 	for i := 0; i < 40; i++ {
 		text += "Lily and Tom went to the park to play with a big red ball. "
 	}
-	ids := e.Tokenizer().Encode(text, true, false)
+	ids := e.Tokenizer().Encode(text, tokenizer.AddSpecial)
 	require.GreaterOrEqual(t, len(ids), 200)
 	return ids[:200]
 }
@@ -53,7 +54,7 @@ func TestForkIsExact(t *testing.T) {
 			e, err := Open(p, WithContext(256))
 			require.NoError(t, err)
 			defer e.Close()
-			ids := e.Tokenizer().Encode("Once upon a time, there was a", true, false)
+			ids := e.Tokenizer().Encode("Once upon a time, there was a", tokenizer.AddSpecial)
 			n, maxNew, seed := 8, 24, uint64(1000)
 			if testing.Short() {
 				n, maxNew = 4, 16
@@ -130,7 +131,7 @@ func TestPrefixCache(t *testing.T) {
 	_, err := e.Generate(context.Background(), first, nil)
 	require.NoError(t, err)
 
-	suffix := e.Tokenizer().Encode(" Then they went home.", false, false)
+	suffix := e.Tokenizer().Encode(" Then they went home.")
 	second := Request{Prompt: append(append([]int32{}, ids...), suffix...), MaxTokens: 16}
 	before := e.Stats()
 	res, err := e.Generate(context.Background(), second, nil)
@@ -178,7 +179,7 @@ func TestSchedulerUnderPressure(t *testing.T) {
 			text += " and they played in the park"
 		}
 		reqs[i] = Request{
-			Prompt: e.Tokenizer().Encode(text, true, false), N: 1 + rng.IntN(3),
+			Prompt: e.Tokenizer().Encode(text, tokenizer.AddSpecial), N: 1 + rng.IntN(3),
 			MaxTokens: 4 + rng.IntN(maxNew), Sampling: warm, Seed: uint64(i),
 		}
 	}
@@ -244,7 +245,7 @@ func TestCancelFreesBlocks(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	e := openStories(t, WithContext(64), WithMaxQueue(4))
 	defer e.Close()
-	ok := e.Tokenizer().Encode("Once upon a time", true, false)
+	ok := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	long := make([]int32, 64)
 	for _, tc := range []struct {
 		name string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/synth"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/quant"
 )
 
@@ -110,7 +111,7 @@ func checkSynthGolden(t *testing.T, s synth.Spec, tol float64) {
 		cases = cases[:1] // every family and type still, one prompt each
 	}
 	for i, c := range cases {
-		ids := e.Tokenizer().Encode(c.Prompt, true, false)
+		ids := e.Tokenizer().Encode(c.Prompt, tokenizer.AddSpecial)
 		require.Equal(t, c.PromptTokens, ids, "tokens of %q", c.Prompt)
 		res, err := e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: g.NPredict, IgnoreEOG: true}, nil)
 		got := res.Samples[0].Tokens

@@ -244,9 +244,9 @@ func appendOrdinary(out []int32, tok *tokenizer.Tokenizer, text string) []int32 
 			}
 		}
 		if cut < 0 {
-			return append(out, tok.Encode(text, false, false)...)
+			return append(out, tok.Encode(text)...)
 		}
-		out = append(out, tok.Encode(text[:cut+1], false, false)...)
+		out = append(out, tok.Encode(text[:cut+1])...)
 		text = text[cut+1:]
 	}
 }
@@ -351,5 +351,5 @@ func (f *formatter) render(ctx context.Context, tok *tokenizer.Tokenizer, req *c
 		text := stripBOS(out.S, bos, tok.AddBOS())
 		out = out.Slice(len(out.S)-len(text), len(out.S))
 	}
-	return &Chat{Prompt: tok.EncodePlain(out.S, true, out.Plain.Overlaps), Text: out.S}, nil
+	return &Chat{Prompt: tok.EncodePlain(out.S, out.Plain.Overlaps, tokenizer.AddSpecial), Text: out.S}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model/harmony"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // job is one API request turned into engine requests, one per prompt.
@@ -72,7 +73,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 			j.prompts = append(j.prompts, p.Tokens)
 			j.texts = append(j.texts, tok.Decode(p.Tokens))
 		} else {
-			j.prompts = append(j.prompts, tok.Encode(p.Text, true, true))
+			j.prompts = append(j.prompts, tok.Encode(p.Text, tokenizer.AddSpecial, tokenizer.ParseSpecial))
 			j.texts = append(j.texts, p.Text)
 		}
 	}

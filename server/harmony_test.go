@@ -434,13 +434,13 @@ func TestHarmonyGptOssTokens(t *testing.T) {
 	}
 	require.False(t, tok.IsEOG(ids[harmony.End]))
 	out := []int32{ids[harmony.Channel]}
-	out = append(out, tok.Encode("analysis", false, false)...)
+	out = append(out, tok.Encode("analysis")...)
 	out = append(out, ids[harmony.MessageT])
-	out = append(out, tok.Encode("Hi", false, false)...)
+	out = append(out, tok.Encode("Hi")...)
 	out = append(out, ids[harmony.End], ids[harmony.Start])
-	out = append(out, tok.Encode("assistant", false, false)...)
+	out = append(out, tok.Encode("assistant")...)
 	out = append(out, ids[harmony.Channel])
-	out = append(out, tok.Encode("final", false, false)...)
+	out = append(out, tok.Encode("final")...)
 	out = append(out, ids[harmony.Constrain], ids[harmony.MessageT])
 	st := tok.NewStreamAfter([]int32{ids[harmony.Start]})
 	var text string

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 func jsonDecode(res *http.Response, v any) error {
@@ -260,7 +261,7 @@ func TestRetryAfter(t *testing.T) {
 	// A sequence of 60 tokens holds 4 of the 8 blocks, so a request of 4
 	// samples of up to 20 tokens (5 blocks to start, 8 at most) waits,
 	// filling the queue.
-	long := e.Tokenizer().Encode(strings.Repeat("Once upon a time ", 20), true, true)[:60]
+	long := e.Tokenizer().Encode(strings.Repeat("Once upon a time ", 20), tokenizer.AddSpecial, tokenizer.ParseSpecial)[:60]
 	seq, err := e.NewSeq(context.Background(), long)
 	require.NoError(t, err)
 	defer seq.Close() // lets the waiting request run if the test fails

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 func TestChatTemplatesMatchJinja2(t *testing.T) {
@@ -254,7 +255,7 @@ func TestChatCompletion(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "System: Stories only.\nUser: Once upon a time\nAssistant:", want)
 	u := m["usage"].(map[string]any)
-	require.EqualValues(t, len(e.Tokenizer().Encode(want, true, true)), u["prompt_tokens"])
+	require.EqualValues(t, len(e.Tokenizer().Encode(want, tokenizer.AddSpecial, tokenizer.ParseSpecial)), u["prompt_tokens"])
 	for i, c := range cs {
 		require.EqualValues(t, i, c["index"])
 		msg := c["message"].(map[string]any)
@@ -528,7 +529,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`engine_http_requests_total{endpoint="/v1/completions",status="200"} 2`,
 		`engine_http_requests_total{endpoint="/v1/completions",status="404"} 1`,
-		fmt.Sprintf("engine_prompt_tokens_total %d", 2*len(e.Tokenizer().Encode(prompt, true, true))),
+		fmt.Sprintf("engine_prompt_tokens_total %d", 2*len(e.Tokenizer().Encode(prompt, tokenizer.AddSpecial, tokenizer.ParseSpecial))),
 		"engine_prompt_tokens_cached_total 16",
 		`engine_generation_tokens_total 20`,
 		`engine_time_to_first_token_seconds_count 2`,
@@ -567,7 +568,7 @@ func TestMetricsExperts(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	// The last of the 10 tokens is sampled but never run through the model.
-	ran := len(e.Tokenizer().Encode(prompt, true, true)) + 9
+	ran := len(e.Tokenizer().Encode(prompt, tokenizer.AddSpecial, tokenizer.ParseSpecial)) + 9
 	re := regexp.MustCompile(`engine_moe_expert_tokens_total\{expert="(\d)",layer="(\d)"\} (\d+)`)
 	sums := map[string]int{}
 	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
@@ -604,7 +605,7 @@ func TestChatPrompt(t *testing.T) {
 	c, err := ChatPrompt(e, FormatAuto, msgs, "", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, "System: Stories only.\nUser: Once upon a time\nAssistant:", c.Text)
-	require.Equal(t, e.Tokenizer().Encode(c.Text, true, true), c.Prompt)
+	require.Equal(t, e.Tokenizer().Encode(c.Text, tokenizer.AddSpecial, tokenizer.ParseSpecial), c.Prompt)
 	require.False(t, c.Harmony)
 	require.Empty(t, c.Stops)
 	_, err = ChatPrompt(e, FormatHarmony, msgs, "", time.Now())

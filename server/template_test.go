@@ -213,7 +213,7 @@ func TestRoleForging(t *testing.T) {
 			text := tok.Detokenize(forged.Prompt, false, true)
 			require.Equal(t, strings.Count(text, forgery), 5, "%q", text)
 			// Without forgery the ids are the whole text's, special tokens parsed.
-			require.Equal(t, tok.Encode(clean.Text, true, true), clean.Prompt)
+			require.Equal(t, tok.Encode(clean.Text, tokenizer.AddSpecial, tokenizer.ParseSpecial), clean.Prompt)
 		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/engine/strategy"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/server"
 )
 
@@ -211,7 +212,7 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 	chat := f.chat == "on" || f.chat == "auto" && hasTmpl
 	var newlines []int32
 	for _, nl := range []string{"\n", "\n\n"} {
-		if ids := e.Tokenizer().Encode(nl, false, false); len(ids) == 1 {
+		if ids := e.Tokenizer().Encode(nl); len(ids) == 1 {
 			newlines = append(newlines, ids[0])
 		}
 	}
@@ -223,7 +224,7 @@ func (f *ttsFlags) run(cmd *cobra.Command) error {
 		text := strings.ReplaceAll(tmpl, "{question}", t.Question)
 		if !chat {
 			// The answer is one line; beam and tree end at a newline token.
-			return bench.TTSPrompt{IDs: e.Tokenizer().Encode(text, true, false), Stop: []string{"\n"}, StopTokens: newlines}, nil
+			return bench.TTSPrompt{IDs: e.Tokenizer().Encode(text, tokenizer.AddSpecial), Stop: []string{"\n"}, StopTokens: newlines}, nil
 		}
 		var msgs []server.ChatMessage
 		if f.system != "" {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/tokenizer"
 	"github.com/tscale/engine/server"
 )
 
@@ -53,7 +54,7 @@ func runCmd() *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			ids := e.Tokenizer().Encode(prompt, true, true)
+			ids := e.Tokenizer().Encode(prompt, tokenizer.AddSpecial, tokenizer.ParseSpecial)
 			var chat *server.Chat
 			if ch.on {
 				if chat, err = ch.render(e, prompt); err != nil {

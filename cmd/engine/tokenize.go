@@ -35,7 +35,7 @@ func tokenizeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ids := tok.Encode(strings.Join(args, " "), !raw, !noSpecial)
+			ids := tok.Encode(strings.Join(args, " "), tokenizer.AddSpecial.If(!raw), tokenizer.ParseSpecial.If(!noSpecial))
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(ids)
 			}

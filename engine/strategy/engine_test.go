@@ -13,6 +13,7 @@ import (
 
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 const storiesPath = "../../../shared/models/stories260K.gguf"
@@ -56,7 +57,7 @@ func requireNoKV(t *testing.T, e *engine.Engine) {
 
 func TestBeamStories(t *testing.T) {
 	e := openStories(t)
-	prompt := e.Tokenizer().Encode("Once upon a time", true, false)
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	for _, tc := range []struct {
 		w     int
 		alpha float64
@@ -84,7 +85,7 @@ func TestBeamStories(t *testing.T) {
 
 func TestTreeStories(t *testing.T) {
 	e := openStories(t)
-	prompt := e.Tokenizer().Encode("Once upon a time", true, false)
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	res, err := Tree(context.Background(), FromEngine(e), prompt, TreeOptions{K: 3, B: 2, MaxDepth: 3, Delimiter: ".",
 		MaxStepTokens: 24, Sampling: sample.Params{Temperature: 0.9, TopK: 40}, Seed: 5})
 	require.NoError(t, err)
@@ -113,7 +114,7 @@ func TestTreeStories(t *testing.T) {
 
 func TestVoteStories(t *testing.T) {
 	e := openStories(t)
-	prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named", true, false)
+	prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named", tokenizer.AddSpecial)
 	req := engine.Request{Prompt: prompt, N: 8, MaxTokens: 40, Sampling: sample.Params{Temperature: 1}, Seed: 3, Stop: []string{"."}}
 	name := Func(func(s string) (string, bool) {
 		f := strings.Fields(s)
@@ -148,15 +149,15 @@ func TestRewardModelStories(t *testing.T) {
 	e := openStories(t)
 	rm, err := NewRewardModel(e, e.Tokenizer(), "")
 	require.NoError(t, err)
-	prompt := e.Tokenizer().Encode("Tom had two apples and got one more. How many apples?", true, false)
+	prompt := e.Tokenizer().Encode("Tom had two apples and got one more. How many apples?", tokenizer.AddSpecial)
 	c := engine.Completion{Text: " He had three apples."}
 	got, err := rm.Score(context.Background(), prompt, c)
 	require.NoError(t, err)
 	// Reference: the full softmax over the vocabulary after the common
 	// prefix of the template followed by " Yes" and by " No".
 	text := rm.Prompt(e.Tokenizer().Decode(prompt), c.Text)
-	y := e.Tokenizer().Encode(text+" Yes", true, false)
-	n := e.Tokenizer().Encode(text+" No", true, false)
+	y := e.Tokenizer().Encode(text+" Yes", tokenizer.AddSpecial)
+	n := e.Tokenizer().Encode(text+" No", tokenizer.AddSpecial)
 	i := 0
 	for y[i] == n[i] {
 		i++
@@ -192,7 +193,7 @@ func TestRewardModelStories(t *testing.T) {
 
 func TestBestOfNStories(t *testing.T) {
 	e := openStories(t)
-	prompt := e.Tokenizer().Encode("Lily saw a bird", true, false)
+	prompt := e.Tokenizer().Encode("Lily saw a bird", tokenizer.AddSpecial)
 	res, err := BestOfN(context.Background(), e, engine.Request{Prompt: prompt, N: 6, MaxTokens: 12,
 		Sampling: sample.Params{Temperature: 1}, Seed: 9}, MeanLogprob{})
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/engine/strategy"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // The examples need ../shared/models/stories260K.gguf beside the repository.
@@ -22,7 +23,7 @@ func ExampleVote() {
 		return
 	}
 	defer e.Close()
-	prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named", true, false)
+	prompt := e.Tokenizer().Encode("Once upon a time, there was a little girl named", tokenizer.AddSpecial)
 	req := engine.Request{Prompt: prompt, N: 8, MaxTokens: 16, Sampling: sample.Params{Temperature: 0.8}, Seed: 1}
 	name := strategy.Regex(regexp.MustCompile(`^\s*([A-Z][a-z]+)`))
 	// The answer is the story's first word, complete in a sample cut off
@@ -52,7 +53,7 @@ func ExampleBestOfN() {
 		return
 	}
 	defer e.Close()
-	prompt := e.Tokenizer().Encode("Tom had a dog", true, false)
+	prompt := e.Tokenizer().Encode("Tom had a dog", tokenizer.AddSpecial)
 	req := engine.Request{Prompt: prompt, N: 4, MaxTokens: 12, Sampling: sample.Params{Temperature: 1}, Seed: 7}
 	res, err := strategy.BestOfN(context.Background(), e, req, strategy.MeanLogprob{})
 	if err != nil {
@@ -77,7 +78,7 @@ func ExampleBeam() {
 		return
 	}
 	defer e.Close()
-	prompt := e.Tokenizer().Encode("Once upon a time", true, false)
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	res, err := strategy.Beam(context.Background(), strategy.FromEngine(e), prompt,
 		strategy.BeamOptions{Width: 3, MaxTokens: 10, LengthPenalty: 1})
 	if err != nil {
@@ -104,7 +105,7 @@ func ExampleTree() {
 		return
 	}
 	defer e.Close()
-	prompt := e.Tokenizer().Encode("Once upon a time", true, false)
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	res, err := strategy.Tree(context.Background(), strategy.FromEngine(e), prompt, strategy.TreeOptions{
 		K: 3, B: 2, MaxDepth: 2, Delimiter: ".", MaxStepTokens: 32,
 		Sampling: sample.Params{Temperature: 0.8}, Seed: 2,

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/tokenizer"
 )
 
 // DefaultVerifyTemplate asks the reward model whether an answer is right.
@@ -59,8 +60,8 @@ func (r *RewardModel) Prompt(prompt, answer string) string {
 func (r *RewardModel) Query(prompt, answer string) (ids []int32, yes, no int32, err error) {
 	text := r.Prompt(prompt, answer)
 	tok := r.e.Tokenizer()
-	y := tok.Encode(text+" Yes", true, false)
-	n := tok.Encode(text+" No", true, false)
+	y := tok.Encode(text+" Yes", tokenizer.AddSpecial)
+	n := tok.Encode(text+" No", tokenizer.AddSpecial)
 	i := 0
 	for i < len(y) && i < len(n) && y[i] == n[i] {
 		i++

@@ -28,7 +28,7 @@ func BenchmarkEncode(b *testing.B) {
 			b.SetBytes(int64(len(benchText)))
 			b.ResetTimer()
 			for range b.N {
-				tok.Encode(benchText, true, false)
+				tok.Encode(benchText, AddSpecial)
 			}
 		})
 	}
@@ -37,7 +37,7 @@ func BenchmarkEncode(b *testing.B) {
 		b.SetBytes(int64(len(benchText)))
 		b.ResetTimer()
 		for range b.N {
-			tok.Encode(benchText, true, false)
+			tok.Encode(benchText, AddSpecial)
 		}
 	})
 }
@@ -46,7 +46,7 @@ func BenchmarkDecode(b *testing.B) {
 	for _, name := range vocabFiles {
 		b.Run(name, func(b *testing.B) {
 			tok := openVocab(b, name)
-			ids := tok.Encode(benchText, false, false)
+			ids := tok.Encode(benchText)
 			b.SetBytes(int64(len(benchText)))
 			b.ResetTimer()
 			for range b.N {

@@ -9,21 +9,49 @@ type frag struct {
 	off  int   // where text starts in the input
 }
 
-// Encode tokenizes text like llama.cpp's llama_tokenize(text, add_special,
-// parse_special): addSpecial adds BOS/EOS as the metadata asks; with
-// parseSpecial, control tokens written in the text (e.g. "<|eot_id|>") become
-// their ids. User-defined tokens are always matched, as in llama.cpp.
-func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
-	return t.encode(text, addSpecial, parseSpecial, nil)
+// EncodeOption changes how Encode tokenizes; combine them as arguments.
+type EncodeOption uint8
+
+const (
+	// AddSpecial adds BOS/EOS as the model's metadata asks (llama.cpp's
+	// add_special).
+	AddSpecial EncodeOption = 1 << iota
+	// ParseSpecial turns control tokens written in the text (e.g.
+	// "<|eot_id|>") into their ids (llama.cpp's parse_special).
+	ParseSpecial
+)
+
+// If is o when on, else no option: Encode(s, AddSpecial.If(bos)).
+func (o EncodeOption) If(on bool) EncodeOption {
+	if on {
+		return o
+	}
+	return 0
 }
 
-// EncodePlain is Encode(text, addSpecial, true) except that no special
+func has(opts []EncodeOption, o EncodeOption) bool {
+	for _, x := range opts {
+		if x&o != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Encode tokenizes text like llama.cpp's llama_tokenize; without options it
+// adds no BOS/EOS and treats control-token text as plain text. User-defined
+// tokens are always matched, as in llama.cpp.
+func (t *Tokenizer) Encode(text string, opts ...EncodeOption) []int32 {
+	return t.encode(text, has(opts, AddSpecial), has(opts, ParseSpecial), nil)
+}
+
+// EncodePlain is Encode(text, ParseSpecial, opts...) except that no special
 // token, control or user-defined, is matched where plain(start, end)
 // reports that bytes of text[start:end] are plain text (a chat's message
 // content): those bytes are always ordinary text. Elsewhere it tokenizes
 // exactly as Encode does.
-func (t *Tokenizer) EncodePlain(text string, addSpecial bool, plain func(start, end int) bool) []int32 {
-	return t.encode(text, addSpecial, true, plain)
+func (t *Tokenizer) EncodePlain(text string, plain func(start, end int) bool, opts ...EncodeOption) []int32 {
+	return t.encode(text, has(opts, AddSpecial), true, plain)
 }
 
 func (t *Tokenizer) encode(text string, addSpecial, parseSpecial bool, plain func(start, end int) bool) []int32 {

@@ -26,7 +26,7 @@ func FuzzEncode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string, addSpecial, parseSpecial bool) {
 		for _, tok := range toks {
-			ids := tok.Encode(s, addSpecial, parseSpecial)
+			ids := tok.Encode(s, AddSpecial.If(addSpecial), ParseSpecial.If(parseSpecial))
 			for _, id := range ids {
 				require.True(t, id >= 0 && int(id) < tok.VocabSize(), "id %d", id)
 			}
@@ -44,7 +44,7 @@ func FuzzEncode(f *testing.F) {
 			if tok.kind != bpe || !utf8.ValidString(s) {
 				continue
 			}
-			ids = tok.Encode(s, false, false)
+			ids = tok.Encode(s)
 			want := s
 			if tok.cleanSpaces {
 				want = string(cleanSpaces([]byte(s)))

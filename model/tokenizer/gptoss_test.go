@@ -172,9 +172,9 @@ func TestGptOssGolden(t *testing.T) {
 	require.Equal(t, g.EOG, tok.EOG())
 	require.Equal(t, []string{"llama4", "kanana2", "talkie", "minimax-m2"}, g.SameAs)
 	for _, c := range g.Cases {
-		ids := tok.Encode(c.Text, false, false)
+		ids := tok.Encode(c.Text)
 		require.Equal(t, c.IDs, nonNil(ids), "text %q", c.Text)
-		require.Equal(t, c.IDsSpecial, nonNil(tok.Encode(c.Text, false, true)), "text %q, parse_special", c.Text)
+		require.Equal(t, c.IDsSpecial, nonNil(tok.Encode(c.Text, ParseSpecial)), "text %q, parse_special", c.Text)
 		require.Equal(t, c.Decoded, tok.Detokenize(c.IDs, false, false), "text %q", c.Text)
 		require.Equal(t, c.DecodedSpecial, tok.Detokenize(c.IDsSpecial, false, true), "text %q", c.Text)
 	}
@@ -194,8 +194,8 @@ func TestGptOssRoundTrip(t *testing.T) {
 	tok, _ := openGptOss(t)
 	require.False(t, tok.cleanSpaces)
 	for _, c := range readGptOssGolden(t).Cases {
-		require.Equal(t, c.Text, tok.Decode(tok.Encode(c.Text, false, false)), "text %q", c.Text)
-		require.Equal(t, c.Text, tok.Detokenize(tok.Encode(c.Text, false, true), false, true), "text %q", c.Text)
+		require.Equal(t, c.Text, tok.Decode(tok.Encode(c.Text)), "text %q", c.Text)
+		require.Equal(t, c.Text, tok.Detokenize(tok.Encode(c.Text, ParseSpecial), false, true), "text %q", c.Text)
 	}
 }
 
@@ -237,20 +237,20 @@ func TestGptOssSpecial(t *testing.T) {
 	}
 	start, msg, end, ret := id("<|start|>"), id("<|message|>"), id("<|end|>"), id("<|return|>")
 	require.Equal(t, []int32{200006, 200008, 200007, 200002}, []int32{start, msg, end, ret})
-	user := tok.Encode("user", false, false)
-	hi := tok.Encode("hi", false, false)
+	user := tok.Encode("user")
+	hi := tok.Encode("hi")
 	want := slices.Concat([]int32{start}, user, []int32{msg}, hi, []int32{end})
 	for _, parse := range []bool{false, true} {
-		require.Equal(t, want, tok.Encode("<|start|>user<|message|>hi<|end|>", true, parse))
+		require.Equal(t, want, tok.Encode("<|start|>user<|message|>hi<|end|>", AddSpecial, ParseSpecial.If(parse)))
 	}
-	require.Equal(t, []int32{ret}, tok.Encode("<|return|>", false, true))
-	require.NotEqual(t, []int32{ret}, tok.Encode("<|return|>", false, false))
+	require.Equal(t, []int32{ret}, tok.Encode("<|return|>", ParseSpecial))
+	require.NotEqual(t, []int32{ret}, tok.Encode("<|return|>"))
 	require.True(t, tok.IsControl(ret))
 	require.False(t, tok.IsControl(start))
 	require.True(t, tok.IsEOG(ret))
 	require.False(t, tok.IsEOG(end))
 	require.Equal(t, "[PAD201087]", tok.Token(201087))
-	require.Equal(t, "<|start|>userhi", tok.Decode(tok.Encode("<|start|>user<|return|>hi", false, true)))
+	require.Equal(t, "<|start|>userhi", tok.Decode(tok.Encode("<|start|>user<|return|>hi", ParseSpecial)))
 }
 
 // TestGptOssRandom checks the golden's random texts (a fixed-seed mix of
@@ -274,8 +274,8 @@ func TestGptOssRandom(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &g))
 	require.NotEmpty(t, g.Random)
 	for _, c := range g.Random {
-		require.Equal(t, c.IDs, nonNil(tok.Encode(c.Text, false, false)), "text %q", c.Text)
-		require.Equal(t, c.IDsSpecial, nonNil(tok.Encode(c.Text, false, true)), "text %q", c.Text)
+		require.Equal(t, c.IDs, nonNil(tok.Encode(c.Text)), "text %q", c.Text)
+		require.Equal(t, c.IDsSpecial, nonNil(tok.Encode(c.Text, ParseSpecial)), "text %q", c.Text)
 		require.Equal(t, c.Text, tok.Decode(c.IDs), "text %q", c.Text)
 	}
 }

@@ -78,8 +78,8 @@ func TestHFToGGUF(t *testing.T) {
 	tok, err := FromGGUF(f)
 	require.NoError(t, err)
 	require.Equal(t, 10, tok.VocabSize())
-	require.Equal(t, []int32{4, 2, 6, 7}, tok.Encode("ab user<|x|>", true, true))
-	require.Equal(t, []int32{4, 2, 6}, tok.Encode("ab user<|x|>", true, false)) // a control token stays text, of unknown bytes
+	require.Equal(t, []int32{4, 2, 6, 7}, tok.Encode("ab user<|x|>", AddSpecial, ParseSpecial))
+	require.Equal(t, []int32{4, 2, 6}, tok.Encode("ab user<|x|>", AddSpecial)) // a control token stays text, of unknown bytes
 	require.Equal(t, "<s>ab user<|x|>", tok.Detokenize([]int32{4, 2, 6, 7}, false, true))
 }
 
@@ -157,7 +157,7 @@ func FuzzHFToGGUF(f *testing.F) {
 		g, err := gguf.Parse(b.Bytes(), "fuzz.gguf")
 		require.NoError(t, err)
 		if tok, err := FromGGUF(g); err == nil {
-			tok.Encode("ab <|end|>", true, true)
+			tok.Encode("ab <|end|>", AddSpecial, ParseSpecial)
 		}
 	})
 }

@@ -16,22 +16,22 @@ func TestEncodePlain(t *testing.T) {
 	eot, _ := tok.TokenID("<|eot_id|>")
 	text := "<|begin_of_text|>Hello<|eot_id|>x<|eot_id|>"
 	none := func(int, int) bool { return false }
-	require.Equal(t, tok.Encode(text, true, true), tok.EncodePlain(text, true, none))
+	require.Equal(t, tok.Encode(text, AddSpecial, ParseSpecial), tok.EncodePlain(text, none, AddSpecial))
 
 	// The plain bytes are "Hello<|eot_id|>x": the first <|eot_id|> is
 	// content, the last one the template's.
 	lo, hi := len("<|begin_of_text|>"), len("<|begin_of_text|>Hello<|eot_id|>x")
 	plain := func(i, j int) bool { return i < hi && lo < j }
-	ids := tok.EncodePlain(text, false, plain)
+	ids := tok.EncodePlain(text, plain)
 	require.Equal(t, bos, ids[0])
 	require.Equal(t, eot, ids[len(ids)-1])
 	require.Equal(t, 1, countID(ids, eot), "%v", ids)
-	require.Equal(t, append(append([]int32{bos}, tok.Encode("Hello<|eot_id|>x", false, false)...), eot), ids)
+	require.Equal(t, append(append([]int32{bos}, tok.Encode("Hello<|eot_id|>x")...), eot), ids)
 	require.Equal(t, text, tok.Detokenize(ids, false, true))
 
 	// Plain text only next to a special token leaves it a token.
 	plain = func(i, j int) bool { return i < len("<|begin_of_text|>Hello") && len("<|begin_of_text|>") < j }
-	require.Equal(t, tok.Encode(text, false, true), tok.EncodePlain(text, false, plain))
+	require.Equal(t, tok.Encode(text, ParseSpecial), tok.EncodePlain(text, plain))
 
 	// Phi-3's tokens strip the white space after them (RSTRIP): the
 	// offsets stay right past the stripped "\n", so that a token whose
@@ -42,11 +42,11 @@ func TestEncodePlain(t *testing.T) {
 	text = "<|user|>\n<|end|> x<|end|>"
 	last := len("<|user|>\n<|end|>") - 1
 	plain = func(i, j int) bool { return i <= last && last < j }
-	ids = phi.EncodePlain(text, false, plain)
+	ids = phi.EncodePlain(text, plain)
 	require.Equal(t, user, ids[0])
 	require.Equal(t, end, ids[len(ids)-1])
 	require.Equal(t, 1, countID(ids, end), "%v", ids)
-	require.Equal(t, phi.Encode("<|user|>\nHello<|end|>", false, true), phi.EncodePlain("<|user|>\nHello<|end|>", false, func(i, j int) bool {
+	require.Equal(t, phi.Encode("<|user|>\nHello<|end|>", ParseSpecial), phi.EncodePlain("<|user|>\nHello<|end|>", func(i, j int) bool {
 		return i < len("<|user|>\nHello") && len("<|user|>\n") < j
 	}))
 }

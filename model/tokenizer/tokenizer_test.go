@@ -23,7 +23,7 @@ func TestStories260KOnceUponATime(t *testing.T) {
 	require.True(t, tok.AddBOS())
 	require.False(t, tok.AddEOS())
 	require.True(t, tok.IsEOG(2))
-	ids := tok.Encode("Once upon a time", true, false)
+	ids := tok.Encode("Once upon a time", AddSpecial)
 	require.Equal(t, []int32{1, 403, 407, 261, 378}, ids) // llama.cpp, ../shared/README.md
 	// As llama.cpp: the first token's leading space is removed, but that
 	// first token is the BOS here (and removeSpecial keeps the space too).
@@ -72,7 +72,7 @@ func TestGolden(t *testing.T) {
 			}
 			require.NotEmpty(t, g.Cases)
 			for _, c := range g.Cases {
-				require.Equal(t, c.PromptTokens, tok.Encode(c.Prompt, true, false), "prompt %q", c.Prompt)
+				require.Equal(t, c.PromptTokens, tok.Encode(c.Prompt, AddSpecial), "prompt %q", c.Prompt)
 				require.Equal(t, c.TextAlone, tok.Decode(c.Tokens))
 				s := tok.NewStreamAfter(c.PromptTokens)
 				var b strings.Builder
@@ -101,13 +101,13 @@ func TestSpecialTokens(t *testing.T) {
 		require.True(t, tok.IsEOG(eot))
 		require.True(t, tok.IsEOG(tok.EOS()))
 		require.False(t, tok.IsEOG(bos))
-		hello := tok.Encode("Hello", false, false)
+		hello := tok.Encode("Hello")
 		require.Equal(t, []int32{9906}, hello) // from the vectors
 
 		text := "<|begin_of_text|>Hello<|eot_id|>"
-		require.Equal(t, []int32{bos, 9906, eot}, tok.Encode(text, false, true))
-		require.Equal(t, []int32{bos, bos, 9906, eot}, tok.Encode(text, true, true))
-		plain := tok.Encode(text, false, false)
+		require.Equal(t, []int32{bos, 9906, eot}, tok.Encode(text, ParseSpecial))
+		require.Equal(t, []int32{bos, bos, 9906, eot}, tok.Encode(text, AddSpecial, ParseSpecial))
+		plain := tok.Encode(text)
 		require.NotContains(t, plain, bos)
 		require.Equal(t, text, tok.Decode(plain))
 		require.Equal(t, "Hello", tok.Decode([]int32{bos, 9906, eot}))
@@ -123,16 +123,16 @@ func TestSpecialTokens(t *testing.T) {
 		require.True(t, tok.IsEOG(tok.EOS()))
 		// Phi-3's special tokens strip the white space after them, and the
 		// text after a special token gets SPM's space prefix.
-		require.Equal(t, []int32{user, 15043, end}, tok.Encode("<|user|>\nHello<|end|>", false, true))
-		require.Equal(t, []int32{1, user, 15043}, tok.Encode("<|user|> Hello", true, true))
+		require.Equal(t, []int32{user, 15043, end}, tok.Encode("<|user|>\nHello<|end|>", ParseSpecial))
+		require.Equal(t, []int32{1, user, 15043}, tok.Encode("<|user|> Hello", AddSpecial, ParseSpecial))
 	})
 	t.Run("gpt-2", func(t *testing.T) {
 		tok := openVocab(t, "gpt-2")
 		require.False(t, tok.AddBOS())
 		require.Equal(t, int32(50256), tok.EOS())
 		require.True(t, tok.IsEOG(50256))
-		require.Equal(t, []int32{15496, 50256}, tok.Encode("Hello<|endoftext|>", false, true))
-		require.Equal(t, []int32{15496}, tok.Encode("Hello", true, false))
+		require.Equal(t, []int32{15496, 50256}, tok.Encode("Hello<|endoftext|>", ParseSpecial))
+		require.Equal(t, []int32{15496}, tok.Encode("Hello", AddSpecial))
 	})
 }
 
@@ -148,7 +148,7 @@ func TestRoundTrip(t *testing.T) {
 				if tok.cleanSpaces {
 					want = string(cleanSpaces([]byte(v.text)))
 				}
-				require.Equal(t, want, tok.Decode(tok.Encode(v.text, false, false)), "input %q", v.text)
+				require.Equal(t, want, tok.Decode(tok.Encode(v.text)), "input %q", v.text)
 			}
 		})
 	}
@@ -165,7 +165,7 @@ func TestBPEVocabRoundTrip(t *testing.T) {
 				if !utf8.ValidString(s) {
 					continue // llama.cpp skips what its UTF-8 decoder rejects
 				}
-				ids := tok.Encode(s, false, true)
+				ids := tok.Encode(s, ParseSpecial)
 				require.Equal(t, s, tok.Detokenize(ids, false, true), "token %d", id)
 			}
 			step := rune(1)
@@ -177,7 +177,7 @@ func TestBPEVocabRoundTrip(t *testing.T) {
 					continue
 				}
 				s := string(r)
-				require.Equal(t, s, tok.Detokenize(tok.Encode(s, false, false), false, true), "code point %U", r)
+				require.Equal(t, s, tok.Detokenize(tok.Encode(s), false, true), "code point %U", r)
 			}
 		})
 	}
@@ -194,7 +194,7 @@ func TestStreamByteFallback(t *testing.T) {
 	} {
 		t.Run(tc.vocab, func(t *testing.T) {
 			tok := openVocab(t, tc.vocab)
-			ids := tok.Encode(tc.text, false, false)
+			ids := tok.Encode(tc.text)
 			if tok.kind == spm {
 				// The emoji is not in the SPM vocabulary: it must come as bytes.
 				b0, ok := tok.TokenID("<0xF0>")

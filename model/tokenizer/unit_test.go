@@ -73,7 +73,7 @@ func TestSPMSynthetic(t *testing.T) {
 		{"ba", false, []int32{3, 5, 4}},
 		{"d", false, []int32{3, 0}}, // no byte token for 'd': unknown
 	} {
-		got := tok.Encode(tc.text, tc.addSpecial, false)
+		got := tok.Encode(tc.text, AddSpecial.If(tc.addSpecial))
 		if len(tc.want) == 0 {
 			require.Empty(t, got, tc.text)
 			continue

@@ -110,7 +110,7 @@ func checkVectors(t *testing.T, tok *Tokenizer, vs []vector) {
 	t.Helper()
 	require.NotEmpty(t, vs)
 	for _, v := range vs {
-		got := tok.Encode(v.text, false, false)
+		got := tok.Encode(v.text)
 		if len(v.ids) == 0 {
 			require.Empty(t, got, "input %q", v.text)
 			continue
