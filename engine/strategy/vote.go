@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/tscale/engine/engine"
 )
@@ -44,6 +47,21 @@ type Tally struct {
 	first  int     // lowest sample index with this answer, for ties
 }
 
+// String is the answer and its count, "42×5", with the weight when it is
+// not the count (weighted votes): "42×5 (3.71)". An answer that is empty
+// or holds spaces or "×" is quoted, so a list of tallies reads unambiguously.
+func (t Tally) String() string {
+	a := t.Answer
+	if a == "" || strings.ContainsRune(a, '×') || strings.IndexFunc(a, unicode.IsSpace) >= 0 {
+		a = strconv.Quote(a)
+	}
+	s := a + "×" + strconv.Itoa(t.Count)
+	if t.Weight != float64(t.Count) {
+		s += " (" + strconv.FormatFloat(t.Weight, 'f', 2, 64) + ")"
+	}
+	return s
+}
+
 // VoteSample is one sample and its vote.
 type VoteSample struct {
 	engine.Completion
@@ -66,6 +84,25 @@ type VoteResult struct {
 	Abstained int
 	// Truncated counts the finished samples cut off by length, voting or not.
 	Truncated int
+}
+
+// String is the votes in rank order, then the abstentions: "42×5 17×2
+// (3 abstained)"; "no votes" when none was cast.
+func (r VoteResult) String() string {
+	var b strings.Builder
+	for i, t := range r.Votes {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t.String())
+	}
+	if len(r.Votes) == 0 {
+		b.WriteString("no votes")
+	}
+	if r.Abstained > 0 {
+		fmt.Fprintf(&b, " (%d abstained)", r.Abstained)
+	}
+	return b.String()
 }
 
 // Vote draws req.N samples and returns the answer most of them agree on

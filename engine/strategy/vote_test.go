@@ -347,3 +347,32 @@ func TestVoteAllFailed(t *testing.T) {
 	require.ErrorIs(t, err, engine.ErrNoSpace)
 	require.ErrorContains(t, err, "vote: sample 0")
 }
+
+func TestTallyString(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{Tally{Answer: "42", Count: 5, Weight: 5}, "42×5"},
+		{Tally{Answer: "42", Count: 2, Weight: 1.234}, "42×2 (1.23)"},
+		{Tally{Answer: "", Count: 1, Weight: 1}, `""×1`},
+		{Tally{Answer: "a b", Count: 3, Weight: 3}, `"a b"×3`},
+		{Tally{Answer: "2×3", Count: 1, Weight: 1}, `"2×3"×1`},
+		{VoteResult{Votes: []Tally{{Answer: "42", Count: 5, Weight: 5}, {Answer: "17", Count: 2, Weight: 2}}, Abstained: 3}, "42×5 17×2 (3 abstained)"},
+		{VoteResult{Votes: []Tally{{Answer: "7", Count: 1, Weight: 1}}}, "7×1"},
+		{VoteResult{Abstained: 4}, "no votes (4 abstained)"},
+		{VoteResult{}, "no votes"},
+		{[]Tally{{Answer: "42", Count: 5, Weight: 5}, {Answer: "17", Count: 2, Weight: 2}}, "[42×5 17×2]"},
+		{&VoteResult{Votes: []Tally{{Answer: "1", Count: 1, Weight: 1}}, Abstained: 1}, "1×1 (1 abstained)"},
+	} {
+		require.Equal(t, c.want, fmt.Sprint(c.v))
+	}
+}
+
+// TestVoteResultString: a real vote prints its ranked tallies and abstentions.
+func TestVoteResultString(t *testing.T) {
+	s := &script{samples: [][]tok{words("so 42", 0), words("it is 42", 0), words("17", 0), words("no idea", 0)}}
+	res, err := Vote(context.Background(), s, engine.Request{N: 4}, VoteOptions{NoEarlyStop: true})
+	require.NoError(t, err)
+	require.Equal(t, "42×2 17×1 (1 abstained)", res.String())
+}
