@@ -886,6 +886,12 @@ func archDotMany(t Type, n int, w []byte, rowBytes int, x []byte, out []float32)
 	default:
 		return false
 	}
+	if k := many8(t, nb, w, rowBytes, x, out); k > 0 { // eight rows at a time (many8_amd64.go)
+		if out = out[k:]; len(out) == 0 {
+			return true
+		}
+		w = w[k*rowBytes:]
+	}
 	f(nb, len(out), &w[0], rowBytes, &x[0], f16Table, &out[0])
 	return true
 }
