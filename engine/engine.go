@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log"
 	"sync"
 
 	"github.com/tscale/engine/backend"
@@ -42,7 +43,8 @@ type Option func(*config)
 func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
 
 // WithContext sets the maximum tokens of one sequence, prompt included
-// (default: the model's trained context, at most 4096).
+// (default: the model's trained context when one sequence of it fits the
+// KV memory, else the most that fits; see WithKVBudget).
 func WithContext(n int) Option { return func(c *config) { c.ctx = n } }
 
 // WithKVBudget sets the memory for the KV cache in bytes; it decides the
@@ -98,19 +100,20 @@ type Engine struct {
 	closeOnce sync.Once
 
 	// Loop state: touched only on the loop goroutine.
-	kvm        *kv.Manager
-	blocks     int // KV blocks in the pool
-	blockSize  int
-	stepTokens int
-	maxQueue   int
-	hostBudget int64
-	host       int64 // host bytes held by started requests
-	running    []*request
-	waiting    []*request
-	exts       []*unit
-	admitted   int64
-	scratch    sample.Scratch // shared by every sampler: they run on the loop
-	logits     []float32      // one step's host row of logits
+	kvm         *kv.Manager
+	blocks      int // KV blocks in the pool
+	blockSize   int
+	stepTokens  int
+	maxQueue    int
+	hostBudget  int64
+	prefixCache bool
+	host        int64 // host bytes held by started requests
+	running     []*request
+	waiting     []*request
+	exts        []*unit
+	admitted    int64
+	scratch     sample.Scratch // shared by every sampler: they run on the loop
+	logits      []float32      // one step's host row of logits
 	counters
 }
 
@@ -133,6 +136,7 @@ type Stats struct {
 	KVPeak          int // most KV blocks in use in a step since Open or ResetKVPeak
 	BlockSize       int
 	KVBytesPerBlock int64
+	PrefixCache     bool // the cross-request prefix cache is on (WithPrefixCache)
 	// ExpertTokens counts, for a mixture-of-experts model, the tokens
 	// routed to each expert, indexed [layer][expert] (nil for dense models
 	// or backends that keep no counts).
@@ -187,14 +191,14 @@ func open(f *gguf.File, c config) (_ *Engine, err error) {
 	if hp.Vocab < tok.VocabSize() {
 		return nil, fmt.Errorf("%s: tokenizer has %d tokens but the model only %d", f.Path, tok.VocabSize(), hp.Vocab)
 	}
+	perBlock := kv.BlockBytes(m.KVSpec(1, c.blockSize))
 	n := c.ctx
 	if n <= 0 {
-		n = min(hp.Context, 4096)
+		n = defaultContext(c, hp.Context, m.KVSpec(1, c.blockSize), perBlock)
 	}
 	if n <= 1 {
 		return nil, fmt.Errorf("invalid context size %d", n)
 	}
-	perBlock := kv.BlockBytes(m.KVSpec(1, c.blockSize))
 	// The start-up error names what the user set: blocks, a budget, or
 	// neither (the default budget).
 	blocks := c.blocks
@@ -202,7 +206,7 @@ func open(f *gguf.File, c config) (_ *Engine, err error) {
 	if blocks == 0 {
 		budget, what := c.budget, "KV budget"
 		if budget == 0 {
-			budget, what = min(1<<30, perBlock*int64(8*((n+c.blockSize-1)/c.blockSize+1))), "default KV budget"
+			budget, what = min(defaultKVCap, perBlock*int64(8*((n+c.blockSize-1)/c.blockSize+1))), "default KV budget"
 		}
 		blocks = kv.BlocksFor(budget, m.KVSpec(1, c.blockSize))
 		from = fmt.Sprintf("the %s of %d bytes gives %d blocks", what, budget, blocks)
@@ -220,8 +224,35 @@ func open(f *gguf.File, c config) (_ *Engine, err error) {
 		ops: make(chan func()), quit: make(chan struct{}), stopped: make(chan struct{}),
 		kvm:    kv.New(blocks, c.blockSize, kv.WithPrefixCache(c.prefixCache)),
 		blocks: blocks, blockSize: c.blockSize, stepTokens: c.stepTokens, maxQueue: c.maxQueue,
-		hostBudget: c.hostBudget,
+		hostBudget: c.hostBudget, prefixCache: c.prefixCache,
 	}, nil
+}
+
+// defaultKVCap bounds the default KV budget.
+const defaultKVCap = 1 << 30
+
+// defaultContext is the context when none is set: the model's trained
+// length when one sequence of it fits the KV memory (the blocks or budget
+// set, else the default budget's cap of 1 GiB), else the most whole blocks
+// that fit, which the log says. A KV memory that holds no block at all
+// keeps the trained length, so that Open's error says what one sequence
+// needs.
+func defaultContext(c config, trained int, spec backend.KVSpec, perBlock int64) int {
+	blocks, from := c.blocks, fmt.Sprintf("%d KV blocks set", c.blocks)
+	if blocks == 0 {
+		budget, what := c.budget, "KV budget"
+		if budget == 0 {
+			budget, what = defaultKVCap, "default KV budget's cap"
+		}
+		blocks, from = kv.BlocksFor(budget, spec), fmt.Sprintf("the %s of %d bytes", what, budget)
+	}
+	fit := blocks * c.blockSize
+	if trained <= fit || blocks == 0 {
+		return trained
+	}
+	log.Printf("context: %d tokens, not the model's trained %d: %s holds %d blocks of %d tokens (%d bytes each); set the context or a larger KV budget to change it",
+		fit, trained, from, blocks, c.blockSize, perBlock)
+	return fit
 }
 
 // prefault reads through every tensor's pages so the first token is not
@@ -342,7 +373,7 @@ func (e *Engine) Stats() Stats {
 		s = Stats{
 			Steps: e.steps, BatchTokens: e.batchTokens, Preemptions: e.preemptions, Requests: e.requests,
 			Running: len(e.running), Waiting: len(e.waiting), HostBytes: e.host, KV: e.kvm.Stats(),
-			KVPeak: e.kvPeak, BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()),
+			KVPeak: e.kvPeak, BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()), PrefixCache: e.prefixCache,
 		}
 		if c, ok := e.be.(backend.ExpertCounter); ok {
 			s.ExpertTokens = c.ExpertCounts()
