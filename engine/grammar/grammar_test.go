@@ -1,0 +1,75 @@
+package grammar
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestGBNFMatch(t *testing.T) {
+	cases := []struct {
+		name, src string
+		yes, no   []string
+	}{
+		{"literal", `root ::= "ab"`, []string{"ab"}, []string{"", "a", "abc"}},
+		{"alt", `root ::= "a" | "bc"`, []string{"a", "bc"}, []string{"b", "abc"}},
+		{"group rep", `root ::= ("a" "b"?)+`, []string{"a", "ab", "aab", "aba"}, []string{"", "b", "abb"}},
+		{"star", `root ::= "x"*`, []string{"", "x", "xxxx"}, []string{"y"}},
+		{"bounded", `root ::= [0-9]{2,3}`, []string{"12", "123"}, []string{"1", "1234", "ab"}},
+		{"exact", `root ::= "a"{3}`, []string{"aaa"}, []string{"aa", "aaaa"}},
+		{"at least", `root ::= "a"{2,}`, []string{"aa", "aaaaa"}, []string{"a"}},
+		{"class", `root ::= [a-cx]`, []string{"a", "b", "c", "x"}, []string{"d", "ab"}},
+		{"negated", `root ::= [^a]`, []string{"b", "é", "日"}, []string{"a", ""}},
+		{"unicode", `root ::= [α-ω]+`, []string{"αβγ", "ω"}, []string{"a", "Α"}},
+		{"escapes", `root ::= "\x41\u00e9\n\t\"\\" [\]\-]`, []string{"Aé\n\t\"\\]", "Aé\n\t\"\\-"}, []string{"A"}},
+		{"any", `root ::= . .`, []string{"ab", "日本"}, []string{"a", "abc"}},
+		{"rules", "root ::= a b # comment\na ::= \"x\"\nb ::= ( \"y\" |\n  \"z\" )\n", []string{"xy", "xz"}, []string{"x", "xyz"}},
+		{"recursion", "root ::= \"(\" root \")\" | \"\"", []string{"", "()", "(())"}, []string{"(", "())"}},
+		{"multiline", "root ::=\n  \"a\"\n  | \"b\"", nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := ParseGBNF(c.src)
+			if c.name == "multiline" {
+				require.Error(t, err) // a rule ends at the line end, as in llama.cpp
+				return
+			}
+			require.NoError(t, err)
+			for _, s := range c.yes {
+				require.True(t, g.Match(s), "%q", s)
+			}
+			for _, s := range c.no {
+				require.False(t, g.Match(s), "%q", s)
+			}
+		})
+	}
+}
+
+func TestGBNFErrors(t *testing.T) {
+	cases := []struct{ src, want string }{
+		{`root ::= foo`, `1:10: undefined rule "foo"`},
+		{"root ::= \"a\"\nx ::= \"b", `2:7: unterminated literal`},
+		{`root ::= [a`, `1:10: unterminated character class`},
+		{`root ::= "a" )`, `1:14: expected end of line`},
+		{`root ::= * "a"`, `1:10: '*' without an element`},
+		{`root ::= "\q"`, `1:11: unknown escape \q`},
+		{`root ::= root "a" | "b"`, `left recursion through rule "root"`},
+		{`root ::= ("a"?)*`, `left recursion`},
+		{`root ::= "a"{3,2}`, `max below min`},
+		{`a ::= "x"`, `no rule "root"`},
+		{`root ::= "a" <think>`, `token references`},
+		{"root ::= \"a\"\nroot ::= \"b\"", `rule "root" defined twice`},
+	}
+	for _, c := range cases {
+		_, err := ParseGBNF(c.src)
+		require.Error(t, err, c.src)
+		require.Contains(t, err.Error(), c.want, c.src)
+	}
+}
+
+func TestEmpty(t *testing.T) {
+	for _, src := range []string{`root ::= "a" root`, `root ::= []`, `root ::= [^\x00-\U0010FFFF]`} {
+		_, err := ParseGBNF(src)
+		require.ErrorIs(t, err, ErrEmpty, src)
+	}
+}

@@ -1,0 +1,476 @@
+package grammar
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"unsafe"
+)
+
+// Limits that keep compiled grammars and their matchers bounded.
+const (
+	maxRepeat = 4096    // largest {m,n} bound
+	maxCode   = 1 << 20 // elements of a compiled grammar
+	maxStates = 1 << 16 // matcher states one grammar may discover
+)
+
+// ErrTooComplex: the grammar, or the states its matcher reached, passed a
+// size limit.
+var ErrTooComplex = errors.New("grammar too complex")
+
+// elem is one element of a rule's alternative: a byte set, a rule
+// reference or (in flat code) the end of an alternative.
+type elem struct {
+	ref int32 // rule index, or refSet / refEnd
+	set bset
+}
+
+const (
+	refSet int32 = -1
+	refEnd int32 = -2
+)
+
+// builder lowers nodes into rules of byte sets and references.
+type builder struct {
+	rules   [][][]elem // rule -> alternatives -> elements
+	names   []string
+	index   map[string]int32
+	defined []bool
+	used    map[string][2]int // first reference of each name: line, col
+	classes map[string]int32  // helper rule per multi-byte class
+	size    int
+	err     error
+}
+
+func newBuilder() *builder {
+	return &builder{index: map[string]int32{}, used: map[string][2]int{}, classes: map[string]int32{}}
+}
+
+func (b *builder) rule(name string) int32 {
+	if i, ok := b.index[name]; ok {
+		return i
+	}
+	i := int32(len(b.rules))
+	b.rules = append(b.rules, nil)
+	b.names = append(b.names, name)
+	b.defined = append(b.defined, false)
+	b.index[name] = i
+	return i
+}
+
+// helper makes an anonymous rule with the given alternatives.
+func (b *builder) helper(alts ...[]elem) int32 {
+	i := b.rule(fmt.Sprintf("\x00%d", len(b.rules)))
+	b.rules[i] = alts
+	b.defined[i] = true
+	return i
+}
+
+// define adds n as (another) definition of rule name.
+func (b *builder) define(name string, n *node) {
+	i := b.rule(name)
+	b.defined[i] = true
+	var alts []*node
+	if n.op == opAlt {
+		alts = n.kids
+	} else {
+		alts = []*node{n}
+	}
+	for _, a := range alts {
+		b.rules[i] = append(b.rules[i], b.lower(a, nil))
+	}
+}
+
+func (b *builder) add(seq []elem, e elem) []elem {
+	b.size++
+	if b.size > maxCode && b.err == nil {
+		b.err = fmt.Errorf("%w: more than %d elements", ErrTooComplex, maxCode)
+	}
+	return append(seq, e)
+}
+
+// lower appends the elements of n to seq.
+func (b *builder) lower(n *node, seq []elem) []elem {
+	if b.err != nil {
+		return seq
+	}
+	switch n.op {
+	case opSeq:
+		for _, k := range n.kids {
+			seq = b.lower(k, seq)
+		}
+	case opLit:
+		for i := 0; i < len(n.lit); i++ {
+			var s bset
+			s.add(n.lit[i], n.lit[i])
+			seq = b.add(seq, elem{ref: refSet, set: s})
+		}
+	case opSet:
+		seq = b.add(seq, elem{ref: refSet, set: n.set})
+	case opClass:
+		seq = b.add(seq, b.class(n.runes))
+	case opRef:
+		if _, ok := b.used[n.lit]; !ok {
+			b.used[n.lit] = [2]int{n.line, n.col}
+		}
+		seq = b.add(seq, elem{ref: b.rule(n.lit)})
+	case opAlt:
+		if len(n.kids) == 1 {
+			return b.lower(n.kids[0], seq)
+		}
+		alts := make([][]elem, len(n.kids))
+		for i, k := range n.kids {
+			alts[i] = b.lower(k, nil)
+		}
+		seq = b.add(seq, elem{ref: b.helper(alts...)})
+	case opRep:
+		seq = b.repeat(n, seq)
+	}
+	return seq
+}
+
+// repeat lowers x{min,max}: min copies, then a right-recursive tail
+// (unbounded) or max-min nested optionals.
+func (b *builder) repeat(n *node, seq []elem) []elem {
+	if n.max >= 0 && n.max < n.min {
+		b.err = fmt.Errorf("repetition {%d,%d}: max below min", n.min, n.max)
+		return seq
+	}
+	if n.min > maxRepeat || n.max > maxRepeat {
+		b.err = fmt.Errorf("%w: repetition bound over %d", ErrTooComplex, maxRepeat)
+		return seq
+	}
+	x := b.lower(n.kids[0], nil)
+	if len(x) != 1 {
+		x = []elem{{ref: b.helper(x)}}
+	}
+	for i := 0; i < n.min; i++ {
+		seq = b.add(seq, x[0])
+	}
+	switch {
+	case n.max < 0:
+		h := b.helper()
+		b.rules[h] = [][]elem{{x[0], {ref: h}}, nil}
+		seq = b.add(seq, elem{ref: h})
+	case n.max > n.min:
+		tail := b.helper([]elem{x[0]}, nil)
+		for i := n.min + 1; i < n.max; i++ {
+			tail = b.helper([]elem{x[0], {ref: tail}}, nil)
+			b.size += 2
+		}
+		seq = b.add(seq, elem{ref: tail})
+	}
+	return seq
+}
+
+// class is one element matching one UTF-8 encoded rune of rs: a byte set
+// when all are single bytes, else a helper rule of byte-set sequences.
+func (b *builder) class(rs []rng) elem {
+	seqs := []([][2]byte){}
+	for _, r := range rs {
+		seqs = utf8Seqs(seqs, r.lo, r.hi)
+	}
+	var single bset
+	var multi [][][2]byte
+	for _, s := range seqs {
+		if len(s) == 1 {
+			single.add(s[0][0], s[0][1])
+		} else {
+			multi = append(multi, s)
+		}
+	}
+	if len(multi) == 0 {
+		return elem{ref: refSet, set: single}
+	}
+	key := fmt.Sprint(seqs)
+	if h, ok := b.classes[key]; ok {
+		return elem{ref: h}
+	}
+	var alts [][]elem
+	if !single.empty() {
+		alts = append(alts, []elem{{ref: refSet, set: single}})
+	}
+	for _, s := range multi {
+		alt := make([]elem, len(s))
+		for i, br := range s {
+			alt[i].ref = refSet
+			alt[i].set.add(br[0], br[1])
+		}
+		alts = append(alts, alt)
+		b.size += len(alt)
+	}
+	h := b.helper(alts...)
+	b.classes[key] = h
+	return elem{ref: h}
+}
+
+// compile checks the rules and flattens them into a prog starting at root.
+func (b *builder) compile(root string) (*prog, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	r, ok := b.index[root]
+	if !ok || !b.defined[r] {
+		return nil, fmt.Errorf("no rule %q", root)
+	}
+	undefined := []string{}
+	for i, name := range b.names {
+		if !b.defined[i] {
+			undefined = append(undefined, name)
+		}
+	}
+	if len(undefined) > 0 {
+		sort.Slice(undefined, func(i, j int) bool { return b.used[undefined[i]][0] < b.used[undefined[j]][0] })
+		at := b.used[undefined[0]]
+		return nil, fmt.Errorf("%d:%d: undefined rule %q", at[0], at[1], undefined[0])
+	}
+	if !b.prune(r) {
+		return nil, fmt.Errorf("%w: rule %q derives no finite string", ErrEmpty, root)
+	}
+	if err := b.leftRecursion(); err != nil {
+		return nil, err
+	}
+	p := &prog{root: r, alts: make([][]int32, len(b.rules))}
+	for i, alts := range b.rules {
+		for _, a := range alts {
+			p.alts[i] = append(p.alts[i], int32(len(p.code)))
+			p.code = append(p.code, a...)
+			p.code = append(p.code, elem{ref: refEnd})
+		}
+	}
+	p.init()
+	return p, nil
+}
+
+// prune drops alternatives that can never complete (an empty byte set, a
+// rule deriving no finite string), so that every matcher state can still
+// reach an accepting one. It reports whether root survives.
+func (b *builder) prune(root int32) bool {
+	ok := make([]bool, len(b.rules))
+	productive := func(a []elem) bool {
+		for _, e := range a {
+			if e.ref == refSet && e.set.empty() || e.ref >= 0 && !ok[e.ref] {
+				return false
+			}
+		}
+		return true
+	}
+	for changed := true; changed; {
+		changed = false
+		for i, alts := range b.rules {
+			if !ok[i] && slices.ContainsFunc(alts, productive) {
+				ok[i], changed = true, true
+			}
+		}
+	}
+	for i := range b.rules {
+		b.rules[i] = slices.DeleteFunc(b.rules[i], func(a []elem) bool { return !productive(a) })
+	}
+	return ok[root]
+}
+
+// leftRecursion rejects rules that can reach themselves without consuming
+// a byte: the matcher expands references eagerly and would not terminate.
+func (b *builder) leftRecursion() error {
+	nullable := make([]bool, len(b.rules))
+	isNull := func(a []elem) bool {
+		for _, e := range a {
+			if e.ref == refSet || !nullable[e.ref] {
+				return false
+			}
+		}
+		return true
+	}
+	for changed := true; changed; {
+		changed = false
+		for i, alts := range b.rules {
+			if !nullable[i] && slices.ContainsFunc(alts, isNull) {
+				nullable[i], changed = true, true
+			}
+		}
+	}
+	color := make([]uint8, len(b.rules)) // 0 new, 1 on the path, 2 done
+	var visit func(r int32) int32
+	visit = func(r int32) int32 {
+		color[r] = 1
+		for _, a := range b.rules[r] {
+			for _, e := range a {
+				if e.ref == refSet {
+					break
+				}
+				switch color[e.ref] {
+				case 1:
+					return e.ref
+				case 0:
+					if c := visit(e.ref); c >= 0 {
+						return c
+					}
+				}
+				if !nullable[e.ref] {
+					break
+				}
+			}
+		}
+		color[r] = 2
+		return -1
+	}
+	for r := range b.rules {
+		if color[r] == 0 {
+			if c := visit(int32(r)); c >= 0 {
+				name := b.names[c]
+				if name != "" && name[0] == 0 {
+					name = "(a group or repetition)"
+				}
+				return fmt.Errorf("left recursion through rule %q (a rule reaching itself without consuming input; a repeated part that can be empty)", name)
+			}
+		}
+	}
+	return nil
+}
+
+// prog is a compiled grammar and its lazily built matcher: a stack is an
+// interned list of return positions whose top is a byte set; a state is
+// an interned set of stacks, and its transitions on each byte are
+// computed once, so matching turns into a lazily built DFA.
+type prog struct {
+	code []elem
+	alts [][]int32
+	root int32
+
+	mu     sync.Mutex
+	nodes  []snode // stack nodes; 0 is the empty stack (the input may end)
+	nodeIx map[snode]int32
+	states [][]int32 // sorted stack ids
+	stIx   map[string]int32
+	trans  [][]int32 // per state: nil, or next state by byte
+	acc    []bool
+	startS int32
+	masks  map[*Vocab]*maskCache
+	tmp    []int32
+}
+
+type snode struct{ pos, parent int32 }
+
+// State ids besides real states.
+const (
+	dead     int32 = -1 // no stack survives
+	unknown  int32 = -2 // transition not computed yet
+	overflow int32 = -3 // maxStates reached
+)
+
+func (p *prog) init() {
+	p.nodes = []snode{{-1, -1}}
+	p.nodeIx = map[snode]int32{}
+	p.stIx = map[string]int32{}
+	p.masks = map[*Vocab]*maskCache{}
+	p.tmp = p.tmp[:0]
+	for _, a := range p.alts[p.root] {
+		p.expand(a, 0)
+	}
+	p.startS = p.intern()
+}
+
+func (p *prog) node(pos, parent int32) int32 {
+	k := snode{pos, parent}
+	if i, ok := p.nodeIx[k]; ok {
+		return i
+	}
+	i := int32(len(p.nodes))
+	p.nodes = append(p.nodes, k)
+	p.nodeIx[k] = i
+	return i
+}
+
+// expand adds to p.tmp the stacks reached from position pos with return
+// stack parent once references are entered and finished rules return.
+func (p *prog) expand(pos, parent int32) {
+	e := &p.code[pos]
+	switch e.ref {
+	case refSet:
+		p.tmp = append(p.tmp, p.node(pos, parent))
+	case refEnd:
+		if parent == 0 {
+			p.tmp = append(p.tmp, 0)
+			return
+		}
+		n := p.nodes[parent]
+		p.expand(n.pos, n.parent)
+	default:
+		ret := p.node(pos+1, parent)
+		for _, a := range p.alts[e.ref] {
+			p.expand(a, ret)
+		}
+	}
+}
+
+// intern turns p.tmp into a state id (dead when empty).
+func (p *prog) intern() int32 {
+	if len(p.tmp) == 0 {
+		return dead
+	}
+	slices.Sort(p.tmp)
+	p.tmp = slices.Compact(p.tmp)
+	key := unsafe.String((*byte)(unsafe.Pointer(&p.tmp[0])), 4*len(p.tmp))
+	if s, ok := p.stIx[key]; ok {
+		return s
+	}
+	if len(p.states) >= maxStates {
+		return overflow
+	}
+	s := int32(len(p.states))
+	st := slices.Clone(p.tmp)
+	p.states = append(p.states, st)
+	// The key must not alias p.tmp: st is never modified.
+	p.stIx[unsafe.String((*byte)(unsafe.Pointer(&st[0])), 4*len(st))] = s
+	p.trans = append(p.trans, nil)
+	p.acc = append(p.acc, st[0] == 0)
+	return s
+}
+
+// next is the state after byte c from state s (p.mu held).
+func (p *prog) next(s int32, c byte) int32 {
+	t := p.trans[s]
+	if t == nil {
+		t = make([]int32, 256)
+		for i := range t {
+			t[i] = unknown
+		}
+		p.trans[s] = t
+	}
+	if n := t[c]; n != unknown {
+		return n
+	}
+	p.tmp = p.tmp[:0]
+	for _, id := range p.states[s] {
+		if id == 0 {
+			continue
+		}
+		n := p.nodes[id]
+		if p.code[n.pos].set.has(c) {
+			p.expand(n.pos+1, n.parent)
+		}
+	}
+	n := p.intern()
+	p.trans[s][c] = n // p.trans may have grown: index again
+	return n
+}
+
+func (p *prog) start() int32 { return p.startS }
+
+// step is next under the lock; it returns dead or overflow too.
+func (p *prog) step(s int32, c byte) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next(s, c)
+}
+
+func (p *prog) accepting(s int32) bool {
+	if s < 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.acc[s]
+}

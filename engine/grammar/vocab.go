@@ -1,0 +1,267 @@
+package grammar
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"sort"
+	"sync"
+
+	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/model/tokenizer"
+)
+
+// Vocab is a vocabulary prepared for masking: the tokens' bytes in a trie
+// laid out in preorder (a pruned subtree is skipped with one jump), and
+// the end-of-generation ids. Build it once per tokenizer (VocabFor).
+type Vocab struct {
+	size   int      // ids 0..size-1
+	pieces []string // bytes of each id; "" for ids never allowed (control, empty)
+	eog    []int32
+
+	// Trie nodes in preorder, node 0 the root: the byte on the edge into
+	// node i, its depth, the end of its subtree, and the ids whose bytes
+	// end at it (toks[tokAt[i]:tokAt[i+1]]).
+	edge  []byte
+	depth []int32
+	end   []int32
+	tokAt []int32
+	toks  []int32
+	words int // mask length in uint64 words
+}
+
+var vocabs sync.Map // *tokenizer.Tokenizer -> *vocabOnce
+
+type vocabOnce struct {
+	once sync.Once
+	v    *Vocab
+}
+
+// VocabFor returns tok's Vocab, built on first use and cached for the life
+// of the process. Control tokens other than end-of-generation ones are
+// never allowed under a grammar.
+func VocabFor(tok *tokenizer.Tokenizer) *Vocab {
+	e, _ := vocabs.LoadOrStore(tok, &vocabOnce{})
+	vo := e.(*vocabOnce)
+	vo.once.Do(func() {
+		pieces := make([]string, tok.VocabSize())
+		for id := range pieces {
+			if !tok.IsControl(int32(id)) && !tok.IsEOG(int32(id)) {
+				pieces[id] = tok.Piece(int32(id))
+			}
+		}
+		vo.v = NewVocab(pieces, tok.EOG())
+	})
+	return vo.v
+}
+
+// NewVocab builds a Vocab from each id's bytes ("" for ids never allowed)
+// and the end-of-generation ids (allowed where the output may end).
+func NewVocab(pieces []string, eog []int32) *Vocab {
+	v := &Vocab{size: len(pieces), pieces: make([]string, len(pieces)), words: (len(pieces) + 63) / 64}
+	copy(v.pieces, pieces)
+	for _, id := range eog {
+		if id >= 0 && int(id) < len(pieces) {
+			v.eog = append(v.eog, id)
+			v.pieces[id] = ""
+		}
+	}
+	ids := make([]int32, 0, len(pieces))
+	for id, p := range v.pieces {
+		if p != "" {
+			ids = append(ids, int32(id))
+		}
+	}
+	sort.SliceStable(ids, func(a, b int) bool { return v.pieces[ids[a]] < v.pieces[ids[b]] })
+	// Sorted strings give the preorder directly: a new node per byte past
+	// the common prefix with the previous string.
+	v.edge, v.depth, v.end = []byte{0}, []int32{0}, []int32{0}
+	v.tokAt = []int32{0}
+	path := []int32{0} // node at each depth of the previous string
+	prev := ""
+	for _, id := range ids {
+		s := v.pieces[id]
+		common := 0
+		for common < len(prev) && common < len(s) && prev[common] == s[common] {
+			common++
+		}
+		path = path[:common+1]
+		for d := common; d < len(s); d++ {
+			v.edge = append(v.edge, s[d])
+			v.depth = append(v.depth, int32(d+1))
+			v.end = append(v.end, 0)
+			v.tokAt = append(v.tokAt, int32(len(v.toks)))
+			path = append(path, int32(len(v.edge)-1))
+		}
+		v.toks = append(v.toks, id)
+		prev = s
+	}
+	v.tokAt = append(v.tokAt, int32(len(v.toks)))
+	// Tokens were appended after their node was created, and nodes in
+	// order, so tokAt[i]..tokAt[i+1] are node i's; subtree ends by depth.
+	n := int32(len(v.edge))
+	stack := []int32{}
+	for i := int32(0); i < n; i++ {
+		for len(stack) > 0 && v.depth[stack[len(stack)-1]] >= v.depth[i] {
+			v.end[stack[len(stack)-1]] = i
+			stack = stack[:len(stack)-1]
+		}
+		stack = append(stack, i)
+	}
+	for _, i := range stack {
+		v.end[i] = n
+	}
+	return v
+}
+
+// Size is the number of ids the Vocab covers.
+func (v *Vocab) Size() int { return v.size }
+
+// maskCache holds token masks per matcher state, bounded in bytes.
+type maskCache struct {
+	m     map[int32][]uint64
+	order []int32 // insertion order, for eviction
+	max   int
+}
+
+const maskCacheBytes = 64 << 20
+
+// mask returns the allowed ids in state s as a bitset (p.mu held).
+func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
+	c := p.masks[v]
+	if c == nil {
+		c = &maskCache{m: map[int32][]uint64{}, max: max(16, maskCacheBytes/(8*max(1, v.words)))}
+		p.masks[v] = c
+	}
+	if m, ok := c.m[s]; ok {
+		return m, nil
+	}
+	m := make([]uint64, v.words)
+	st := make([]int32, 64)
+	st[0] = s
+	n := int32(len(v.edge))
+	for i := int32(1); i < n; {
+		d := v.depth[i]
+		if int(d) >= len(st) {
+			st = append(st, make([]int32, len(st))...)
+		}
+		t := p.next(st[d-1], v.edge[i])
+		if t < 0 {
+			if t == overflow {
+				return nil, fmt.Errorf("%w: over %d matcher states", ErrTooComplex, maxStates)
+			}
+			i = v.end[i]
+			continue
+		}
+		st[d] = t
+		for _, id := range v.toks[v.tokAt[i]:v.tokAt[i+1]] {
+			m[id>>6] |= 1 << (id & 63)
+		}
+		i++
+	}
+	if p.acc[s] {
+		for _, id := range v.eog {
+			m[id>>6] |= 1 << (id & 63)
+		}
+	}
+	if len(c.order) >= c.max {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[s] = m
+	c.order = append(c.order, s)
+	return m, nil
+}
+
+// Constraint returns g as an engine constraint over v's token ids.
+func (g *Grammar) Constraint(v *Vocab) engine.Constraint { return &constraint{g.prog, v} }
+
+type constraint struct {
+	p *prog
+	v *Vocab
+}
+
+func (c *constraint) Start() engine.ConstraintState { return &cstate{c: c, s: c.p.start()} }
+
+// cstate is one sample's matcher state; done after an end-of-generation
+// token.
+type cstate struct {
+	c    *constraint
+	s    int32
+	done bool
+}
+
+func (st *cstate) Clone() engine.ConstraintState { c := *st; return &c }
+
+var negInf = float32(math.Inf(-1))
+
+func (st *cstate) Mask(logits []float32) error {
+	if st.done || st.s < 0 {
+		return fmt.Errorf("%w: the output is complete", ErrEmpty)
+	}
+	p, v := st.c.p, st.c.v
+	p.mu.Lock()
+	m, err := p.mask(v, st.s)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	any := false
+	n := min(len(logits), v.size)
+	for w := 0; w*64 < n; w++ {
+		word := m[w]
+		if word != 0 {
+			any = true
+		}
+		if word == math.MaxUint64 {
+			continue
+		}
+		for z := ^word; z != 0; z &= z - 1 {
+			if i := w*64 + bits.TrailingZeros64(z); i < n {
+				logits[i] = negInf
+			}
+		}
+	}
+	for i := n; i < len(logits); i++ {
+		logits[i] = negInf
+	}
+	if !any {
+		return fmt.Errorf("%w: no token of the vocabulary may come next", ErrEmpty)
+	}
+	return nil
+}
+
+func (st *cstate) Accept(id int32) error {
+	v := st.c.v
+	if st.done {
+		return fmt.Errorf("token %d after the end of the output", id)
+	}
+	if id < 0 || int(id) >= v.size {
+		return fmt.Errorf("token %d outside the vocabulary of %d", id, v.size)
+	}
+	p := st.c.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	piece := v.pieces[id]
+	if piece == "" {
+		for _, e := range v.eog {
+			if e == id && st.s >= 0 && p.acc[st.s] {
+				st.done = true
+				return nil
+			}
+		}
+		return fmt.Errorf("token %d not allowed by the grammar here", id)
+	}
+	s := st.s
+	for i := 0; i < len(piece) && s >= 0; i++ {
+		s = p.next(s, piece[i])
+	}
+	if s < 0 {
+		if s == overflow {
+			return fmt.Errorf("%w: over %d matcher states", ErrTooComplex, maxStates)
+		}
+		return fmt.Errorf("token %d (%q) not allowed by the grammar here", id, piece)
+	}
+	st.s = s
+	return nil
+}
