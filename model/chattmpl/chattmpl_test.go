@@ -81,7 +81,7 @@ func TestSharedTemplates(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &cases))
 	files, _ := filepath.Glob("../../../shared/testdata/chat-templates/*.jinja")
-	files = append(files, "../../server/fallback.jinja")
+	files = append(files, "../../engine/chat/fallback.jinja")
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		require.NoError(t, err)

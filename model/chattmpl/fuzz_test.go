@@ -36,7 +36,7 @@ func FuzzRender(f *testing.F) {
 		f.Add(s)
 	}
 	files, _ := filepath.Glob("../../../shared/testdata/chat-templates/*.jinja")
-	for _, p := range append(files, "../../server/fallback.jinja") {
+	for _, p := range append(files, "../../engine/chat/fallback.jinja") {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(string(b))
 		}

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Render every chat template in ../shared/testdata/chat-templates (and the
-server's fallback.jinja) with
+fallback, engine/chat/fallback.jinja) with
 Python's jinja2, the way Hugging Face transformers does (sandboxed,
 trim_blocks, lstrip_blocks, raise_exception, tojson), for the conversations
 in cases.json. The Go renderer's test compares against these files.
@@ -41,7 +41,7 @@ def main():
     paths = [os.path.join(TEMPLATES, n) for n in names]
     # The server's own fallback for models without a template.
     names.append("fallback.jinja")
-    paths.append(os.path.join(HERE, "..", "..", "fallback.jinja"))
+    paths.append(os.path.join(HERE, "..", "..", "..", "engine", "chat", "fallback.jinja"))
     for name, path in zip(names, paths):
         tmpl = env.from_string(open(path, encoding="utf-8").read())
         for c in cases:
