@@ -1,6 +1,7 @@
 package server
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,11 @@ import (
 // metrics are the server's Prometheus collectors, on a registry of its own
 // so that several servers (tests) never clash.
 type metrics struct {
-	reg        *prometheus.Registry
+	reg *prometheus.Registry
+	// name is the served model's name for the model_name label of vLLM's
+	// metric names (nil: the model file's name without .gguf, the
+	// default of Config.Model).
+	name       func() string
 	requests   *prometheus.CounterVec // by endpoint and status
 	promptToks prometheus.Counter
 	cachedToks prometheus.Counter
@@ -59,6 +64,7 @@ func newMetrics(eng func() *engine.Engine) *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.promptToks, m.cachedToks, m.genToks, m.ttft, m.itl, m.e2e, m.samples,
 		&engineCollector{eng: eng},
+		&vllmCollector{m: m, eng: eng},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "engine_prefix_cache_hit_rate",
 			Help: "Prompt tokens found in the prefix cache / prompt tokens of accepted requests, since start " +
@@ -106,10 +112,22 @@ var (
 	descSteps   = prometheus.NewDesc("engine_steps_total", "Batched forward passes.", nil, nil)
 	descPreempt = prometheus.NewDesc("engine_preemptions_total", "Requests preempted for lack of KV blocks.", nil, nil)
 	descExperts = prometheus.NewDesc("engine_moe_expert_tokens_total", "Tokens routed to each expert of a mixture-of-experts model, by layer.", []string{"layer", "expert"}, nil)
+	descKVUsage = prometheus.NewDesc("engine_kv_cache_usage", kvUsageHelp, nil, nil)
 )
 
+const kvUsageHelp = "KV-cache usage from 0 to 1: blocks held by live sequences / blocks in the pool " +
+	"(cached prefixes nothing holds are evictable and count as free)."
+
+// kvUsage is the share of the KV pool that live sequences hold.
+func kvUsage(s engine.Stats) float64 {
+	if s.KV.Blocks == 0 {
+		return 0
+	}
+	return float64(s.KV.Used) / float64(s.KV.Blocks)
+}
+
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts} {
+	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts, descKVUsage} {
 		ch <- d
 	}
 }
@@ -128,6 +146,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descBlocks, float64(s.KV.Used), "used")
 	g(descBlocks, float64(s.KV.Free), "free")
 	g(descBlocks, float64(s.KV.Cached), "cached")
+	g(descKVUsage, kvUsage(s))
 	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(s.Steps))
 	ch <- prometheus.MustNewConstMetric(descPreempt, prometheus.CounterValue, float64(s.Preemptions))
 	for il, row := range s.ExpertTokens {
@@ -135,4 +154,70 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descExperts, prometheus.CounterValue, float64(n), strconv.Itoa(il), strconv.Itoa(ex))
 		}
 	}
+}
+
+// The model-server protocol of Kubernetes' Gateway API Inference Extension
+// (docs/deploy.md) wants queued requests and running requests as gauges
+// and the KV-cache usage as a 0-1 gauge; its endpoint picker (llm-d's
+// router) reads them by vLLM's names by default, and the block size and
+// pool size from the labels of vllm:cache_config_info for prefix-aware
+// routing. vLLM's prefix-cache, token and preemption counters follow, so
+// its dashboards work too. Each but cache_config_info carries the served
+// model's name as model_name, as vLLM's do. (Counters end in _total as
+// vLLM's Python client writes them.)
+var (
+	vllmWaiting = prometheus.NewDesc("vllm:num_requests_waiting",
+		"Requests waiting to start (the gateway's TotalQueuedRequests; = engine_queue_depth).", []string{"model_name"}, nil)
+	vllmRunning = prometheus.NewDesc("vllm:num_requests_running",
+		"Requests being computed (the gateway's TotalRunningRequests; = engine_requests_running).", []string{"model_name"}, nil)
+	vllmKVUsage = prometheus.NewDesc("vllm:kv_cache_usage_perc", kvUsageHelp+" 1 means 100 percent.", []string{"model_name"}, nil)
+	vllmCache   = prometheus.NewDesc("vllm:cache_config_info",
+		"The KV cache's configuration, in the labels: tokens per block, blocks in the pool, prefix cache on.",
+		[]string{"block_size", "num_gpu_blocks", "enable_prefix_caching"}, nil)
+	vllmQueries = prometheus.NewDesc("vllm:prefix_cache_queries_total",
+		"Prefix cache queries, in prompt tokens looked up (= engine_prompt_tokens_total).", []string{"model_name"}, nil)
+	vllmHits = prometheus.NewDesc("vllm:prefix_cache_hits_total",
+		"Prefix cache hits, in prompt tokens found cached (= engine_prompt_tokens_cached_total).", []string{"model_name"}, nil)
+	vllmPrompt  = prometheus.NewDesc("vllm:prompt_tokens_total", "Prompt tokens of accepted requests.", []string{"model_name"}, nil)
+	vllmGen     = prometheus.NewDesc("vllm:generation_tokens_total", "Generated tokens, all samples.", []string{"model_name"}, nil)
+	vllmPreempt = prometheus.NewDesc("vllm:num_preemptions_total",
+		"Requests preempted for lack of KV blocks.", []string{"model_name"}, nil)
+)
+
+// vllmCollector writes the gateway protocol's metrics under vLLM's names
+// once a model is served.
+type vllmCollector struct {
+	m   *metrics
+	eng func() *engine.Engine
+}
+
+func (c *vllmCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{vllmWaiting, vllmRunning, vllmKVUsage, vllmCache, vllmQueries, vllmHits, vllmPrompt, vllmGen, vllmPreempt} {
+		ch <- d
+	}
+}
+
+func (c *vllmCollector) Collect(ch chan<- prometheus.Metric) {
+	e := c.eng()
+	if e == nil {
+		return
+	}
+	name := strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
+	if c.m.name != nil {
+		name = c.m.name()
+	}
+	s := e.Stats()
+	put := func(d *prometheus.Desc, t prometheus.ValueType, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, t, v, name)
+	}
+	put(vllmWaiting, prometheus.GaugeValue, float64(s.Waiting))
+	put(vllmRunning, prometheus.GaugeValue, float64(s.Running))
+	put(vllmKVUsage, prometheus.GaugeValue, kvUsage(s))
+	put(vllmQueries, prometheus.CounterValue, counterValue(c.m.promptToks))
+	put(vllmHits, prometheus.CounterValue, counterValue(c.m.cachedToks))
+	put(vllmPrompt, prometheus.CounterValue, counterValue(c.m.promptToks))
+	put(vllmGen, prometheus.CounterValue, counterValue(c.m.genToks))
+	put(vllmPreempt, prometheus.CounterValue, float64(s.Preemptions))
+	ch <- prometheus.MustNewConstMetric(vllmCache, prometheus.GaugeValue, 1,
+		strconv.Itoa(s.BlockSize), strconv.Itoa(s.KV.Blocks), strconv.FormatBool(s.PrefixCache))
 }
