@@ -13,8 +13,8 @@
 //
 // Row r of a group starts at SI + r*stride: R13 = stride, BX = 3*stride,
 // DX = 5*stride, R10 = 7*stride. DI is the activation block, R9 the fp16
-// table, R11 the group's first row, R12 out, R14 the groups left, Y11 the
-// eight sums.
+// table, R11 the group's first row, R12 out, R14 the prefetch pointer, Y11
+// the eight sums; groups+8(FP) counts the groups left.
 //
 // The V kernels use AVX512-VNNI VPDPBUSD (unsigned codes times signed
 // activations into int32, EVEX-encoded on YMM) and AVX512BW masked byte
@@ -36,7 +36,6 @@ GLOBL shufDM<>(SB), RODATA|NOPTR, $32
 
 #define SETUP8 \
 	MOVQ nb+0(FP), R8; \
-	MOVQ groups+8(FP), R14; \
 	MOVQ w+16(FP), R11; \
 	MOVQ wstride+24(FP), R13; \
 	MOVQ tab+40(FP), R9; \
@@ -48,15 +47,35 @@ GLOBL shufDM<>(SB), RODATA|NOPTR, $32
 #define GROUP8 \
 	MOVQ   R8, CX; \
 	MOVQ   R11, SI; \
+	LEAQ   (R11)(R13*8), R14; \
 	MOVQ   x+32(FP), DI; \
 	VXORPS Y11, Y11, Y11
+
+// PF3 and PF5 prefetch the next group's rows as one linear stream (they
+// are back to back unless padded): per block the 8*size bytes at R14, in
+// lines at most 64 bytes apart (3 lines for sizes up to 24, 5 up to 40).
+// Eight rows read side by side are eight strided streams, which the
+// hardware prefetchers follow worse than the one stream of a row at a time.
+#define PF3(size) \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	PREFETCHT0 128(R14); \
+	ADDQ       $(8*size), R14
+
+#define PF5(size) \
+	PREFETCHT0 (R14); \
+	PREFETCHT0 64(R14); \
+	PREFETCHT0 128(R14); \
+	PREFETCHT0 192(R14); \
+	PREFETCHT0 256(R14); \
+	ADDQ       $(8*size), R14
 
 // NEXT8 stores the group's sums and loops back to label l for the next.
 #define NEXT8(l) \
 	VMOVUPS Y11, (R12); \
 	ADDQ    $32, R12; \
 	LEAQ    (R11)(R13*8), R11; \
-	DECQ    R14; \
+	DECQ    groups+8(FP); \
 	JNZ     l; \
 	VZEROUPPER; \
 	RET
@@ -184,6 +203,7 @@ m41vgroup:
 	GROUP8
 
 m41vloop:
+	PF3(20)
 	VMOVDQU 4(DI), Y10
 	ROWS41V
 	RED8
@@ -206,6 +226,7 @@ m41agroup:
 	GROUP8
 
 m41aloop:
+	PF3(20)
 	VMOVDQU 4(DI), Y10
 	ROWS41A
 	RED8
@@ -252,6 +273,7 @@ m80vgroup:
 	GROUP8
 
 m80vloop:
+	PF5(34)
 	VMOVDQU 2(DI), Y10
 	OFFSET
 	ROWS80V
@@ -280,6 +302,7 @@ m80agroup:
 	GROUP8
 
 m80aloop:
+	PF5(34)
 	VPMOVSXBW 2(DI), Y10
 	VPMOVSXBW 18(DI), Y12
 	R80A(2(SI), 18(SI), Y0)
@@ -317,6 +340,7 @@ m50vgroup:
 	GROUP8
 
 m50vloop:
+	PF3(22)
 	VMOVDQU 2(DI), Y10
 	OFFSET
 	R50V(6(SI), 2(SI), Y0)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -114,10 +116,13 @@ func testMany8(t *testing.T, typ Type) {
 }
 
 // BenchmarkDotMany times a decode product of 1024 rows of 4096 elements
-// (one activation row), reporting ns per row and weight GB/s; "old" is the
+// (one activation row; MANY8_ROWS sets another count), reporting ns per row and weight GB/s; "old" is the
 // single-row-at-a-time many kernel, "avx2" and "vnni" the eight-row ones.
 func BenchmarkDotMany(b *testing.B) {
-	const rows = 1024
+	rows := 1024
+	if os.Getenv("MANY8_ROWS") != "" { // e.g. 32768: past the last-level cache
+		rows, _ = strconv.Atoi(os.Getenv("MANY8_ROWS"))
+	}
 	for _, typ := range []Type{Q4_1, Q8_0, Q5_0} {
 		w, x := benchData(b, typ, rows)
 		rb := len(w) / rows
@@ -159,4 +164,47 @@ func oldMany(typ Type, w []byte, rb int, x []byte, out []float32) {
 		f = dotQ5_0Many
 	}
 	f(benchN/32, len(out), &w[0], rb, &x[0], f16Table, &out[0])
+}
+
+// BenchmarkDotManyStream streams a Gemma-3-shaped output matrix (131072
+// rows of 640 elements, 89 MB in Q8_0: past the last-level cache) through
+// DotMany, as a decode step does; skipped with -short.
+func BenchmarkDotManyStream(b *testing.B) {
+	if testing.Short() {
+		b.Skip("89 MB")
+	}
+	const rows, n = 131072, 640
+	for _, typ := range []Type{Q8_0, Q4_1} {
+		rb, _ := RowBytes(typ, n)
+		w := make([]byte, rows*int(rb))
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := range w {
+			w[i] = byte(rng.Uint32() & 0x3f) // small scales: no Inf/NaN
+		}
+		vt := VecDotType(typ)
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		xb, _ := RowBytes(vt, n)
+		x := make([]byte, xb)
+		require.NoError(b, QuantizeActivation(vt, src, x))
+		out := make([]float32, rows)
+		for _, v := range []string{"old", "new"} {
+			b.Run(typ.String()+"/"+v, func(b *testing.B) {
+				b.SetBytes(int64(len(w)))
+				for b.Loop() {
+					if v == "old" {
+						f := dotQ8_0Many
+						if typ == Q4_1 {
+							f = dotQ4_1Many
+						}
+						f(n/32, rows, &w[0], int(rb), &x[0], f16Table, &out[0])
+					} else {
+						DotMany(typ, n, w, int(rb), x, out)
+					}
+				}
+			})
+		}
+	}
 }
