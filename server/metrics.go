@@ -74,6 +74,14 @@ func newMetrics(eng func() *engine.Engine) *metrics {
 	return m
 }
 
+// servedName is the served model's name, for metrics.name: New sets it.
+func (s *Server) servedName() string {
+	if l := s.model.Load(); l != nil {
+		return l.name
+	}
+	return ""
+}
+
 // onGPU: the engine runs on a real CUDA device (the driver's name is
 // "cuda: <GPU> (sm_XY)"; the emulator's is "cudaemu"), so /metrics has the
 // GPU gauges.
