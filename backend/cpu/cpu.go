@@ -185,6 +185,15 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		parallel(b.threads, out, 16, func(lo, hi int) {
 			quant.DotMany(ww.typ, in, ww.data[lo*ww.rowBytes:hi*ww.rowBytes], ww.rowBytes, xq, d.d[lo:hi])
 		})
+	} else if rows >= panelMin && quant.PanelOK(ww.typ, in) {
+		// AVX-512 VNNI: all rows at once, 16 per kernel pass; every
+		// result still equals the single-row dot.
+		p := panels.Get().(*quant.Panel)
+		p.Set(ww.typ, in, xr)
+		parallel(b.threads, out, 16, func(lo, hi int) {
+			p.Mul(ww.data[lo*ww.rowBytes:hi*ww.rowBytes], ww.rowBytes, hi-lo, d.d[lo:], out)
+		})
+		panels.Put(p)
 	} else if tileTypes[ww.typ] {
 		// Tiles of rows with their scales decoded once for all weight
 		// rows; every result still equals the single-row dot.
@@ -242,6 +251,13 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 // tileTypes have quant.Tile kernels (rows with pre-decoded scales and
 // sums).
 var tileTypes = map[quant.Type]bool{quant.Q8_0: true, quant.Q4_0: true, quant.Q4_1: true, quant.Q5_0: true, quant.Q5_1: true, quant.Q4_K: true, quant.Q6_K: true, quant.MXFP4: true}
+
+// panelMin is the fewest activation rows that go through a quant.Panel (a
+// pass runs 16; below this the tiles waste less on padding).
+const panelMin = 6
+
+// panels holds quant.Panel buffers reused across MatMul calls.
+var panels = sync.Pool{New: func() any { return new(quant.Panel) }}
 
 // tile is the most activation rows dotted with one weight row per DotRows
 // call (the kernels take four at a time; larger calls save call overhead).

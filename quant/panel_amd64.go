@@ -1,0 +1,16 @@
+//go:build amd64 && !purego
+
+package quant
+
+import "golang.org/x/sys/cpu"
+
+// hasPanel reports whether the Panel kernels can run: AVX-512 F/BW with
+// VNNI (the x/sys checks include OS support for the ZMM state).
+var hasPanel = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+
+// panelKern runs one tile of a panel (a: nb blocks of panelBlock bytes)
+// against one decoded weight group (w: nb blocks of panelWBlk bytes):
+// out[16g+r] = weight row g · activation row r, the float part by mode.
+//
+//go:noescape
+func panelKern(nb int, a, w *byte, mode int, out *[panelGroup * panelRows]float32)

@@ -1,0 +1,127 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The panel kernel (see Panel): per block, Z0-Z7 hold the tile's eight
+// 4-byte quant groups of 16 rows (as unsigned bytes), Z8 the rows' d, Z9
+// their s. Per weight row g, two int32 accumulators take the even and the
+// odd groups' VPDPBUSD with the row's group broadcast; their sum less
+// 128·Σ(weights) is each row's exact block sum, and the float part adds
+// into Z10+g in DotFunc's order for the mode. The weight group's tables
+// follow its 128 bytes of quants: d at 128, m at 144, the offsets at 160.
+
+#define IDOT(g, A, B) \
+	VPXORD A, A, A; \
+	VPXORD B, B, B; \
+	VPDPBUSD.BCST (32*g+0)(DI), Z0, A; \
+	VPDPBUSD.BCST (32*g+4)(DI), Z1, B; \
+	VPDPBUSD.BCST (32*g+8)(DI), Z2, A; \
+	VPDPBUSD.BCST (32*g+12)(DI), Z3, B; \
+	VPDPBUSD.BCST (32*g+16)(DI), Z4, A; \
+	VPDPBUSD.BCST (32*g+20)(DI), Z5, B; \
+	VPDPBUSD.BCST (32*g+24)(DI), Z6, A; \
+	VPDPBUSD.BCST (32*g+28)(DI), Z7, B; \
+	VPADDD B, A, A; \
+	VPSUBD.BCST (160+4*g)(DI), A, A; \
+	VCVTDQ2PS A, A
+
+// mode 0: acc += (s·dw)·dx
+#define F0(g, A, T, ACC) \
+	VMULPS.BCST (128+4*g)(DI), A, T; \
+	VMULPS Z8, T, T; \
+	VADDPS T, ACC, ACC
+
+// mode 1: acc += (dw·dx)·s
+#define F1(g, A, T, ACC) \
+	VMULPS.BCST (128+4*g)(DI), Z8, T; \
+	VMULPS A, T, T; \
+	VADDPS T, ACC, ACC
+
+// mode 2: acc += (dw·dx)·s + mw·sx
+#define F2(g, A, T, U, ACC) \
+	VMULPS.BCST (128+4*g)(DI), Z8, T; \
+	VMULPS A, T, T; \
+	VMULPS.BCST (144+4*g)(DI), Z9, U; \
+	VADDPS U, T, T; \
+	VADDPS T, ACC, ACC
+
+#define LOADA \
+	VMOVDQU64 0(SI), Z0; \
+	VMOVDQU64 64(SI), Z1; \
+	VMOVDQU64 128(SI), Z2; \
+	VMOVDQU64 192(SI), Z3; \
+	VMOVDQU64 256(SI), Z4; \
+	VMOVDQU64 320(SI), Z5; \
+	VMOVDQU64 384(SI), Z6; \
+	VMOVDQU64 448(SI), Z7; \
+	VMOVUPS 512(SI), Z8
+
+#define NEXT(l) \
+	ADDQ $640, SI; \
+	ADDQ $176, DI; \
+	DECQ CX; \
+	JNZ  l
+
+// func panelKern(nb int, a, w *byte, mode int, out *[64]float32)
+TEXT ·panelKern(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ w+16(FP), DI
+	MOVQ mode+24(FP), AX
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	TESTQ CX, CX
+	JLE   pdone
+	CMPQ  AX, $1
+	JEQ   p1loop
+	JGT   p2loop
+
+p0loop:
+	LOADA
+	IDOT(0, Z14, Z15)
+	IDOT(1, Z16, Z17)
+	IDOT(2, Z18, Z19)
+	IDOT(3, Z20, Z21)
+	F0(0, Z14, Z22, Z10)
+	F0(1, Z16, Z23, Z11)
+	F0(2, Z18, Z24, Z12)
+	F0(3, Z20, Z25, Z13)
+	NEXT(p0loop)
+	JMP pdone
+
+p1loop:
+	LOADA
+	IDOT(0, Z14, Z15)
+	IDOT(1, Z16, Z17)
+	IDOT(2, Z18, Z19)
+	IDOT(3, Z20, Z21)
+	F1(0, Z14, Z22, Z10)
+	F1(1, Z16, Z23, Z11)
+	F1(2, Z18, Z24, Z12)
+	F1(3, Z20, Z25, Z13)
+	NEXT(p1loop)
+	JMP pdone
+
+p2loop:
+	LOADA
+	VMOVUPS 576(SI), Z9
+	IDOT(0, Z14, Z15)
+	IDOT(1, Z16, Z17)
+	IDOT(2, Z18, Z19)
+	IDOT(3, Z20, Z21)
+	F2(0, Z14, Z22, Z26, Z10)
+	F2(1, Z16, Z23, Z27, Z11)
+	F2(2, Z18, Z24, Z28, Z12)
+	F2(3, Z20, Z25, Z29, Z13)
+	NEXT(p2loop)
+
+pdone:
+	MOVQ    out+32(FP), AX
+	VMOVUPS Z10, 0(AX)
+	VMOVUPS Z11, 64(AX)
+	VMOVUPS Z12, 128(AX)
+	VMOVUPS Z13, 192(AX)
+	VZEROUPPER
+	RET

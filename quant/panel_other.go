@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package quant
+
+const hasPanel = false
+
+func panelKern(int, *byte, *byte, int, *[panelGroup * panelRows]float32) {
+	panic("quant: no panel kernel on this CPU")
+}

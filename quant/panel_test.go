@@ -1,0 +1,181 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var panelTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1}
+
+// TestPanelMatchesDotFunc requires every Panel product to be bit-equal to
+// DotFunc's (NaN only against NaN) on random bytes with raw random fp16
+// scales (NaN and infinity included), quantized Gaussian rows and
+// saturating extremes, for odd row and weight counts, padded weight rows
+// and a dst stride wider than the weight rows; dst cells it does not own
+// stay untouched.
+func TestPanelMatchesDotFunc(t *testing.T) {
+	if !PanelOK(Q8_0, 32) {
+		t.Skip("no AVX-512 VNNI on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	random := func(int) byte { return byte(rng.Uint32()) }
+	for _, typ := range panelTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			vt := VecDotType(typ)
+			ws, xsz := typ.TypeSize(), vt.TypeSize()
+			nbs, rowsList, counts := []int{1, 2, 5, 20}, []int{1, 3, 16, 17, 33}, []int{1, 4, 7}
+			if !testing.Short() {
+				nbs, rowsList, counts = append(nbs, 64), append(rowsList, 15, 48, 130), append(counts, 3, 9, 30)
+			}
+			for _, nb := range nbs {
+				for _, rows := range rowsList {
+					for _, count := range counts {
+						for kind := 0; kind < 3; kind++ {
+							rb := nb*ws + 3 // padded weight rows
+							w := make([]byte, count*rb)
+							xs := make([][]byte, rows)
+							switch kind {
+							case 0: // raw bytes, scales included
+								for i := range w {
+									w[i] = random(0)
+								}
+								for r := range xs {
+									xs[r] = fill(vt, nb, random, 0)
+									for b := 0; b < nb; b++ {
+										for k := 0; k < xsz-32; k++ {
+											xs[r][b*xsz+k] = random(0)
+										}
+									}
+								}
+							case 1: // quantized Gaussian rows
+								src := make([]float32, nb*32)
+								for j := 0; j < count; j++ {
+									for i := range src {
+										src[i] = float32(rng.NormFloat64())
+									}
+									require.NoError(t, Quantize(typ, src, w[j*rb:j*rb+nb*ws]))
+								}
+								for r := range xs {
+									for i := range src {
+										src[i] = float32(rng.NormFloat64() * 3)
+									}
+									xs[r] = make([]byte, nb*xsz)
+									require.NoError(t, QuantizeActivation(vt, src, xs[r]))
+								}
+							case 2: // saturating codes and activations
+								wb := []byte{0x00, 0xff, 0x80, 0x7f}[rng.IntN(4)]
+								for j := 0; j < count; j++ {
+									copy(w[j*rb:], fill(typ, nb, func(int) byte { return wb }, -65504))
+								}
+								for r := range xs {
+									xb := []byte{0x80, 0x7f, 0x00, 0x81, 0xff}[r%5]
+									xs[r] = fill(vt, nb, func(int) byte { return xb }, 65504)
+								}
+							}
+							checkPanel(t, typ, nb*32, w, rb, count, xs)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func checkPanel(t *testing.T, typ Type, n int, w []byte, rb, count int, xs [][]byte) {
+	t.Helper()
+	ld := count + 2
+	dst := make([]float32, len(xs)*ld)
+	for i := range dst {
+		dst[i] = 42
+	}
+	var p Panel
+	p.Set(typ, n, xs)
+	require.Equal(t, len(xs), p.Rows())
+	p.Mul(w, rb, count, dst, ld)
+	dot := DotFunc(typ)
+	for r, x := range xs {
+		for j := 0; j < count; j++ {
+			want, got := dot(n, w[j*rb:(j+1)*rb], x), dst[r*ld+j]
+			if want != want && got != got {
+				continue
+			}
+			require.Equal(t, math.Float32bits(want), math.Float32bits(got),
+				"n %d, row %d of %d, weight row %d of %d: panel %v, DotFunc %v", n, r, len(xs), j, count, got, want)
+		}
+		for j := count; j < ld; j++ {
+			require.Equal(t, float32(42), dst[r*ld+j], "row %d: wrote past the weight rows", r)
+		}
+	}
+}
+
+// TestPanelRefusesBadInput: sizes a panel cannot take panic with a message
+// (internal misuse, as Tile.Set), and PanelOK says which shapes run.
+func TestPanelRefusesBadInput(t *testing.T) {
+	require.False(t, PanelOK(Q4_K, 256))
+	require.False(t, PanelOK(Q8_0, 33))
+	require.False(t, PanelOK(Q8_0, 0))
+	if !PanelOK(Q8_0, 32) {
+		t.Skip("no AVX-512 VNNI on this CPU")
+	}
+	var p Panel
+	require.PanicsWithValue(t, "quant: no Q8_0 panel of 0 rows of 32 elements here", func() { p.Set(Q8_0, 32, nil) })
+	require.Panics(t, func() { p.Set(Q8_0, 64, [][]byte{make([]byte, 34)}) })
+	p.Set(Q8_0, 32, [][]byte{make([]byte, 34)})
+	require.Panics(t, func() { p.Mul(make([]byte, 33), 34, 1, make([]float32, 1), 1) })
+	require.Panics(t, func() { p.Mul(make([]byte, 68), 34, 2, make([]float32, 1), 2) })
+}
+
+// BenchmarkPanel compares a 128-row product with 1536 weight rows of 768
+// elements through Tiles and through a Panel (one core).
+func BenchmarkPanel(b *testing.B) {
+	const n, rows, out = 768, 128, 1536
+	if !PanelOK(Q8_0, n) {
+		b.Skip("no AVX-512 VNNI on this CPU")
+	}
+	for _, typ := range panelTypes {
+		vt := VecDotType(typ)
+		rng := rand.New(rand.NewPCG(1, 2))
+		src := make([]float32, n*out)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		w := make([]byte, out*n/32*typ.TypeSize())
+		if err := Quantize(typ, src, w); err != nil {
+			b.Fatal(err)
+		}
+		rb := n / 32 * typ.TypeSize()
+		xs := make([][]byte, rows)
+		for r := range xs {
+			xs[r] = make([]byte, n/32*vt.TypeSize())
+			if err := QuantizeActivation(vt, src[r*n:(r+1)*n], xs[r]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		dst := make([]float32, rows*out)
+		b.Run(typ.String()+"/tile", func(b *testing.B) {
+			tr := TileRows(typ)
+			tiles := make([]Tile, rows/tr)
+			for i := range tiles {
+				tiles[i].Set(typ, n, xs[i*tr:(i+1)*tr])
+			}
+			var res [8]float32
+			for b.Loop() {
+				for j := 0; j < out; j++ {
+					for i := range tiles {
+						tiles[i].Dot(w[j*rb:(j+1)*rb], res[:tr])
+					}
+				}
+			}
+		})
+		b.Run(typ.String()+"/panel", func(b *testing.B) {
+			var p Panel
+			for b.Loop() {
+				p.Set(typ, n, xs)
+				p.Mul(w, rb, out, dst, out)
+			}
+		})
+	}
+}
