@@ -26,6 +26,12 @@ type Request struct {
 	// the most likely alternatives.
 	Logprobs    bool
 	TopLogprobs int
+	// Constraint, when set, restricts every sample (a grammar, a JSON
+	// schema: see engine/grammar). Tokens are sampled, and logprobs
+	// reported, from the masked distribution, as OpenAI and vLLM report
+	// post-processing logprobs. A sample whose constraint allows no token
+	// ends with FinishError.
+	Constraint Constraint
 }
 
 // Finish says why a sample ended.

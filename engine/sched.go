@@ -25,14 +25,15 @@ type request struct {
 	Request
 	ctx    context.Context
 	out    *events
-	root   []*unit // the prompt's unit, prefilled first and again after a preemption
-	units  []*unit // the samples, once the prompt was prefilled (nil before)
-	order  int64   // admission order; the latest admitted is preempted first
-	cached int     // prompt tokens reused from the prefix cache
-	done   int     // finished samples
-	peak   int     // most KV blocks the request can hold at once (peakBlocks)
-	host   int64   // host bytes it may take once started (hostBytes)
-	held   bool    // started: host counts in Engine.host until it ends
+	root   []*unit   // the prompt's unit, prefilled first and again after a preemption
+	units  []*unit   // the samples, once the prompt was prefilled (nil before)
+	order  int64     // admission order; the latest admitted is preempted first
+	cached int       // prompt tokens reused from the prefix cache
+	done   int       // finished samples
+	peak   int       // most KV blocks the request can hold at once (peakBlocks)
+	host   int64     // host bytes it may take once started (hostBytes)
+	held   bool      // started: host counts in Engine.host until it ends
+	masked []float32 // with a Constraint: the logits copy its samples mask, one at a time
 }
 
 // active are the units to feed: the root while the prompt is prefilled,
@@ -58,6 +59,7 @@ type unit struct {
 	stream *tokenizer.Stream
 	stop   stopper
 	fin    Finish
+	cons   ConstraintState // with Request.Constraint
 
 	// Seq API: called with the logits when todo has been fed (nil logits
 	// and an error on failure).
@@ -266,14 +268,24 @@ const (
 	HostBytesPerToken  = 32
 )
 
-// hostBytes is the host memory req's samples may take once started.
+// HostBytesPerConstraint is a sample's constraint state, roughly (the
+// grammar and its caches are shared by the samples of a request).
+const HostBytesPerConstraint = 256
+
+// hostBytes is the host memory req's samples may take once started; a
+// constrained request also holds one vocabulary-sized copy of the logits.
 func (e *Engine) hostBytes(req *Request) int64 {
 	per := HostBytesPerSample + HostBytesPerToken*int64(len(req.Prompt)+e.maxNew(req))
+	var fixed int64
+	if req.Constraint != nil {
+		per += HostBytesPerConstraint
+		fixed = 4 * int64(e.model.Hyper().Vocab)
+	}
 	n := int64(max(1, req.N))
-	if n > math.MaxInt64/per {
+	if n > (math.MaxInt64-fixed)/per {
 		return math.MaxInt64
 	}
-	return n * per
+	return fixed + n*per
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -403,6 +415,9 @@ func (e *Engine) fork(r *request, logits []float32) {
 			smp.Share(&e.scratch)
 			u := &unit{req: r, idx: i, smp: smp, stream: e.tok.NewStreamAfter(r.Prompt)}
 			u.stop.stops = r.Stop
+			if r.Constraint != nil {
+				u.cons = r.Constraint.Start()
+			}
 			r.units[i] = u
 		}
 	}
@@ -427,9 +442,23 @@ func (e *Engine) fork(r *request, logits []float32) {
 	}
 }
 
-// next samples a unit's next token and emits it.
+// next samples a unit's next token and emits it. A constrained sample
+// masks a copy of the logits (the first step's are shared by all samples)
+// and samples, logprobs included, from the masked distribution.
 func (e *Engine) next(u *unit, logits []float32) {
 	r := u.req
+	if u.cons != nil {
+		if cap(r.masked) < len(logits) {
+			r.masked = make([]float32, len(logits))
+		}
+		src := logits
+		logits = r.masked[:len(src)]
+		copy(logits, src)
+		if err := u.cons.Mask(logits); err != nil {
+			e.end(u, FinishError, fmt.Errorf("constraint: %w", err), true)
+			return
+		}
+	}
 	var id int32
 	var lp sample.Logprob
 	if r.Logprobs {
@@ -438,6 +467,12 @@ func (e *Engine) next(u *unit, logits []float32) {
 		id = u.smp.Sample(logits)
 	}
 	u.smp.Accept(id)
+	if u.cons != nil {
+		if err := u.cons.Accept(id); err != nil {
+			e.end(u, FinishError, fmt.Errorf("constraint: %w", err), true)
+			return
+		}
+	}
 	if slices.Contains(r.StopTokens, id) || (!r.IgnoreEOG && e.tok.IsEOG(id)) {
 		e.end(u, FinishStop, nil, true)
 		return
@@ -483,7 +518,7 @@ func (e *Engine) end(u *unit, f Finish, err error, flush bool) {
 		e.kvm.Free(u.seq)
 		u.seq = nil
 	}
-	u.smp, u.out, u.todo, u.stream, u.stop = nil, nil, nil, nil, stopper{}
+	u.smp, u.out, u.todo, u.stream, u.stop, u.cons = nil, nil, nil, nil, stopper{}, nil
 	r.done++
 	r.out.push(Event{Sample: u.idx, Token: -1, Finish: f, Err: err, Cached: r.cached})
 	if r.done == len(r.units) {

@@ -1,0 +1,157 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/grammar"
+	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/tokenizer"
+)
+
+const stories = "../../shared/models/stories260K.gguf"
+
+func openStoriesExt(t *testing.T) *engine.Engine {
+	t.Helper()
+	if _, err := os.Stat(stories); err != nil {
+		t.Skipf("%s not found", stories)
+	}
+	e, err := engine.Open(stories, engine.WithContext(256))
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func constraintGrammars(t *testing.T) map[string]*grammar.Grammar {
+	gb, err := grammar.ParseGBNF(`root ::= ("yes" | "no" | "once") " " [a-z]{1,8} ("," " " [a-z]{1,8}){0,3} "."`)
+	require.NoError(t, err)
+	js, err := grammar.JSONSchema([]byte(`{"type":"object","properties":{"name":{"type":"string","maxLength":12},
+		"age":{"type":"integer"},"kind":{"enum":["cat","dog"]}},"required":["name","age","kind"]}`))
+	require.NoError(t, err)
+	re, err := grammar.Regex(`[A-Z][a-z]{2,6}( [a-z]{2,6}){1,4}\.`)
+	require.NoError(t, err)
+	return map[string]*grammar.Grammar{"gbnf": gb, "schema": js, "regex": re}
+}
+
+// TestConstraintSamples: every sample of a constrained request, greedy and
+// sampled, matches the grammar and ends with a stop; its logprobs are those
+// of the masked distribution (finite, so never a masked-out token).
+func TestConstraintSamples(t *testing.T) {
+	e := openStoriesExt(t)
+	v := grammar.VocabFor(e.Tokenizer())
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
+	for name, g := range constraintGrammars(t) {
+		for _, p := range []sample.Params{{}, {Temperature: 1.2, TopK: 100}} {
+			res, err := e.Generate(context.Background(), engine.Request{Prompt: prompt, N: 4, MaxTokens: 160,
+				Sampling: p, Seed: 7, Constraint: g.Constraint(v), Logprobs: true}, nil)
+			require.NoError(t, err)
+			for i, c := range res.Samples {
+				require.Equal(t, engine.FinishStop, c.Finish, "%s sample %d: %q", name, i, c.Text)
+				require.True(t, g.Match(c.Text), "%s sample %d: %q", name, i, c.Text)
+				for _, lp := range c.Logprobs {
+					require.Greater(t, lp, float32(-1e30))
+				}
+			}
+		}
+	}
+}
+
+// TestConstraintBatchedSame: a constrained request gives the same tokens
+// alone and batched with other requests (constrained and not).
+func TestConstraintBatchedSame(t *testing.T) {
+	e := openStoriesExt(t)
+	v := grammar.VocabFor(e.Tokenizer())
+	g := constraintGrammars(t)["schema"]
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
+	req := engine.Request{Prompt: prompt, N: 3, MaxTokens: 160, Sampling: sample.Params{Temperature: 1, TopK: 50}, Seed: 42}
+	run := func() [][]int32 {
+		r := req
+		r.Constraint = g.Constraint(v)
+		res, err := e.Generate(context.Background(), r, nil)
+		require.NoError(t, err)
+		var out [][]int32
+		for _, c := range res.Samples {
+			out = append(out, c.Tokens)
+		}
+		return out
+	}
+	alone := run()
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := req
+			r.Seed = uint64(100 + i)
+			if i%2 == 0 {
+				r.Constraint = g.Constraint(v)
+			}
+			_, errs[i] = e.Generate(context.Background(), r, nil)
+		}()
+	}
+	batched := run()
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, alone, batched)
+}
+
+// TestConstraintPreempted: constrained requests that a small KV pool
+// forces to be preempted and re-forked give the tokens they give alone.
+func TestConstraintPreempted(t *testing.T) {
+	if _, err := os.Stat(stories); err != nil {
+		t.Skipf("%s not found", stories)
+	}
+	probe, err := engine.Open(stories, engine.WithContext(256), engine.WithBlockSize(16), engine.WithKVBudget(0))
+	require.NoError(t, err)
+	perBlock := probe.Stats().KVBytesPerBlock
+	probe.Close()
+	e, err := engine.Open(stories, engine.WithContext(256), engine.WithBlockSize(16), engine.WithKVBudget(36*perBlock))
+	require.NoError(t, err)
+	defer e.Close()
+	ref := openStoriesExt(t)
+	g := constraintGrammars(t)["schema"]
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
+	reqs := make([]engine.Request, 6)
+	want := make([][]engine.Completion, len(reqs))
+	for i := range reqs {
+		reqs[i] = engine.Request{Prompt: prompt, N: 3, MaxTokens: 150, Sampling: sample.Params{Temperature: 1, TopK: 50}, Seed: uint64(10 * i),
+			Constraint: g.Constraint(grammar.VocabFor(ref.Tokenizer()))}
+		res, err := ref.Generate(context.Background(), reqs[i], nil)
+		require.NoError(t, err)
+		want[i] = res.Samples
+	}
+	got := make([][]engine.Completion, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := reqs[i]
+			r.Constraint = g.Constraint(grammar.VocabFor(e.Tokenizer()))
+			res, err := e.Generate(context.Background(), r, nil)
+			if errs[i] = err; err == nil {
+				got[i] = res.Samples
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Positive(t, e.Stats().Preemptions, "the pool should force preemption")
+	for i := range reqs {
+		for j := range want[i] {
+			require.Equal(t, want[i][j].Tokens, got[i][j].Tokens, "request %d sample %d", i, j)
+			require.True(t, g.Match(got[i][j].Text), "%q", got[i][j].Text)
+		}
+	}
+}
