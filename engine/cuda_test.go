@@ -174,3 +174,96 @@ func TestCUDASeqForks(t *testing.T) {
 		t.Logf("sequence %d: max |logit diff| %.2g of a range of %.3g", i, d, hi-lo)
 	}
 }
+
+// TestCUDACascade: 16 forks of one prompt decode with cascade attention
+// (on by default: the prompt's full blocks read once per step for all 16)
+// as with the plain kernel and as the CPU: logits within 1e-4 of their
+// range, the same seeded tokens, and the KV bytes of a step are the shared
+// blocks once plus each fork's own positions, K and V, every layer.
+func TestCUDACascade(t *testing.T) {
+	const n, bs = 16, 4
+	cpuE, gpuE := cudaPair(t, modelPath(t, "stories260K.gguf"), WithContext(64), WithBlockSize(bs), WithPrefixCache(false))
+	gb := gpuE.Backend().(*cuda.Backend)
+	hp := gpuE.Hyper()
+	prompt := cpuE.Tokenizer().Encode("Once upon a time, there was a little girl", tokenizer.AddSpecial)
+	L := len(prompt)
+	require.NotZero(t, L%bs, "a partial last block: the forks copy it")
+	shared := L / bs * bs
+	row := int64(hp.Layers * hp.KVHeads * hp.HeadDim * 2 * 2) // K and V of a position, every layer
+
+	// One step of n forks, each extended by its own token; the step's KV bytes.
+	step := func(e *Engine) ([][]float32, int64) {
+		ctx := context.Background()
+		s, err := e.NewSeq(ctx, prompt)
+		require.NoError(t, err)
+		defer s.Close()
+		forks := make([]*Seq, n)
+		toks := make([][]int32, n)
+		for i := range forks {
+			forks[i], err = s.Fork()
+			require.NoError(t, err)
+			defer forks[i].Close()
+			toks[i] = []int32{int32(300 + i)}
+		}
+		var before cuda.Stats
+		if e == gpuE {
+			before = cudaStats(e)
+		}
+		require.NoError(t, e.ExtendAll(ctx, forks, toks))
+		out := make([][]float32, n)
+		for i, f := range forks {
+			out[i] = slices.Clone(f.Logits())
+		}
+		if e != gpuE {
+			return out, 0
+		}
+		return out, cudaStats(e).KVBytes - before.KVBytes
+	}
+	want, _ := step(cpuE)
+	casc, cascBytes := step(gpuE)
+	gb.SetCascade(false)
+	plain, plainBytes := step(gpuE)
+	gb.SetCascade(true)
+	require.Equal(t, row*int64(shared+n*(L+1-shared)), cascBytes, "cascade: the %d shared positions once, %d own each", shared, L+1-shared)
+	require.Equal(t, row*int64(n*(L+1)), plainBytes, "plain: every fork's %d positions", L+1)
+	for i := range want {
+		lo, hi := slices.Min(want[i]), slices.Max(want[i])
+		var dc, dp, dcp float64
+		for j := range want[i] {
+			dc = max(dc, math.Abs(float64(casc[i][j]-want[i][j])))
+			dp = max(dp, math.Abs(float64(plain[i][j]-want[i][j])))
+			dcp = max(dcp, math.Abs(float64(casc[i][j]-plain[i][j])))
+		}
+		r := float64(hi - lo)
+		require.LessOrEqual(t, dc/r, 1e-4, "fork %d: cascade against the CPU", i)
+		require.LessOrEqual(t, dp/r, 1e-4, "fork %d: plain against the CPU", i)
+		require.LessOrEqual(t, dcp/r, 1e-4, "fork %d: cascade against plain", i)
+		if i == 0 {
+			t.Logf("fork 0: max |logit diff| cascade-cpu %.2g, plain-cpu %.2g, cascade-plain %.2g of a range of %.3g", dc, dp, dcp, r)
+		}
+	}
+
+	// A request for 16 seeded samples: the same tokens on the CPU, with
+	// cascade and without; each decode step of the 16 reads the shared
+	// blocks 15 times fewer.
+	req := Request{Prompt: prompt, N: n, MaxTokens: 10, IgnoreEOG: true, Seed: 7,
+		Sampling: sample.Params{Temperature: 0.8, TopK: 40}}
+	wantRes := generate(t, cpuE, req)
+	s0 := cudaStats(gpuE)
+	got := generate(t, gpuE, req)
+	s1 := cudaStats(gpuE)
+	gb.SetCascade(false)
+	gotPlain := generate(t, gpuE, req)
+	s2 := cudaStats(gpuE)
+	gb.SetCascade(true)
+	require.Len(t, got.Samples, n)
+	for i := range wantRes.Samples {
+		require.Equal(t, wantRes.Samples[i].Tokens, got.Samples[i].Tokens, "sample %d, cascade", i)
+		require.Equal(t, wantRes.Samples[i].Tokens, gotPlain.Samples[i].Tokens, "sample %d, plain", i)
+	}
+	require.Equal(t, s1.Forwards-s0.Forwards, s2.Forwards-s1.Forwards)
+	saved := (s2.KVBytes - s1.KVBytes) - (s1.KVBytes - s0.KVBytes)
+	steps := req.MaxTokens - 1 // the first tokens come from the prompt's logits
+	require.Equal(t, int64(steps*(n-1)*shared)*row, saved, "KV bytes saved: %d steps × %d forks × %d shared positions", steps, n-1, shared)
+	t.Logf("request of %d samples: KV bytes %d with cascade, %d without", n, s1.KVBytes-s0.KVBytes, s2.KVBytes-s1.KVBytes)
+}

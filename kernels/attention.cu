@@ -275,3 +275,169 @@ extern "C" __global__ void attention_combine_f32(float *dst, const float *part, 
     }
 }
 REGISTER_KERNEL(attention_combine_f32)
+
+// Cascade (shared-prefix) attention, exact mode only: the CPU's numerics as
+// attention_f16_g* with exact = 1, but the queries of every sequence whose
+// block table starts with the same blocks read those blocks once.
+//
+// The work is a list of query sets, CASC_SET int32 each: {lo, hi, seq,
+// tok0, ntok, kind}: the queries of tokens toks[tok0 .. tok0+ntok) (every
+// head of KV head blockIdx.x: ntok·group query vectors) over positions
+// lo..hi-1 of sequence seq's block table. A prefix set (kind 1) holds the
+// tokens of sequences sharing positions 0..hi-1; an own set (kind 0) one
+// token over its remaining positions (its window's first..pos). Every token
+// is in one set of each kind (a token with no shared prefix in a prefix set
+// with lo = hi). grid = (kvHeads, sets, Z): Z splits of each set's range, so
+// each (token, head) has 2Z slots of hd+2 floats in part: kind·Z + z.
+//
+// Two launches, as the exact kernel's two passes: values = 0 writes each
+// slot's softmax max and sum (slot floats 0, 1); values = 1 merges a
+// query's 2Z stats with its sink into the softmax's max and 1/sum (the
+// exact kernel's attn_merge_ml), then writes Σ F16(exp(s-max)/sum)·V over
+// the slot's positions (floats 2..). attention_sum_f32 adds the slots.
+//
+// A block copies TILE positions' K (and V) rows into shared memory, then
+// each warp takes its queries in turn over the tile, its state (m, l or
+// max, 1/sum; weighted V) kept in shared memory between tiles: each K and
+// V row is read from global memory once per block whatever the number of
+// queries. Dynamic shared memory: Q·(hd+2)·4 + 2·tile·hd·2 bytes, Q the
+// largest ntok·group. Per query, positions are taken in order, so the sums
+// are in another order than the exact kernel's (per warp, then merged):
+// float rounding only, and now and then a weight on the other side of an
+// F16 rounding boundary.
+#define CASC_SET 6
+
+static __device__ __forceinline__ void attn_cascade(float *part, const float *q, const __half *kc, const __half *vc,
+                                                    const int32_t *sets, const int32_t *toks, const int32_t *tables,
+                                                    const float *sinks, int64_t heads, int64_t kvHeads, int64_t hd,
+                                                    int64_t blockSize, int64_t tableStride, int64_t tile, float scale,
+                                                    float cap, bool values) {
+    constexpr int E = ATTN_PAIRS;
+    SHARED_DYNAMIC(float, sm);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    const int64_t group = heads / kvHeads, kh = blockIdx.x, kvDim = kvHeads * hd, stride = hd + 2;
+    const int32_t *set = sets + int64_t(blockIdx.y) * CASC_SET;
+    const int32_t *table = tables + int64_t(set[2]) * tableStride, *tk = toks + set[3];
+    const int64_t nq = set[4] * group, slots = 2 * int64_t(gridDim.z), slot = set[5] * int64_t(gridDim.z) + blockIdx.z;
+    const int per = (set[1] - set[0] + int(gridDim.z) - 1) / int(gridDim.z);
+    const int lo = set[0] + int(blockIdx.z) * per, hi = min(set[1], lo + per);
+    const int hd2 = int(hd / 2), bs = int(blockSize);
+    if (hd % 2 || hd > 64 * E || tile < 1)
+        __trap();
+    __half2 *tk2 = reinterpret_cast<__half2 *>(sm + nq * stride), *tv2 = tk2 + tile * hd2;
+
+    // The part slots of query v and its (token, head).
+    auto slotsOf = [&](int64_t v) {
+        return part + ((int64_t(tk[v / group]) * heads + kh * group + v % group) * slots) * stride;
+    };
+    for (int64_t v = warp; v < nq; v += warps) {
+        float *st = sm + v * stride;
+        float m = -INFINITY, l = 0.0f;
+        if (values) { // the softmax's max and 1/sum, from every slot's stats
+            const float *pp = slotsOf(v);
+            float sink = sinks ? sinks[kh * group + v % group] : -INFINITY;
+            float2 ml = attn_merge_ml(pp, int(slots), 1, 0, stride, sink);
+            m = ml.x;
+            l = 1.0f / ml.y;
+        }
+        for (int64_t e = lane; e < stride; e += 32)
+            st[e] = e == 0 ? m : e == 1 ? l : 0.0f;
+    }
+    for (int t0 = lo; t0 < hi; t0 += int(tile)) {
+        const int nt = min(int(tile), hi - t0);
+        __syncthreads(); // the previous tile is done with
+        for (int x = threadIdx.x; x < nt * hd2; x += blockDim.x) {
+            int r = x / hd2, c = x % hd2;
+            int64_t row = attn_row(table, t0 + r, bs, kvDim, kh * hd);
+            tk2[r * hd2 + c] = reinterpret_cast<const __half2 *>(kc + row)[c];
+            if (values)
+                tv2[r * hd2 + c] = reinterpret_cast<const __half2 *>(vc + row)[c];
+        }
+        __syncthreads();
+        for (int64_t v = warp; v < nq; v += warps) {
+            float *st = sm + v * stride;
+            const float *qh = q + (int64_t(tk[v / group]) * heads + kh * group + v % group) * hd;
+            float2 qv[E], acc[E], kf[E], vf[E];
+#pragma unroll
+            for (int r = 0; r < E; r++) {
+                int e2 = lane + 32 * r;
+                bool in = e2 < hd2;
+                qv[r] = in ? make_float2(__half2float(__float2half_rn(qh[2 * e2])),
+                                         __half2float(__float2half_rn(qh[2 * e2 + 1])))
+                           : make_float2(0.0f, 0.0f);
+                acc[r] = in ? make_float2(st[2 + 2 * e2], st[3 + 2 * e2]) : make_float2(0.0f, 0.0f);
+            }
+            float m = st[0], l = st[1];
+            for (int j = 0; j < nt; j++) {
+                attn_load<E>(kf, reinterpret_cast<const __half *>(tk2 + j * hd2), lane, hd2);
+                float s = attn_score<E>(qv, kf, scale, cap);
+                if (!values) {
+                    float mn = fmaxf(m, s);
+                    l = l * expf(m - mn) + expf(s - mn);
+                    m = mn;
+                    continue;
+                }
+                float w = __half2float(__float2half_rn(expf(s - m) * l));
+                attn_load<E>(vf, reinterpret_cast<const __half *>(tv2 + j * hd2), lane, hd2);
+#pragma unroll
+                for (int r = 0; r < E; r++) {
+                    acc[r].x += w * vf[r].x;
+                    acc[r].y += w * vf[r].y;
+                }
+            }
+            __syncwarp();
+            if (lane == 0) {
+                st[0] = m;
+                st[1] = l;
+            }
+#pragma unroll
+            for (int r = 0; r < E; r++) {
+                int e2 = lane + 32 * r;
+                if (e2 < hd2) {
+                    st[2 + 2 * e2] = acc[r].x;
+                    st[3 + 2 * e2] = acc[r].y;
+                }
+            }
+        }
+    }
+    __syncthreads();
+    for (int64_t v = warp; v < nq; v += warps) {
+        const float *st = sm + v * stride;
+        float *pp = slotsOf(v) + slot * stride;
+        if (values) {
+            for (int64_t e = lane; e < hd; e += 32)
+                pp[2 + e] = st[2 + e];
+        } else if (lane == 0) {
+            pp[0] = st[0];
+            pp[1] = st[1];
+        }
+    }
+}
+
+// part: tokens·heads·2Z·(hd+2) floats; q, kc, vc, tables, sinks, scale and
+// softcap as attention_f16_g*; sets: CASC_SET int32 each, toks: int32 token
+// indexes; tile: positions per shared-memory tile; values: 0 (stats) or 1.
+extern "C" __global__ void attention_cascade_f16(float *part, const float *q, const __half *kc, const __half *vc,
+                                                 const int32_t *sets, const int32_t *toks, const int32_t *tables,
+                                                 const float *sinks, int64_t heads, int64_t kvHeads, int64_t hd,
+                                                 int64_t blockSize, int64_t tableStride, int64_t tile, double scale,
+                                                 double softcap, int64_t values) {
+    attn_cascade(part, q, kc, vc, sets, toks, tables, sinks, heads, kvHeads, hd, blockSize, tableStride, tile,
+                 float(scale), float(softcap), values != 0);
+}
+REGISTER_KERNEL(attention_cascade_f16)
+
+// attention_sum_f32 adds the weighted V of each (token, head)'s slots of part
+// (attention_cascade_f16, values = 1) into dst: grid = (heads, tokens), any
+// 1-D block size.
+extern "C" __global__ void attention_sum_f32(float *dst, const float *part, int64_t heads, int64_t hd, int64_t slots) {
+    int64_t h = blockIdx.x, i = blockIdx.y, stride = hd + 2;
+    const float *pp = part + (i * heads + h) * slots * stride;
+    for (int64_t e = threadIdx.x; e < hd; e += blockDim.x) {
+        float a = 0.0f;
+        for (int64_t z = 0; z < slots; z++)
+            a += pp[z * stride + 2 + e];
+        dst[(i * heads + h) * hd + e] = a;
+    }
+}
+REGISTER_KERNEL(attention_sum_f32)

@@ -36,6 +36,10 @@ type Backend struct {
 	counts []layerCounts // MoERoute's per layer
 	batch  *backend.Batch
 	tabs   batchDev
+
+	noCascade bool                 // WithCascade(false)
+	cascSplit int                  // positions per split of a cascade set
+	plans     map[cascKey]*cascade // this forward's cascade plans
 }
 
 type upload struct {
@@ -56,11 +60,11 @@ type Stats struct {
 
 // Open returns the backend over the driver of this build: the GPU (cuda
 // tag), the emulator (cudaemu tag), or ErrNotCompiled.
-func Open() (*Backend, error) { return New(openDriver) }
+func Open(opts ...Option) (*Backend, error) { return New(openDriver, append(envOptions(), opts...)...) }
 
 // New returns a backend over the driver that open makes; open runs on the
 // backend's locked thread, where the driver stays.
-func New(open func() (Driver, error)) (*Backend, error) {
+func New(open func() (Driver, error), opts ...Option) (*Backend, error) {
 	t := newThread()
 	var d Driver
 	var name string
@@ -74,8 +78,12 @@ func New(open func() (Driver, error)) (*Backend, error) {
 		t.stop()
 		return nil, err
 	}
-	b := &Backend{t: t, d: d, name: name, up32: map[*int32]upload{}, consts: map[*float32]DevPtr{}}
+	b := &Backend{t: t, d: d, name: name, up32: map[*int32]upload{}, consts: map[*float32]DevPtr{},
+		cascSplit: cascSplitAt, plans: map[cascKey]*cascade{}}
 	b.ar.d = d
+	for _, o := range opts {
+		o(b)
+	}
 	return b, nil
 }
 
@@ -265,6 +273,7 @@ func (b *Backend) Reset() {
 		b.st.Forwards++
 		b.ar.reset()
 		clear(b.up32)
+		clear(b.plans)
 		b.batch = nil
 	})
 }

@@ -231,7 +231,8 @@ const attnWarps = 4
 // keys and values, then one attention_f16_g* block per (token, run of G
 // query heads sharing a KV head) reads each K and V row once for the G
 // heads, in the exact two-pass mode (softmax weights rounded to F16 as the
-// CPU's).
+// CPU's). When sequences of the batch share leading blocks, cascade.go's
+// kernels take the place of attention_f16_g*, with the same numerics.
 func (b *Backend) Attention(dst, q, k, v backend.Tensor, kv backend.KVCache, bt *backend.Batch, a backend.Attn) {
 	d, qt, kt, vt, c := ten(dst), ten(q), ten(k), ten(v), kv.(*kvCache)
 	n, qd, kvd := bt.Len(), a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
@@ -258,13 +259,17 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kv backend.KVCache, bt 
 		g /= 2
 	}
 	b.t.do(func() {
-		b.st.KVBytes += kvRead(bt, a, kvd)
 		pos, seq := b.ints(bt.Pos), b.ints(bt.Seq)
 		tab, w := b.tables(bt)
 		off := c.layer(a.Layer)
 		kc, vc := c.k+off, c.v+off
 		b.launch("kv_write_f16", dim(n), block1D(kvd, 256), 0, ptr(kc), ptr(vc), ptr(kt.p), ptr(vt.p), ptr(pos), ptr(seq),
 			ptr(tab), i64(kvd), i64(c.spec.BlockSize), i64(w))
+		if cp := b.plan(bt, a, c.spec.BlockSize); cp != nil {
+			b.attendCascade(cp, d.p, qt.p, kc, vc, tab, w, n, sinks, c.spec.BlockSize, a)
+			return
+		}
+		b.st.KVBytes += kvRead(bt, a, kvd)
 		shared := uint32(attnWarps * g * (a.HeadDim + 2) * 4)
 		b.launch(fmt.Sprintf("attention_f16_g%d", g), Dim3{uint32(a.KVHeads * group / g), uint32(n), 1}, dim(32*attnWarps), shared,
 			ptr(d.p), ptr(qt.p), ptr(kc), ptr(vc), ptr(pos), ptr(seq), ptr(tab), ptr(sinks), 0,
