@@ -42,6 +42,8 @@ func panelMode(t Type) int {
 		return 1
 	case Q4_1, Q5_1:
 		return 2
+	case F32:
+		return 3
 	}
 	return -1
 }
@@ -49,6 +51,9 @@ func panelMode(t Type) int {
 // PanelOK reports whether products of n-element rows with weights of type t
 // run through Panel kernels on this CPU (AVX-512 with VNNI).
 func PanelOK(t Type, n int) bool {
+	if t == F32 {
+		return hasPanel && n > 0 && n%4 == 0
+	}
 	return hasPanel && n > 0 && n%32 == 0 && panelMode(t) >= 0
 }
 
@@ -59,12 +64,18 @@ func (p *Panel) Set(t Type, n int, xs [][]byte) {
 	if !PanelOK(t, n) || len(xs) == 0 {
 		panic(fmt.Sprintf("quant: no %s panel of %d rows of %d elements here", t, len(xs), n))
 	}
-	nb := n / 32
-	xsize := VecDotType(t).TypeSize()
+	nb, xsize := n/32, VecDotType(t).TypeSize()
+	if t == F32 {
+		nb, xsize = n/4, 16 // groups of four elements
+	}
 	for r, x := range xs {
 		if len(x) < nb*xsize {
 			panic(fmt.Sprintf("quant: panel row %d has %d bytes, want %d", r, len(x), nb*xsize))
 		}
+	}
+	if t == F32 {
+		p.setF32(nb, xs)
+		return
 	}
 	tiles := (len(xs) + panelRows - 1) / panelRows
 	size := tiles * nb * panelBlock
@@ -101,6 +112,55 @@ func (p *Panel) Set(t Type, n int, xs [][]byte) {
 	}
 }
 
+// F32 panels hold per tile of 16 rows and group of four elements the rows'
+// four float32 values (256 bytes): a YMM of two rows for the kernel's
+// products with the weight row's group broadcast.
+const panelF32Block = panelRows * 16
+
+func (p *Panel) setF32(ng int, xs [][]byte) {
+	tiles := (len(xs) + panelRows - 1) / panelRows
+	size := tiles * ng * panelF32Block
+	if cap(p.a) < size {
+		p.a = make([]byte, size)
+	}
+	p.a = p.a[:size]
+	p.t, p.nb, p.rows, p.mode, p.wsize = F32, ng, len(xs), 3, 16
+	for i := 0; i < tiles*panelRows; i++ {
+		tile, r := i/panelRows, i%panelRows
+		dst := p.a[tile*ng*panelF32Block+16*r:]
+		if i >= len(xs) {
+			for m := 0; m < ng; m++ {
+				clear(dst[m*panelF32Block : m*panelF32Block+16])
+			}
+			continue
+		}
+		x := xs[i]
+		for m := 0; m < ng; m++ {
+			copy(dst[m*panelF32Block:m*panelF32Block+16], x[16*m:16*m+16])
+		}
+	}
+}
+
+// mulF32 is Mul for F32 weights: per weight row and tile the kernel's four
+// float64 lane sums per row (lane k: the products of elements 4m+k, each
+// rounded to float32, in element order) are added as dotF32 adds its four
+// partial sums.
+func (p *Panel) mulF32(w []byte, rowBytes, count int, dst []float32, ld int) {
+	tiles := (p.rows + panelRows - 1) / panelRows
+	var acc [4 * panelRows]float64
+	for j := 0; j < count; j++ {
+		wr := &w[j*rowBytes]
+		for tile := 0; tile < tiles; tile++ {
+			panelF32(p.nb, &p.a[tile*p.nb*panelF32Block], wr, &acc)
+			n := min(panelRows, p.rows-tile*panelRows)
+			o := dst[tile*panelRows*ld+j:]
+			for i := 0; i < n; i++ {
+				o[i*ld] = float32(acc[4*i] + acc[4*i+1] + acc[4*i+2] + acc[4*i+3])
+			}
+		}
+	}
+}
+
 // Rows is the number of activation rows in the panel.
 func (p *Panel) Rows() int { return p.rows }
 
@@ -118,6 +178,10 @@ func (p *Panel) Mul(w []byte, rowBytes, count int, dst []float32, ld int) {
 	}
 	if need := (p.rows-1)*ld + count; ld < count || len(dst) < need {
 		panic(fmt.Sprintf("quant: panel: dst of %d values, want %d", len(dst), need))
+	}
+	if p.t == F32 {
+		p.mulF32(w, rowBytes, count, dst, ld)
+		return
 	}
 	bp := wbufs.Get().(*[]byte)
 	defer wbufs.Put(bp)

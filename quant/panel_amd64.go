@@ -14,3 +14,10 @@ var hasPanel = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNN
 //
 //go:noescape
 func panelKern(nb int, a, w *byte, mode int, out *[panelGroup * panelRows]float32)
+
+// panelF32 runs one tile of an F32 panel (a: ng groups of panelF32Block
+// bytes) against the weight row w: acc[4r+k] = the float64 sum, in element
+// order, of the float32 products of elements 4m+k of row r.
+//
+//go:noescape
+func panelF32(ng int, a, w *byte, acc *[4 * panelRows]float64)

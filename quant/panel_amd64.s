@@ -125,3 +125,56 @@ pdone:
 	VMOVUPS Z13, 192(AX)
 	VZEROUPPER
 	RET
+
+// F32: per group of four elements, Y0 holds the weight row's four values
+// twice; each of the tile's eight row pairs is multiplied in float32
+// (VMULPS: the products dotF32 rounds), widened to float64 and added into
+// Z8+pair, lane 4·(row&1)+k taking elements 4m+k.
+#define F32PAIR(off, Z) \
+	VMULPS off(SI), Y0, Y1; \
+	VCVTPS2PD Y1, Z2; \
+	VADDPD Z2, Z, Z
+
+// func panelF32(ng int, a, w *byte, acc *[64]float64)
+TEXT ·panelF32(SB), NOSPLIT, $0-32
+	MOVQ ng+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ w+16(FP), DI
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	VPXORQ Z10, Z10, Z10
+	VPXORQ Z11, Z11, Z11
+	VPXORQ Z12, Z12, Z12
+	VPXORQ Z13, Z13, Z13
+	VPXORQ Z14, Z14, Z14
+	VPXORQ Z15, Z15, Z15
+	TESTQ CX, CX
+	JLE   f32done
+
+f32loop:
+	VBROADCASTF128 (DI), Y0
+	F32PAIR(0, Z8)
+	F32PAIR(32, Z9)
+	F32PAIR(64, Z10)
+	F32PAIR(96, Z11)
+	F32PAIR(128, Z12)
+	F32PAIR(160, Z13)
+	F32PAIR(192, Z14)
+	F32PAIR(224, Z15)
+	ADDQ $256, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ  f32loop
+
+f32done:
+	MOVQ    acc+24(FP), AX
+	VMOVUPD Z8, 0(AX)
+	VMOVUPD Z9, 64(AX)
+	VMOVUPD Z10, 128(AX)
+	VMOVUPD Z11, 192(AX)
+	VMOVUPD Z12, 256(AX)
+	VMOVUPD Z13, 320(AX)
+	VMOVUPD Z14, 384(AX)
+	VMOVUPD Z15, 448(AX)
+	VZEROUPPER
+	RET

@@ -7,3 +7,7 @@ const hasPanel = false
 func panelKern(int, *byte, *byte, int, *[panelGroup * panelRows]float32) {
 	panic("quant: no panel kernel on this CPU")
 }
+
+func panelF32(int, *byte, *byte, *[4 * panelRows]float64) {
+	panic("quant: no panel kernel on this CPU")
+}

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var panelTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1}
+var panelTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F32}
 
 // TestPanelMatchesDotFunc requires every Panel product to be bit-equal to
 // DotFunc's (NaN only against NaN) on random bytes with raw random fp16
@@ -26,6 +26,10 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 		t.Run(typ.String(), func(t *testing.T) {
 			vt := VecDotType(typ)
 			ws, xsz := typ.TypeSize(), vt.TypeSize()
+			per := 1 // blocks per 32 elements
+			if typ == F32 {
+				per = 32
+			}
 			nbs, rowsList, counts := []int{1, 2, 5, 20}, []int{1, 3, 16, 17, 33}, []int{1, 4, 7}
 			if !testing.Short() {
 				nbs, rowsList, counts = append(nbs, 64), append(rowsList, 15, 48, 130), append(counts, 3, 9, 30)
@@ -34,7 +38,7 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 				for _, rows := range rowsList {
 					for _, count := range counts {
 						for kind := 0; kind < 3; kind++ {
-							rb := nb*ws + 3 // padded weight rows
+							rb := nb*per*ws + 3 // padded weight rows
 							w := make([]byte, count*rb)
 							xs := make([][]byte, rows)
 							switch kind {
@@ -43,8 +47,8 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 									w[i] = random(0)
 								}
 								for r := range xs {
-									xs[r] = fill(vt, nb, random, 0)
-									for b := 0; b < nb; b++ {
+									xs[r] = fill(vt, nb*per, random, 0)
+									for b := 0; b < nb && per == 1; b++ {
 										for k := 0; k < xsz-32; k++ {
 											xs[r][b*xsz+k] = random(0)
 										}
@@ -56,23 +60,23 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 									for i := range src {
 										src[i] = float32(rng.NormFloat64())
 									}
-									require.NoError(t, Quantize(typ, src, w[j*rb:j*rb+nb*ws]))
+									require.NoError(t, Quantize(typ, src, w[j*rb:j*rb+nb*per*ws]))
 								}
 								for r := range xs {
 									for i := range src {
 										src[i] = float32(rng.NormFloat64() * 3)
 									}
-									xs[r] = make([]byte, nb*xsz)
+									xs[r] = make([]byte, nb*per*xsz)
 									require.NoError(t, QuantizeActivation(vt, src, xs[r]))
 								}
 							case 2: // saturating codes and activations
 								wb := []byte{0x00, 0xff, 0x80, 0x7f}[rng.IntN(4)]
 								for j := 0; j < count; j++ {
-									copy(w[j*rb:], fill(typ, nb, func(int) byte { return wb }, -65504))
+									copy(w[j*rb:], fill(typ, nb*per, func(int) byte { return wb }, -65504))
 								}
 								for r := range xs {
 									xb := []byte{0x80, 0x7f, 0x00, 0x81, 0xff}[r%5]
-									xs[r] = fill(vt, nb, func(int) byte { return xb }, 65504)
+									xs[r] = fill(vt, nb*per, func(int) byte { return xb }, 65504)
 								}
 							}
 							checkPanel(t, typ, nb*32, w, rb, count, xs)
@@ -82,6 +86,35 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPanelF32OddLengths: F32 panels take any multiple of four elements
+// (stories260K's FFN has 172).
+func TestPanelF32OddLengths(t *testing.T) {
+	if !PanelOK(F32, 4) {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(43, 44))
+	for _, n := range []int{4, 12, 172, 516} {
+		for _, rows := range []int{1, 7, 16, 21} {
+			w := make([]byte, 5*4*n)
+			src := make([]float32, 5*n)
+			for i := range src {
+				src[i] = float32(rng.NormFloat64())
+			}
+			require.NoError(t, Quantize(F32, src, w))
+			xs := make([][]byte, rows)
+			for r := range xs {
+				for i := range src[:n] {
+					src[i] = float32(rng.NormFloat64() * 10)
+				}
+				xs[r] = make([]byte, 4*n)
+				require.NoError(t, Quantize(F32, src[:n], xs[r]))
+			}
+			checkPanel(t, F32, n, w, 4*n, 5, xs)
+		}
+	}
+	require.False(t, PanelOK(F32, 6))
 }
 
 func checkPanel(t *testing.T, typ Type, n int, w []byte, rb, count int, xs [][]byte) {
@@ -142,14 +175,16 @@ func BenchmarkPanel(b *testing.B) {
 		for i := range src {
 			src[i] = float32(rng.NormFloat64())
 		}
-		w := make([]byte, out*n/32*typ.TypeSize())
+		rb64, _ := RowBytes(typ, n)
+		xb64, _ := RowBytes(vt, n)
+		rb, xb := int(rb64), int(xb64)
+		w := make([]byte, out*rb)
 		if err := Quantize(typ, src, w); err != nil {
 			b.Fatal(err)
 		}
-		rb := n / 32 * typ.TypeSize()
 		xs := make([][]byte, rows)
 		for r := range xs {
-			xs[r] = make([]byte, n/32*vt.TypeSize())
+			xs[r] = make([]byte, xb)
 			if err := QuantizeActivation(vt, src[r*n:(r+1)*n], xs[r]); err != nil {
 				b.Fatal(err)
 			}
