@@ -41,3 +41,12 @@ func newGrammar(p *prog) (*Grammar, error) {
 	}
 	return &Grammar{prog: p}, nil
 }
+
+// Prefix reports whether s can be extended to a string the grammar admits.
+func (g *Grammar) Prefix(s string) bool {
+	m := g.prog.start()
+	for i := 0; i < len(s) && m >= 0; i++ {
+		m = g.prog.step(m, s[i])
+	}
+	return m >= 0
+}

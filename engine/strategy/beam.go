@@ -18,6 +18,10 @@ type BeamOptions struct {
 	// LengthPenalty α ranks finished hypotheses by logprob sum / len^α: 0
 	// ranks by the raw sum (favouring short answers), 1 by the mean.
 	LengthPenalty float64
+	// Constraint, when set, restricts every hypothesis: each beam carries
+	// its own state, cloned when it forks, and tokens it forbids get
+	// log-probability -Inf (the others keep theirs, not renormalised).
+	Constraint engine.Constraint
 }
 
 // Hypothesis is one finished beam.
@@ -42,6 +46,7 @@ type beam struct {
 	toks   []int32
 	lps    []float32
 	sum    float64
+	cons   engine.ConstraintState
 }
 
 // cand is a one-token continuation of a live beam.
@@ -78,6 +83,9 @@ func Beam(ctx context.Context, lm LM, prompt []int32, opt BeamOptions) (*BeamRes
 		return nil, err
 	}
 	live := []*beam{{node: root}}
+	if opt.Constraint != nil {
+		live[0].cons = opt.Constraint.Start()
+	}
 	defer func() {
 		for _, b := range live {
 			b.node.Close()
@@ -89,6 +97,12 @@ func Beam(ctx context.Context, lm LM, prompt []int32, opt BeamOptions) (*BeamRes
 		var cands []cand
 		for i, b := range live {
 			lp := b.node.Logprobs()
+			if b.cons != nil {
+				lp = slices.Clone(lp)
+				if err := b.cons.Mask(lp); err != nil {
+					return nil, fmt.Errorf("beam: %w", err)
+				}
+			}
 			for _, t := range topTokens(lp, w) {
 				cands = append(cands, cand{b: i, tok: t, lp: lp[t], sum: b.sum + float64(lp[t])})
 			}
@@ -108,6 +122,12 @@ func Beam(ctx context.Context, lm LM, prompt []int32, opt BeamOptions) (*BeamRes
 		for _, c := range cands {
 			b := live[c.b]
 			nb := &beam{parent: c.b, toks: append(slices.Clone(b.toks), c.tok), lps: append(slices.Clone(b.lps), c.lp), sum: c.sum}
+			if b.cons != nil {
+				nb.cons = b.cons.Clone()
+				if err := nb.cons.Accept(c.tok); err != nil {
+					return nil, fmt.Errorf("beam: %w", err)
+				}
+			}
 			if eog := lm.IsEOG(c.tok); eog || last {
 				f := engine.FinishLength
 				if eog {

@@ -1,8 +1,11 @@
 package strategy
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -100,8 +103,55 @@ func Regex(re *regexp.Regexp) Extractor {
 	})
 }
 
-// ParseExtractor reads an extractor spec: "last_number", "boxed" or
-// "regex:EXPR".
+// JSONField extracts the value at a dotted path ("answer", "result.items.0")
+// of a completion that is one JSON document (as a JSON-constrained one
+// is); an empty path is the whole document. A string gives its text, any
+// other value its compact JSON with object keys sorted, so equal values
+// vote together. A missing field or text that is not JSON abstains.
+func JSONField(path string) Extractor {
+	var parts []string
+	if path != "" {
+		parts = strings.Split(path, ".")
+	}
+	return Func(func(text string) (string, bool) {
+		d := json.NewDecoder(strings.NewReader(text))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil || d.More() {
+			return "", false
+		}
+		for _, p := range parts {
+			switch x := v.(type) {
+			case map[string]any:
+				var ok bool
+				if v, ok = x[p]; !ok {
+					return "", false
+				}
+			case []any:
+				i, err := strconv.Atoi(p)
+				if err != nil || i < 0 || i >= len(x) {
+					return "", false
+				}
+				v = x[i]
+			default:
+				return "", false
+			}
+		}
+		if s, ok := v.(string); ok {
+			return s, true
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return "", false
+		}
+		return strings.TrimSuffix(b.String(), "\n"), true
+	})
+}
+
+// ParseExtractor reads an extractor spec: "last_number", "boxed",
+// "regex:EXPR" or "json:PATH" (JSONField).
 func ParseExtractor(spec string) (Extractor, error) {
 	switch {
 	case spec == "last_number":
@@ -114,6 +164,8 @@ func ParseExtractor(spec string) (Extractor, error) {
 			return nil, fmt.Errorf("extractor %q: %w", spec, err)
 		}
 		return Regex(re), nil
+	case strings.HasPrefix(spec, "json:"):
+		return JSONField(strings.TrimPrefix(spec, "json:")), nil
 	}
-	return nil, fmt.Errorf("unknown extractor %q (want last_number, boxed or regex:EXPR)", spec)
+	return nil, fmt.Errorf("unknown extractor %q (want last_number, boxed, regex:EXPR or json:PATH)", spec)
 }

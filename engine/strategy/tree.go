@@ -24,6 +24,10 @@ type TreeOptions struct {
 	// from the root, Finish set to FinishStop once the model ended it.
 	// It is called one node at a time, in node order (default MeanLogprob).
 	Scorer Scorer
+	// Constraint, when set, restricts every path from the root: each node
+	// carries its state, children clone their parent's, and forbidden
+	// tokens get log-probability -Inf before sampling.
+	Constraint engine.Constraint
 }
 
 // TreeNode is one step of a partial answer.
@@ -49,6 +53,8 @@ type TreeResult struct {
 	Nodes  []TreeNode
 	Rounds []Round
 	Best   int // best node of the last round
+
+	cons map[int]engine.ConstraintState // with a Constraint: each open node's state after its step
 }
 
 // Path returns the node ids from the root to id.
@@ -86,6 +92,8 @@ type child struct {
 	smp    *sample.Sampler
 	stream TextStream
 	text   strings.Builder
+	cons   engine.ConstraintState
+	lp     []float32 // the masked log-probs, with a constraint
 }
 
 // Tree runs a step-level search: each round samples K children (one step
@@ -123,6 +131,9 @@ func Tree(ctx context.Context, lm TextLM, prompt []int32, opt TreeOptions) (*Tre
 		return nil, fmt.Errorf("tree: %w", err)
 	}
 	res := &TreeResult{Nodes: []TreeNode{{Parent: -1}}}
+	if opt.Constraint != nil {
+		res.cons = map[int]engine.ConstraintState{0: opt.Constraint.Start()}
+	}
 	open := map[int]Node{0: root} // nodes that may still be expanded
 	defer func() {
 		for _, n := range open {
@@ -183,6 +194,11 @@ func Tree(ctx context.Context, lm TextLM, prompt []int32, opt TreeOptions) (*Tre
 				delete(open, id)
 			}
 		}
+		for id := range res.cons {
+			if _, ok := open[id]; !ok {
+				delete(res.cons, id)
+			}
+		}
 	}
 	if len(kept) > 0 {
 		res.Best = kept[0]
@@ -196,8 +212,13 @@ func (r *TreeResult) spawn(lm TextLM, prompt []int32, parent, depth int, node No
 	r.Nodes = append(r.Nodes, TreeNode{ID: id, Parent: parent, Depth: depth})
 	open[id] = node
 	hist := append(slices.Clone(prompt), r.Completion(parent).Tokens...)
-	return &child{id: id, len: len(hist), node: node, smp: sample.NewWithHistory(opt.Sampling, opt.Seed+uint64(id), hist),
+	c := &child{id: id, len: len(hist), node: node, smp: sample.NewWithHistory(opt.Sampling, opt.Seed+uint64(id), hist),
 		stream: lm.NewStream(hist)}
+	if r.cons != nil {
+		c.cons = r.cons[parent].Clone()
+		r.cons[id] = c.cons
+	}
+	return c
 }
 
 // step samples one step for every child, advancing all children still in
@@ -212,8 +233,20 @@ func (r *TreeResult) step(ctx context.Context, lm TextLM, kids []*child, opt Tre
 		for _, c := range active {
 			n := &r.Nodes[c.id]
 			lp := c.node.Logprobs()
+			if c.cons != nil {
+				c.lp = append(c.lp[:0], lp...)
+				lp = c.lp
+				if err := c.cons.Mask(lp); err != nil {
+					return fmt.Errorf("tree: node %d: %w", c.id, err)
+				}
+			}
 			tok := c.smp.Sample(lp) // log-softmax values are valid logits
 			c.smp.Accept(tok)
+			if c.cons != nil {
+				if err := c.cons.Accept(tok); err != nil {
+					return fmt.Errorf("tree: node %d: %w", c.id, err)
+				}
+			}
 			if lm.IsEOG(tok) {
 				n.Done = true
 				c.text.WriteString(c.stream.Flush())
