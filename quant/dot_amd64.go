@@ -864,6 +864,11 @@ func dotQ5_1Many(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]floa
 // archDotMany runs a many-row kernel, or reports false when t has none or
 // the sizes are off (DotMany then falls back to one dot per row).
 func archDotMany(t Type, n int, w []byte, rowBytes int, x []byte, out []float32) bool {
+	if t == Q4_K || t == Q6_K { // manyk_amd64.go
+		nb, ws := n/QK_K, t.TypeSize()
+		return hasAVX2 && len(out) > 0 && n > 0 && n%QK_K == 0 && rowBytes >= nb*ws &&
+			len(w) >= (len(out)-1)*rowBytes+nb*ws && len(x) >= nb*292 && manyK(t, nb, w, rowBytes, x, out)
+	}
 	if !hasAVX2 || len(out) == 0 || n <= 0 || n%32 != 0 {
 		return false
 	}

@@ -31,10 +31,10 @@ func many8Variants(t *testing.T) []bool {
 // and extremes, for row counts around multiples of eight (the tail goes
 // through the single-row kernel), odd block counts and padded strides. It
 // also checks that each row's result is the one it gets streamed alone or
-// from another first row (batch invariance).
+// from another first row (batch invariance). Q4_K and Q6_K check manyK.
 func TestMany8MatchesGeneric(t *testing.T) {
 	for _, vnni := range many8Variants(t) {
-		for _, typ := range []Type{Q4_1, Q8_0, Q5_0} {
+		for _, typ := range []Type{Q4_1, Q8_0, Q5_0, Q4_K, Q6_K} { // K: manyK, no VNNI kernel
 			t.Run(fmt.Sprintf("%s/vnni=%v", typ, vnni), func(t *testing.T) {
 				defer func(v bool) { many8VNNI = v }(many8VNNI)
 				many8VNNI = vnni
@@ -77,7 +77,7 @@ func testMany8(t *testing.T, typ Type) {
 		}
 	}
 	for _, rows := range []int{8, 9, 16, 23, 37} {
-		for _, nb := range []int{1, 2, 7, 19} {
+		for _, nb := range []int{1, 2, 7, 16, 19} { // K: 16 super-blocks and more go row by row
 			for _, pad := range []int{0, 3} {
 				rb := nb*ws + pad
 				w := make([]byte, rows*rb)
@@ -117,13 +117,14 @@ func testMany8(t *testing.T, typ Type) {
 
 // BenchmarkDotMany times a decode product of 1024 rows of 4096 elements
 // (one activation row; MANY8_ROWS sets another count), reporting ns per row and weight GB/s; "old" is the
-// single-row-at-a-time many kernel, "avx2" and "vnni" the eight-row ones.
+// single-row-at-a-time many kernel, "avx2" and "vnni" the eight-row ones
+// (K types: "old" is DotFunc row by row, "avx2" manyK).
 func BenchmarkDotMany(b *testing.B) {
 	rows := 1024
 	if os.Getenv("MANY8_ROWS") != "" { // e.g. 32768: past the last-level cache
 		rows, _ = strconv.Atoi(os.Getenv("MANY8_ROWS"))
 	}
-	for _, typ := range []Type{Q4_1, Q8_0, Q5_0} {
+	for _, typ := range []Type{Q4_1, Q8_0, Q5_0, Q4_K, Q6_K} {
 		w, x := benchData(b, typ, rows)
 		rb := len(w) / rows
 		out := make([]float32, rows)
@@ -132,7 +133,7 @@ func BenchmarkDotMany(b *testing.B) {
 			old   bool
 			vnni  bool
 			avail bool
-		}{{"old", true, false, true}, {"avx2", false, false, typ != Q5_0}, {"vnni", false, true, hasVNNI}}
+		}{{"old", true, false, true}, {"avx2", false, false, typ != Q5_0}, {"vnni", false, true, hasVNNI && typ.BlockSize() == 32}}
 		for _, v := range variants {
 			if !v.avail {
 				continue
@@ -154,8 +155,16 @@ func BenchmarkDotMany(b *testing.B) {
 	}
 }
 
-// oldMany runs the single-row-at-a-time many kernels over all rows.
+// oldMany runs the single-row-at-a-time many kernels over all rows (K
+// types: DotFunc row by row).
 func oldMany(typ Type, w []byte, rb int, x []byte, out []float32) {
+	if typ == Q4_K || typ == Q6_K {
+		dot := DotFunc(typ)
+		for j := range out {
+			out[j] = dot(benchN, w[j*rb:(j+1)*rb], x)
+		}
+		return
+	}
 	f := dotQ4_1Many
 	switch typ {
 	case Q8_0:

@@ -1,0 +1,67 @@
+//go:build amd64 && !purego
+
+package quant
+
+// manyK is DotMany for Q4_K and Q6_K rows of at most chunkK super-blocks
+// (Gemma 3's are 4 and 8): the row loop of dotK4 / dotQ6_KAVX2 with the
+// activation side (scales, the block-sum pairs the Q4_K mins multiply)
+// decoded once for all rows and the scratch set up once, and per row the
+// same lane kernel and the same float operations in the same order, so
+// every out[j] is bit-identical to DotFunc's. It reports false for rows it
+// does not take (the caller then goes row by row).
+func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool {
+	if nb > chunkK || (t != Q4_K && t != Q6_K) {
+		return false
+	}
+	var yd [chunkK]float32
+	var bp [chunkK][8]int32
+	for k := 0; k < nb; k++ {
+		y := (*[292]byte)(x[k*292:])
+		yd[k] = q8kD(y)
+		for j := range bp[k] {
+			bp[k][j] = q8kBsum(y, 2*j) + q8kBsum(y, 2*j+1)
+		}
+	}
+	var sc [4 * chunkK]uint64
+	var mins [chunkK]int32
+	var acc [8 * chunkK]int32
+	for r := range out {
+		row := w[r*rowBytes:]
+		var lanes kLanes
+		if t == Q6_K {
+			for k := 0; k < nb; k++ {
+				s := row[k*210+192 : k*210+208]
+				d := sc[4*k : 4*k+4 : 4*k+4]
+				d[0], d[1], d[2], d[3] = scales4(s[0:4]), scales4(s[4:8]), scales4(s[8:12]), scales4(s[12:16])
+			}
+			lanesQ6_K(nb, &row[0], &x[0], &sc[0], &acc[0])
+			for k := 0; k < nb; k++ {
+				lanes.add(half(row[k*210+208:])*yd[k], (*[8]int32)(acc[8*k:]))
+			}
+			out[r] = lanes.total(0)
+			continue
+		}
+		for k := 0; k < nb; k++ {
+			s, mn := k4Scales(row[k*144+4 : k*144+16])
+			var sumi int32
+			for j, p := range bp[k] {
+				sumi += p * int32(mn>>(8*j)&0xff)
+			}
+			mins[k] = sumi
+			d := sc[4*k : 4*k+4 : 4*k+4]
+			d[0] = scales2(s&0xff, s>>8&0xff)
+			d[1] = scales2(s>>16&0xff, s>>24&0xff)
+			d[2] = scales2(s>>32&0xff, s>>40&0xff)
+			d[3] = scales2(s>>48&0xff, s>>56)
+		}
+		lanesQ4_K(nb, &row[0], &x[0], &sc[0], &acc[0])
+		var sumf float32
+		for k := 0; k < nb; k++ {
+			b := row[k*144:]
+			lanes.add(half(b[0:])*yd[k], (*[8]int32)(acc[8*k:]))
+			sumf -= float32(half(b[2:]) * yd[k] * float32(mins[k]))
+		}
+		out[r] = lanes.total(sumf)
+	}
+	return true
+}
