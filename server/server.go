@@ -60,6 +60,9 @@ type Config struct {
 	// known: a request with more samples can never be queued and gets 400
 	// up front (0: the engine decides).
 	MaxQueue int
+	// AllowedOrigins are the browser origins allowed to call the API
+	// (CORS); "*" allows any. Empty: no CORS headers.
+	AllowedOrigins []string
 }
 
 // Server is an http.Handler. It answers 503 until SetEngine gives it a
@@ -177,6 +180,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unknownURL(w, r) // ServeMux would redirect to the clean path, in HTML
 		return
 	}
+	if s.cors(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -280,10 +286,11 @@ type modelObject struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	MaxLen  int    `json:"max_model_len"` // the engine's context, as vLLM reports it
 }
 
 func (l *loaded) object() modelObject {
-	return modelObject{ID: l.name, Object: "model", Created: l.created, OwnedBy: "engine"}
+	return modelObject{ID: l.name, Object: "model", Created: l.created, OwnedBy: "engine", MaxLen: l.e.Context()}
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ func infoCmd() *cobra.Command {
 	var all, devices bool
 	c := &cobra.Command{
 		Use:   "info MODEL | info --devices",
+		Long:  "Print a model's metadata; MODEL is a GGUF file or a known name (engine models), fetched when not cached.",
 		Short: "Print a model's architecture, hyperparameters, tensors and tokenizer, or the GPUs",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if devices {
@@ -28,7 +29,11 @@ func infoCmd() *cobra.Command {
 			if devices {
 				return printDevices(cmd.OutOrStdout())
 			}
-			f, err := gguf.Open(args[0])
+			path, err := resolveModel(cmd.Context(), args[0], cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			f, err := gguf.Open(path)
 			if err != nil {
 				return err
 			}

@@ -17,14 +17,20 @@ func main() {
 // execute runs the CLI with args and returns the exit status; every error
 // becomes one line on stderr.
 func execute(args []string, stdout, stderr io.Writer) int {
+	return executeIn(args, os.Stdin, stdout, stderr)
+}
+
+// executeIn is execute reading stdin from in.
+func executeIn(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "engine",
 		Short:         "A GGUF inference engine built for test-time scaling",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), infoCmd(), tokenizeCmd(), serveCmd())
+	root.AddCommand(runCmd(), chatCmd(), infoCmd(), tokenizeCmd(), serveCmd(), modelsCmd(), pullCmd())
 	root.SetArgs(args)
+	root.SetIn(in)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {

@@ -49,7 +49,11 @@ func runCmd() *cobra.Command {
 			if err := ch.check(); err != nil {
 				return err
 			}
-			e, err := openEngine(modelPath, threads, ctxSize)
+			path, err := resolveModel(cmd.Context(), modelPath, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			e, err := openEngine(path, threads, ctxSize)
 			if err != nil {
 				return err
 			}
@@ -108,7 +112,7 @@ func runCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file")
+	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file, or a known name (engine models)")
 	f.StringVarP(&prompt, "prompt", "p", "", "prompt text")
 	f.IntVarP(&n, "n-predict", "n", 128, "maximum tokens to generate")
 	f.Float32Var(&temp, "temp", 0.8, "sampling temperature (0 = greedy)")

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +25,8 @@ import (
 func serveCmd() *cobra.Command {
 	var (
 		modelPath, addr, apiKey, name, logFormat, format string
+		host, origins                                    string
+		port                                             int
 		threads, ctxSize, maxQueue, kvBlocks             int
 		timeout                                          time.Duration
 		bodyTimeout, writeTimeout                        time.Duration
@@ -31,11 +36,14 @@ func serveCmd() *cobra.Command {
 		maxSamples                                       int
 	)
 	c := &cobra.Command{
-		Use:   "serve -m MODEL [--addr 127.0.0.1:8080]",
+		Use:   "serve -m MODEL [--host 127.0.0.1 --port 8080 | --addr 127.0.0.1:8080]",
 		Short: "Serve an OpenAI-compatible HTTP API (completions, chat, models, health, metrics)",
 		Long: `Serve an OpenAI-compatible HTTP API over the model.
 
-The port opens at once; /health answers 503 while the model loads, then 200.
+MODEL is a GGUF file or a known name (engine models), downloaded into the
+cache first when missing. The file is checked (header, tensors, tokenizer,
+architecture) before the port opens, so a wrong model fails at once; then
+the port opens and /health answers 503 while the model loads, then 200.
 SIGTERM or SIGINT stops accepting connections, lets running requests finish
 within --shutdown-timeout (then cancels them: streams end with a
 server_shutdown error event, other requests get 503) and exits 0. The API
@@ -50,6 +58,7 @@ must finish within --write-timeout, idle keep-alive connections close after
 			if modelPath == "" {
 				return errors.New("serve: --model is required")
 			}
+			var err error
 			if maxQueue < 1 || timeout < 0 || lc.shutdownTimeout < 0 || maxBody < 0 {
 				return errors.New("serve: need --max-queue >= 1 and non-negative --timeout, --shutdown-timeout, --max-body")
 			}
@@ -58,6 +67,13 @@ must finish within --write-timeout, idle keep-alive connections close after
 			}
 			if bodyTimeout < 0 || writeTimeout < 0 || lc.headerTimeout < 0 || lc.idleTimeout < 0 || lc.maxConns < 0 {
 				return errors.New("serve: need non-negative --header-timeout, --body-timeout, --write-timeout, --idle-timeout, --max-conns")
+			}
+			if addr, err = listenAddr(cmd, addr, host, port); err != nil {
+				return err
+			}
+			allowed, err := parseOrigins(origins)
+			if err != nil {
+				return err
 			}
 			if apiKey == "" {
 				apiKey = os.Getenv("ENGINE_API_KEY")
@@ -71,23 +87,34 @@ must finish within --write-timeout, idle keep-alive connections close after
 			if err != nil {
 				return err
 			}
+			path, err := resolveModel(cmd.Context(), modelPath, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if name == "" && path != modelPath {
+				name = modelPath // served under the name it was asked by
+			}
 			opts := []engine.Option{engine.WithThreads(threads), engine.WithContext(ctxSize), engine.WithMaxQueue(maxQueue), withDevice()}
 			if kvBlocks > 0 {
 				opts = append(opts, engine.WithKVBlocks(kvBlocks))
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return serve(ctx, log, addr, modelPath, opts, lc, server.Config{
+			return serve(ctx, log, addr, path, opts, lc, server.Config{
 				Model: name, APIKey: apiKey, Timeout: timeout, MaxBodyBytes: maxBody, Logger: log,
 				BodyTimeout: bodyTimeout, WriteTimeout: writeTimeout,
 				ChatFormat: chatFormat, MaxSamples: maxSamples, MaxQueue: maxQueue,
+				AllowedOrigins: allowed,
 			})
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file")
+	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file, or a known name (engine models)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the log says which)")
-	f.StringVar(&name, "model-name", "", "model id for the API (default: the file name without .gguf)")
+	f.StringVar(&host, "host", "127.0.0.1", "listen host, as llama-server / vLLM take it (with --port; instead of --addr; \"\" = every interface)")
+	f.IntVar(&port, "port", 8080, "listen port (with --host; instead of --addr)")
+	f.StringVar(&origins, "allowed-origins", "", "browser origins allowed to call the API (CORS), comma-separated, or * (default: none, no CORS headers)")
+	f.StringVar(&name, "model-name", "", "model id for the API (default: the name given to -m, or the file name without .gguf)")
 	f.StringVar(&apiKey, "api-key", "", "require 'Authorization: Bearer KEY' (default: $ENGINE_API_KEY)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "deadline of one request (0 = none)")
 	f.DurationVar(&lc.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running requests may finish")
@@ -140,6 +167,10 @@ const cutGrace = 2 * time.Second
 // until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, log *slog.Logger, addr, modelPath string, opts []engine.Option,
 	lc listenConfig, cfg server.Config) error {
+	// A model that cannot load fails here, before the port opens.
+	if err := checkModel(modelPath); err != nil {
+		return err
+	}
 	srv := server.New(cfg)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -224,4 +255,41 @@ func serve(ctx context.Context, log *slog.Logger, addr, modelPath string, opts [
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listenAddr is --addr, or --host and --port when either is given.
+func listenAddr(cmd *cobra.Command, addr, host string, port int) (string, error) {
+	f := cmd.Flags()
+	if !f.Changed("host") && !f.Changed("port") {
+		return addr, nil
+	}
+	if f.Changed("addr") {
+		return "", errors.New("serve: give --addr or --host/--port, not both")
+	}
+	if port < 0 || port > 65535 {
+		return "", fmt.Errorf("serve: --port must be 0 to 65535, got %d", port)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// parseOrigins reads --allowed-origins: "*" or origins such as
+// https://app.example:8443, comma-separated.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+				u.RawQuery != "" || u.User != nil {
+				return nil, fmt.Errorf("serve: --allowed-origins: %q is not an origin (scheme://host[:port]) nor *", o)
+			}
+			o = strings.TrimSuffix(o, "/")
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }

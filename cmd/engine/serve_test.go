@@ -30,7 +30,7 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"serve", "-m", "x.gguf", "--chat-format", "chatml"}, `unknown --chat-format "chatml" (auto, jinja, harmony)`},
 		{[]string{"serve", "-m", "x.gguf", "--log-format", "xml"}, `--log-format must be text or json, got "xml"`},
 		{[]string{"serve", "-m", "missing.gguf", "--addr", "127.0.0.1:0"}, "missing.gguf"},
-		{[]string{"serve", "-m", "x.gguf", "--addr", "256.0.0.1:0"}, "serve: listen tcp"},
+		{[]string{"serve", "-m", stories, "--addr", "256.0.0.1:0"}, "serve: listen tcp"}, // the model is checked first
 	} {
 		code, _, errOut := cli(c.args...)
 		require.Equal(t, 1, code, c.args)

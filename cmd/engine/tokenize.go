@@ -26,6 +26,10 @@ func tokenizeCmd() *cobra.Command {
 			if modelPath == "" {
 				return errors.New("tokenize: --model is required")
 			}
+			modelPath, err := resolveModel(cmd.Context(), modelPath, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			f, err := gguf.Open(modelPath)
 			if err != nil {
 				return err
@@ -46,7 +50,7 @@ func tokenizeCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file")
+	f.StringVarP(&modelPath, "model", "m", "", "GGUF model file, or a known name (engine models)")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array of ids")
 	f.BoolVar(&raw, "no-bos", false, "do not add BOS/EOS")
 	f.BoolVar(&noSpecial, "no-parse-special", false, "treat special-token text as plain text")
