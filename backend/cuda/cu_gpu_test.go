@@ -264,6 +264,58 @@ func gpuOps(s gpuShape) []gpuOp {
 			return out
 		}})
 	}
+	// Cascade: 16 forks of a prompt (its full blocks shared, the partial
+	// last one copied) decode two steps; on the device the shared blocks
+	// are read once per step (KV bytes asserted), the output as the CPU's.
+	ops = append(ops, gpuOp{"attention cascade 16 forks", 2e-3, func(e *gpuEnv) []float32 {
+		const forks, bs = 16, 16
+		n := 4*R + 5
+		full := n / bs
+		spec := backend.KVSpec{Layers: 1, KVDim: 2 * hd, Blocks: full + 1 + forks, BlockSize: bs, Type: quant.F16}
+		kv, err := e.be.NewKV(spec)
+		require.NoError(e.t, err)
+		at := backend.Attn{Heads: 8, KVHeads: 2, HeadDim: hd, Scale: 1 / float32(math.Sqrt(hd))}
+		tables := make([][]int32, forks)
+		for f := range tables {
+			for b := 0; b <= full+2; b++ {
+				tables[f] = append(tables[f], int32(min(b, full)))
+			}
+			tables[f][full] = int32(full + f) // fork 0 keeps the prompt's partial block
+		}
+		pre := &backend.Batch{Tokens: make([]int32, n), Seq: make([]int32, n), Blocks: tables[:1]}
+		for i := range n {
+			pre.Pos = append(pre.Pos, int32(i))
+		}
+		run := func(bt *backend.Batch) []float32 {
+			q := e.rnd(bt.Len(), at.Heads*hd, 1)
+			k, v := e.rnd(bt.Len(), spec.KVDim, 1), e.rnd(bt.Len(), spec.KVDim, 1)
+			d := e.be.Alloc(bt.Len(), at.Heads*hd)
+			e.be.Attention(d, q, k, v, kv, bt, at)
+			return e.get(d)
+		}
+		out := run(pre)
+		for f := 1; f < forks; f++ {
+			kv.CopyBlock(full+f, full)
+		}
+		for step := 0; step < 2; step++ {
+			bt := &backend.Batch{Blocks: tables}
+			for f := range forks {
+				bt.Tokens, bt.Pos, bt.Seq = append(bt.Tokens, 0), append(bt.Pos, int32(n+step)), append(bt.Seq, int32(f))
+			}
+			var before Stats
+			dev, _ := e.be.(*Backend)
+			if dev != nil {
+				before = dev.Stats()
+			}
+			out = append(out, run(bt)...)
+			if dev != nil {
+				own := n + step + 1 - full*bs
+				require.Equal(e.t, int64(full*bs+forks*own)*int64(spec.KVDim)*2*2, dev.Stats().KVBytes-before.KVBytes,
+					"step %d: KV bytes: %d shared positions once, %d own per fork", step, full*bs, own)
+			}
+		}
+		return out
+	}})
 	for _, m := range []struct {
 		name   string
 		typ    quant.Type
