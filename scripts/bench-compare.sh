@@ -18,7 +18,8 @@
 #
 # Env: THREADS (default "1 2"), REPS (3), ROUNDS (2), NPL (N values, default 1,4,16), PROMPT_PAR (256),
 # GEN_PAR (128), PARALLEL_MODELS (model files for the parallel table; default: SmolLM2; "none" skips),
-# TABLES ("speed parallel": which tables to measure).
+# TABLES ("speed parallel": which tables to measure), BENCH_BIN (a prebuilt cmd/bench to time instead of
+# building the working tree's, e.g. one built from a clean `git archive` while the tree has others' edits).
 # Prints markdown tables for docs/perf.md on stdout; every raw figure goes to stderr.
 # usage: scripts/bench-compare.sh [MODEL.gguf ...]   (default: stories260K and both registry models)
 set -euo pipefail
@@ -40,7 +41,8 @@ fi
 par=${PARALLEL_MODELS:-$(scripts/fetch-model.sh smollm2-135m-instruct)}
 [ "$par" = none ] && par=
 llama=$(scripts/llama-native.sh)
-CGO_ENABLED=0 go build -o bin/bench ./cmd/bench
+bench=${BENCH_BIN:-bin/bench}
+[ -n "${BENCH_BIN:-}" ] || CGO_ENABLED=0 go build -o bin/bench ./cmd/bench
 
 log() { echo "bench-compare: $*" >&2; }
 py() { python3 -c "$@"; }
@@ -48,7 +50,7 @@ py() { python3 -c "$@"; }
 # engine_speed MODEL THREADS -> "prefill decode" (best of REPS)
 engine_speed() {
 	local j
-	j=$(bin/bench speed -m "$1" -t "$2" --prompt 128 --gen 129 --reps "$reps")
+	j=$("$bench" speed -m "$1" -t "$2" --prompt 128 --gen 129 --reps "$reps")
 	py 'import json,sys; d=json.loads(sys.argv[1]); print("%.1f %.1f" % (d["prefill_tps"], d["decode_tps"]))' "$j"
 }
 
@@ -63,7 +65,7 @@ llama_speed() {
 # engine_par MODEL THREADS -> shared tok/s per N, space-separated (one run, JSON on stderr)
 engine_par() {
 	local j
-	j=$(bin/bench parallel -m "$1" -t "$2" --prompt "$ppar" --gen "$gpar" --n "$npl" 2>&1 >/dev/null | tail -n 1)
+	j=$("$bench" parallel -m "$1" -t "$2" --prompt "$ppar" --gen "$gpar" --n "$npl" 2>&1 >/dev/null | tail -n 1)
 	py 'import json,sys; print(" ".join("%.1f" % p["shared_tps"] for p in json.loads(sys.argv[1])))' "$j"
 }
 
