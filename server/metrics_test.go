@@ -209,3 +209,11 @@ func TestPrefixCacheCounters(t *testing.T) {
 	require.Zero(t, hits[0], "a cold cache")
 	require.GreaterOrEqual(t, hits[1], 16.0, "the second request found the first's prompt")
 }
+
+// TestModelNameLabel: model_name is the served id (Config.Model).
+func TestModelNameLabel(t *testing.T) {
+	ts, _, _ := newTestServer(t, Config{Model: "my-model"})
+	for _, name := range []string{"vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prefix_cache_hits_total"} {
+		require.Equal(t, "my-model", labels(families(t, ts.URL)[name].GetMetric()[0])["model_name"], name)
+	}
+}

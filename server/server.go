@@ -103,6 +103,7 @@ func New(cfg Config) *Server {
 		}
 		return nil
 	})
+	s.m.name = s.servedName
 	s.route("/v1/completions", http.MethodPost, s.completions)
 	s.route("/v1/chat/completions", http.MethodPost, s.chat)
 	s.route("/v1/models", http.MethodGet, s.models)

@@ -122,7 +122,7 @@ func runCmd() *cobra.Command {
 	f.Uint64Var(&seed, "seed", 0, "random seed")
 	f.BoolVar(&greedy, "greedy", false, "greedy decoding (overrides the sampling flags)")
 	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
-	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
+	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = the model's trained length, or the most the KV budget holds)")
 	f.BoolVar(&stats, "stats", false, "print timing to stderr")
 	st.flags(c)
 	ch.flags(c)

@@ -129,7 +129,7 @@ must finish within --write-timeout, idle keep-alive connections close after
 	f.Int64Var(&maxBody, "max-body", 8<<20, "largest request body in bytes (413 above)")
 	f.IntVarP(&threads, "threads", "t", 0, "CPU threads (0 = all)")
 	deviceFlag(c)
-	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = model default, at most 4096)")
+	f.IntVarP(&ctxSize, "ctx-size", "c", 0, "context size in tokens (0 = the model's trained length, or the most the KV budget holds)")
 	f.IntVar(&kvBlocks, "kv-blocks", 0, "KV cache blocks of 16 tokens (0 = enough for 8 full contexts)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&format, "chat-format", "auto", "how chats become prompts: auto (harmony for gpt-oss, else the GGUF's jinja template), jinja, harmony")
