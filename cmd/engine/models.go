@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -82,7 +84,9 @@ func pullCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := f.Fetch(cmd.Context(), m)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			p, err := f.Fetch(ctx, m)
 			if err != nil {
 				return err
 			}

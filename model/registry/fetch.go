@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"time"
 
@@ -92,8 +93,9 @@ func (f *Fetcher) Resolve(ctx context.Context, arg string) (string, error) {
 	return f.Fetch(ctx, m)
 }
 
-// Resolve is Fetcher.Resolve with the default cache and pip's index,
-// logging to log, with progress bars when log is a terminal.
+// Resolve is Fetcher.Resolve for a command line: the default cache and
+// pip's index, logging to log (progress bars when it is a terminal), and
+// an interrupt (Ctrl-C) stops a download cleanly, leaving no partial file.
 func Resolve(ctx context.Context, arg string, log io.Writer) (string, error) {
 	if IsPath(arg) {
 		return arg, nil
@@ -102,6 +104,8 @@ func Resolve(ctx context.Context, arg string, log io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
 	return f.Resolve(ctx, arg)
 }
 
@@ -275,7 +279,8 @@ func (f *Fetcher) download(ctx context.Context, url, dst, name, sum string) (err
 			progressbar.OptionSetDescription(name), progressbar.OptionSetWriter(f.Log),
 			progressbar.OptionShowBytes(true), progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionSetWidth(20), progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionShowCount(), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
+			progressbar.OptionShowCount(), progressbar.OptionFullWidth(), progressbar.OptionSetRenderBlankState(true),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(f.Log) }))
 		defer bar.Finish()
 		w = io.MultiWriter(w, bar)
 	}

@@ -142,9 +142,16 @@ func TestFetchWheels(t *testing.T) {
 			srv := httptest.NewServer(ix)
 			defer srv.Close()
 			f := fetcher(t, srv.URL)
+			f.Bars = asJSON
 			require.False(t, f.Cached(m))
 			p, err := f.Fetch(context.Background(), m)
 			require.NoError(t, err)
+			log := f.Log.(*bytes.Buffer).String()
+			require.Contains(t, log, "fetch: "+srv.URL+"/files/tiny_part2-1.0-py3-none-any.whl\n")
+			require.Contains(t, log, "tiny.gguf (8004 bytes, sha256 ok)")
+			if f.Bars {
+				require.Contains(t, log, "100%", "a progress bar: %q", log)
+			}
 			require.Equal(t, filepath.Join(f.Dir, "tiny.gguf"), p)
 			got, err := os.ReadFile(p)
 			require.NoError(t, err)
