@@ -63,8 +63,7 @@ func newMetrics(eng func() *engine.Engine) *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.requests, m.promptToks, m.cachedToks, m.genToks, m.ttft, m.itl, m.e2e, m.samples,
-		&engineCollector{eng: eng},
-		&vllmCollector{m: m, eng: eng},
+		&engineCollector{m: m, eng: eng},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "engine_prefix_cache_hit_rate",
 			Help: "Prompt tokens found in the prefix cache / prompt tokens of accepted requests, since start " +
@@ -108,8 +107,10 @@ func counterValue(c prometheus.Counter) float64 {
 	return d.GetCounter().GetValue()
 }
 
-// engineCollector reads the scheduler's state once per scrape.
+// engineCollector reads the scheduler's state once per scrape, for our
+// names and vLLM's alike, so that the two agree.
 type engineCollector struct {
+	m   *metrics
 	eng func() *engine.Engine
 }
 
@@ -135,7 +136,8 @@ func kvUsage(s engine.Stats) float64 {
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts, descKVUsage} {
+	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts, descKVUsage,
+		vllmWaiting, vllmRunning, vllmKVUsage, vllmCache, vllmQueries, vllmHits, vllmPrompt, vllmGen, vllmPreempt} {
 		ch <- d
 	}
 }
@@ -162,6 +164,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descExperts, prometheus.CounterValue, float64(n), strconv.Itoa(il), strconv.Itoa(ex))
 		}
 	}
+	c.vllm(ch, e, s)
 }
 
 // The model-server protocol of Kubernetes' Gateway API Inference Extension
@@ -192,29 +195,13 @@ var (
 		"Requests preempted for lack of KV blocks.", []string{"model_name"}, nil)
 )
 
-// vllmCollector writes the gateway protocol's metrics under vLLM's names
-// once a model is served.
-type vllmCollector struct {
-	m   *metrics
-	eng func() *engine.Engine
-}
-
-func (c *vllmCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{vllmWaiting, vllmRunning, vllmKVUsage, vllmCache, vllmQueries, vllmHits, vllmPrompt, vllmGen, vllmPreempt} {
-		ch <- d
-	}
-}
-
-func (c *vllmCollector) Collect(ch chan<- prometheus.Metric) {
-	e := c.eng()
-	if e == nil {
-		return
-	}
+// vllm writes the gateway protocol's metrics under vLLM's names from the
+// scrape's snapshot s of e.
+func (c *engineCollector) vllm(ch chan<- prometheus.Metric, e *engine.Engine, s engine.Stats) {
 	name := strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
 	if c.m.name != nil {
 		name = c.m.name()
 	}
-	s := e.Stats()
 	put := func(d *prometheus.Desc, t prometheus.ValueType, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, t, v, name)
 	}
