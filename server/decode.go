@@ -56,12 +56,12 @@ var (
 		"seed", "presence_penalty", "frequency_penalty", "logit_bias", "stream", "stream_options",
 		"user", // identifies the caller to the provider: nothing to do here
 		"top_k", "min_p", "repetition_penalty", "ignore_eos", "reasoning"}
-	completionFields = fields{ok: fieldSet(commonFields, []string{"prompt", "logprobs", "echo", "suffix", "best_of"})}
+	completionFields = fields{ok: fieldSet(commonFields, structuredFields, []string{"prompt", "logprobs", "echo", "suffix", "best_of"})}
 	chatFields       = fields{
-		ok: fieldSet(commonFields, []string{"messages", "logprobs", "top_logprobs", "reasoning_effort"}),
+		ok: fieldSet(commonFields, structuredFields, []string{"messages", "logprobs", "top_logprobs", "reasoning_effort"}),
 		off: map[string][]string{
 			"tools": {`[]`}, "tool_choice": {`"none"`}, "functions": {`[]`}, "function_call": {`"none"`},
-			"parallel_tool_calls": nil, "response_format": {`{"type":"text"}`}, "audio": nil,
+			"parallel_tool_calls": nil, "audio": nil,
 			"modalities": {`["text"]`}, "prediction": nil, "web_search_options": nil,
 			"store": {`false`}, "metadata": {`{}`}, "service_tier": {`"auto"`, `"default"`},
 		},
@@ -134,6 +134,7 @@ type rawCommon struct {
 	IgnoreEOS         *bool    `json:"ignore_eos"`
 	// Test-time scaling (see reasoning.go).
 	Reasoning json.RawMessage `json:"reasoning"`
+	rawStructured
 }
 
 type rawCompletion struct {
@@ -181,7 +182,8 @@ type params struct {
 	Stream       bool
 	IncludeUsage bool
 	IgnoreEOS    bool
-	Reasoning    *reasoning // nil: plain sampling
+	Reasoning    *reasoning  // nil: plain sampling
+	Structured   *structured // nil: no constraint
 }
 
 // prompt is one completions prompt: text, or token ids when Tokens is set.
@@ -194,6 +196,7 @@ type prompt struct {
 type completionRequest struct {
 	params
 	Prompts []prompt
+	Echo    bool // the prompt text starts each choice's text
 }
 
 // message is one chat message with its content flattened to text.
@@ -299,9 +302,7 @@ func decodeCompletion(body []byte) (*completionRequest, *apiError) {
 		}
 		req.Logprobs, req.TopLogprobs = true, *raw.Logprobs
 	}
-	if raw.Echo != nil && *raw.Echo {
-		return nil, badParam("echo", "'echo' is not supported")
-	}
+	req.Echo = raw.Echo != nil && *raw.Echo
 	if raw.Suffix != nil && *raw.Suffix != "" {
 		return nil, badParam("suffix", "'suffix' is not supported")
 	}
@@ -560,6 +561,9 @@ func (r *rawCommon) validate() (params, *apiError) {
 		p.IgnoreEOS = *r.IgnoreEOS
 	}
 	if e = decodeReasoning(r.Reasoning, &p); e != nil {
+		return p, e
+	}
+	if p.Structured, e = r.rawStructured.decode(); e != nil {
 		return p, e
 	}
 	return p, nil

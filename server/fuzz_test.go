@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tscale/engine/model/harmony"
@@ -98,6 +99,23 @@ var fuzzSeeds = []string{
 	`{"model":"m","messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_object"},"tool_choice":"required"}`,
 	`{"model":"m","messages":[{"role":"user","content":"a","weight":1}],"stream":true,"stream_options":{"include_usage":true,"x":1}}`,
 	`{"model":"m","prompt":"a","reasoning":{"strategy":"vote","extrct":"boxed"},"stream_options":5}`,
+	// Structured output (structured.go).
+	`{"model":"m","prompt":"a","response_format":{"type":"json_schema","json_schema":{"name":"x","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string","maxLength":3},"b":{"enum":[1,"x",null]}},"required":["a"],"additionalProperties":false}}}}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"array","items":{"anyOf":[{"type":"integer"},{"$ref":"#/$defs/s"}]},"minItems":1,"maxItems":3,"$defs":{"s":{"type":"string","format":"date"}}}}}}`,
+	`{"model":"m","prompt":"a","response_format":{"type":"json_schema","json_schema":{"schema":{"not":{},"patternProperties":{}}}}}`,
+	`{"model":"m","prompt":"a","response_format":{"type":"json_schema"},"regex":"a"}`,
+	`{"model":"m","prompt":"a","response_format":{"type":"text"},"grammar":"root ::= [a-z]{1,3} (\"!\" | \"?\")\nx ::= root"}`,
+	`{"model":"m","prompt":"a","grammar":"root ::= root \"a\""}`,
+	`{"model":"m","prompt":"a","regex":"(ab|c){2,5}[^x]?\\d","guided_json":null}`,
+	`{"model":"m","prompt":"a","guided_json":"{\"type\":\"boolean\"}","guided_grammar":5}`,
+	`{"model":"m","prompt":"a","guided_regex":"(","echo":true}`,
+}
+
+// checkStructured: an accepted constraint is compiled and names its field.
+func checkStructured(t *testing.T, p *params) {
+	if s := p.Structured; s != nil && (s.Grammar == nil || !slices.Contains(structuredFields, strings.SplitN(s.Param, ".", 2)[0])) {
+		t.Fatalf("accepted a constraint without a grammar: %+v", s)
+	}
 }
 
 func FuzzDecodeCompletion(f *testing.F) {
@@ -109,6 +127,7 @@ func FuzzDecodeCompletion(f *testing.F) {
 		if e == nil {
 			checkDecoded(t, &r.params, nil)
 			checkFields(t, b, completionFields)
+			checkStructured(t, &r.params)
 			if len(r.Prompts) == 0 {
 				t.Fatal("accepted a request without prompts")
 			}
@@ -139,6 +158,7 @@ func FuzzDecodeChat(f *testing.F) {
 		}
 		checkDecoded(t, &r.params, nil)
 		checkFields(t, b, chatFields)
+		checkStructured(t, &r.params)
 		if len(r.Messages) == 0 || !roles[r.Messages[0].Role] {
 			t.Fatalf("accepted bad messages %+v", r.Messages)
 		}

@@ -28,6 +28,10 @@ type job struct {
 	params  params
 	prompts [][]int32
 	texts   []string // prompt texts, for completions' text_offset
+	echo    bool     // completions: each choice's text starts with its prompt's
+	// constraint holds every sample to a grammar (params.Structured bound
+	// to the model's vocabulary); nil: none.
+	constraint engine.Constraint
 }
 
 func readBody(r *http.Request) ([]byte, *apiError) {
@@ -67,7 +71,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := l.e.Tokenizer()
-	j := &job{params: req.params}
+	j := &job{params: req.params, echo: req.Echo}
 	for _, p := range req.Prompts {
 		if p.IsTokens {
 			j.prompts = append(j.prompts, p.Tokens)
@@ -191,6 +195,7 @@ func (j *job) requests(e *engine.Engine, cfg *Config) ([]engine.Request, *apiErr
 		out[i] = engine.Request{
 			Prompt: ids, N: p.N, MaxTokens: max, Sampling: p.Sampling, Seed: seed + uint64(i*p.N),
 			Stop: p.Stop, IgnoreEOG: p.IgnoreEOS, Logprobs: p.Logprobs, TopLogprobs: p.TopLogprobs,
+			Constraint: j.constraint,
 		}
 		if !p.IgnoreEOS {
 			// The turn ends at <|return|> or <|call|> whether or not the
@@ -265,7 +270,8 @@ type choice struct {
 	lps    []tokenLP
 	finish engine.Finish
 	err    error
-	offset int // completions' text_offset of the next token
+	dead   error // the constraint's dead end: finish_reason "error", the other choices go on
+	offset int   // completions' text_offset of the next token
 	last   time.Time
 }
 
@@ -274,10 +280,30 @@ type tokenLP struct {
 	lp     float32
 	top    []sample.TokenLogprob
 	offset int
+	prompt bool // an echoed prompt token: no logprob
 }
 
 func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *job) {
 	begin := time.Now()
+	if st := j.params.Structured; st != nil && j.constraint == nil {
+		if j.harmony {
+			// The constraint would have to skip the analysis channel and
+			// the format's markers; not done yet.
+			writeError(w, badParam(st.Param, "'%s' is not supported with the harmony chat format", st.Param))
+			return
+		}
+		c, e := st.constraint(l.e.Tokenizer())
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		j.constraint = c
+	}
+	if j.constraint != nil && j.params.IgnoreEOS {
+		// The end-of-generation token is how a complete output ends.
+		writeError(w, badParam("ignore_eos", "'ignore_eos' cannot be combined with a constraint: the output ends where the grammar does"))
+		return
+	}
 	reqs, e := j.requests(l.e, &s.cfg)
 	if e != nil {
 		writeError(w, e)
@@ -357,9 +383,12 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, l *loaded, j *
 			if t.ev.Sample == 0 {
 				cached += ev.Cached
 			}
+			if ev.Finish == engine.FinishError && j.constraint != nil && maskError(ev.Err) {
+				c.dead, c.err = ev.Err, nil
+			}
 		}
-		if p.Stream && c.err == nil && c.finish != engine.FinishCancelled && c.finish != engine.FinishError {
-			if err := out.chunk(t.choice, ev, lp); err != nil {
+		if p.Stream && c.err == nil && c.finish != engine.FinishCancelled && (c.finish != engine.FinishError || c.dead != nil) {
+			if err := out.chunk(t.choice, ev, lp, c.dead); err != nil {
 				cancel(errClientGone)
 			}
 		}
@@ -454,7 +483,7 @@ type promptDetails struct {
 
 type completionLogprobs struct {
 	Tokens        []string             `json:"tokens"`
-	TokenLogprobs []float64            `json:"token_logprobs"`
+	TokenLogprobs []*float64           `json:"token_logprobs"` // null for echoed prompt tokens
 	TopLogprobs   []map[string]float64 `json:"top_logprobs"`
 	TextOffset    []int                `json:"text_offset"`
 }
@@ -464,6 +493,7 @@ type completionChoice struct {
 	Text         string              `json:"text"`
 	Logprobs     *completionLogprobs `json:"logprobs"`
 	FinishReason *string             `json:"finish_reason"`
+	Error        *apiError           `json:"error,omitempty"` // with finish_reason "error"
 }
 
 type chatMessage struct {
@@ -503,6 +533,7 @@ type chatChoice struct {
 	Delta        *chatDelta    `json:"delta,omitempty"`
 	Logprobs     *chatLogprobs `json:"logprobs"`
 	FinishReason *string       `json:"finish_reason"`
+	Error        *apiError     `json:"error,omitempty"` // with finish_reason "error"
 }
 
 type response struct {
@@ -546,14 +577,22 @@ func (o *responder) top(t sample.TokenLogprob) chatTop {
 }
 
 func (o *responder) completionLogprobs(lps []tokenLP) *completionLogprobs {
-	c := &completionLogprobs{Tokens: []string{}, TokenLogprobs: []float64{}, TextOffset: []int{}}
+	c := &completionLogprobs{Tokens: []string{}, TokenLogprobs: []*float64{}, TextOffset: []int{}}
 	if o.j.params.TopLogprobs > 0 {
 		c.TopLogprobs = []map[string]float64{}
 	}
 	for _, t := range lps {
 		c.Tokens = append(c.Tokens, o.piece(t.id))
-		c.TokenLogprobs = append(c.TokenLogprobs, logprob(t.lp))
 		c.TextOffset = append(c.TextOffset, t.offset)
+		if t.prompt {
+			c.TokenLogprobs = append(c.TokenLogprobs, nil)
+			if o.j.params.TopLogprobs > 0 {
+				c.TopLogprobs = append(c.TopLogprobs, nil)
+			}
+			continue
+		}
+		v := logprob(t.lp)
+		c.TokenLogprobs = append(c.TokenLogprobs, &v)
 		if o.j.params.TopLogprobs > 0 {
 			m := make(map[string]float64, len(t.top))
 			for _, a := range t.top {
@@ -599,7 +638,7 @@ func (o *responder) whole(choices []choice, u usage) {
 				h := harmony.Parse(msg.Content)
 				msg.Content, msg.ReasoningContent = h.Content, &h.Reasoning
 			}
-			list[i] = chatChoice{Index: i, Message: msg, FinishReason: finishReason(c.finish)}
+			list[i] = chatChoice{Index: i, Message: msg, FinishReason: finishReason(c.finish), Error: deadError(c.dead)}
 			if o.j.params.Logprobs {
 				list[i].Logprobs = o.chatLogprobs(c.lps)
 			}
@@ -609,7 +648,15 @@ func (o *responder) whole(choices []choice, u usage) {
 		list := make([]completionChoice, len(choices))
 		for i := range choices {
 			c := &choices[i]
-			list[i] = completionChoice{Index: i, Text: c.text.String(), FinishReason: finishReason(c.finish)}
+			list[i] = completionChoice{Index: i, Text: c.text.String(), FinishReason: finishReason(c.finish), Error: deadError(c.dead)}
+			if o.j.echo {
+				k := i / max(1, o.j.params.N)
+				if o.j.params.Reasoning != nil {
+					k = 0 // one prompt, one choice
+				}
+				list[i].Text = o.j.texts[k] + list[i].Text
+				c.lps = append(o.echoLogprobs(k), c.lps...)
+			}
 			if o.j.params.Logprobs {
 				list[i].Logprobs = o.completionLogprobs(c.lps)
 			}
@@ -642,7 +689,44 @@ func (o *responder) startStream(n int) {
 		o.send(o.chunkOf(list))
 		return
 	}
+	if o.j.echo {
+		// The prompt first, as its own chunk per choice.
+		for i := range n {
+			k := i / max(1, o.j.params.N)
+			c := completionChoice{Index: i, Text: o.j.texts[k]}
+			if o.j.params.Logprobs {
+				c.Logprobs = o.completionLogprobs(o.echoLogprobs(k))
+			}
+			o.send(o.chunkOf([]completionChoice{c}))
+		}
+	}
 	o.rc.Flush()
+}
+
+// echoLogprobs lists prompt k's tokens for echo with logprobs: the prompt is
+// prefilled in one pass that keeps only the last position's logits, so its
+// tokens come without logprobs (null, as OpenAI gives the first). Control
+// tokens (BOS) are left out: they are not part of the echoed text.
+func (o *responder) echoLogprobs(k int) []tokenLP {
+	tok := o.l.e.Tokenizer()
+	st := tok.NewStream()
+	var out []tokenLP
+	off, limit := 0, len(o.j.texts[k])
+	for _, id := range o.j.prompts[k] {
+		if !tok.IsControl(id) {
+			out = append(out, tokenLP{id: id, offset: min(off, limit), prompt: true})
+		}
+		off += len(st.Add(id))
+	}
+	return out
+}
+
+// deadError is a choice's error object when its constraint hit a dead end.
+func deadError(err error) *apiError {
+	if err == nil {
+		return nil
+	}
+	return constraintError(err)
 }
 
 func (o *responder) chunkOf(choices any) response {
@@ -651,7 +735,7 @@ func (o *responder) chunkOf(choices any) response {
 
 // chunk sends one event of one choice; it skips events with nothing to say
 // (a token whose text is held back, without logprobs).
-func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP) error {
+func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP, dead error) error {
 	if o.parsers != nil {
 		return o.harmonyChunk(i, ev, lp)
 	}
@@ -663,7 +747,7 @@ func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP) error {
 		lps = []tokenLP{*lp}
 	}
 	if o.j.chat {
-		c := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finishReason(ev.Finish)}
+		c := chatChoice{Index: i, Delta: &chatDelta{}, FinishReason: finishReason(ev.Finish), Error: deadError(dead)}
 		if ev.Text != "" || lp != nil {
 			c.Delta.Content = &ev.Text
 		}
@@ -672,7 +756,7 @@ func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP) error {
 		}
 		return o.send(o.chunkOf([]chatChoice{c}))
 	}
-	c := completionChoice{Index: i, Text: ev.Text, FinishReason: finishReason(ev.Finish)}
+	c := completionChoice{Index: i, Text: ev.Text, FinishReason: finishReason(ev.Finish), Error: deadError(dead)}
 	if lp != nil {
 		c.Logprobs = o.completionLogprobs(lps)
 	}

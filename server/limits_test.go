@@ -137,10 +137,7 @@ func TestUnknownFields(t *testing.T) {
 		{"chat-only field on completions", "/v1/completions", comp(`"messages":[]`), "messages", "unknown_parameter"},
 		{"top_logprobs on completions", "/v1/completions", comp(`"top_logprobs":2`), "top_logprobs", "unknown_parameter"},
 		{"prompt on chat", "/v1/chat/completions", chat(`"prompt":"a"`), "prompt", "unknown_parameter"},
-		{"response_format on completions", "/v1/completions", comp(`"response_format":{"type":"json_object"}`), "response_format", "unknown_parameter"},
-		{"response_format json_object", "/v1/chat/completions", chat(`"response_format":{"type":"json_object"}`), "response_format", "unsupported_parameter"},
-		{"response_format json_schema", "/v1/chat/completions", chat(`"response_format":{"type":"json_schema","json_schema":{"name":"x"}}`), "response_format", "unsupported_parameter"},
-		{"response_format text with extra", "/v1/chat/completions", chat(`"response_format":{"type":"text","strict":true}`), "response_format", "unsupported_parameter"},
+		{"response_format text with extra", "/v1/chat/completions", chat(`"response_format":{"type":"text","strict":true}`), "response_format.strict", "unknown_parameter"},
 		{"tools", "/v1/chat/completions", chat(`"tools":[{"type":"function","function":{"name":"f"}}]`), "tools", "unsupported_parameter"},
 		{"tool_choice", "/v1/chat/completions", chat(`"tool_choice":"required"`), "tool_choice", "unsupported_parameter"},
 		{"functions", "/v1/chat/completions", chat(`"functions":[{"name":"f"}]`), "functions", "unsupported_parameter"},
@@ -171,6 +168,7 @@ func TestUnknownFields(t *testing.T) {
 	// What equals the default, and fields that only describe the caller.
 	for _, c := range []struct{ path, body string }{
 		{"/v1/chat/completions", chat(`"response_format":{"type":"text"}`)},
+		{"/v1/completions", comp(`"response_format":{"type":"json_object"}`)}, // structured.go
 		{"/v1/chat/completions", chat(`"tools":[],"tool_choice":"none","functions":null,"parallel_tool_calls":null`)},
 		{"/v1/chat/completions", chat(`"user":"u1","store":false,"metadata":null,"service_tier":"auto"`)},
 		{"/v1/chat/completions", msg(`"tool_calls":null,"refusal":null,"function_call":null,"audio":null,"annotations":[]`)},

@@ -235,7 +235,7 @@ func (s *Server) reason(w http.ResponseWriter, r *http.Request, l *loaded, j *jo
 		}
 		var res *strategy.BeamResult
 		res, err = strategy.Beam(ctx, strategy.FromEngine(l.e), req.Prompt, strategy.BeamOptions{
-			Width: p.N, MaxTokens: maxTok, LengthPenalty: p.Reasoning.LengthPenalty,
+			Width: p.N, MaxTokens: maxTok, LengthPenalty: p.Reasoning.LengthPenalty, Constraint: req.Constraint,
 		})
 		if err == nil && len(res.Hypotheses) == 0 {
 			err = errors.New("beam search found no hypothesis")
@@ -249,7 +249,7 @@ func (s *Server) reason(w http.ResponseWriter, r *http.Request, l *loaded, j *jo
 		}
 	case "tree":
 		opt := p.Reasoning.Tree
-		opt.Sampling, opt.Seed = req.Sampling, req.Seed
+		opt.Sampling, opt.Seed, opt.Constraint = req.Sampling, req.Seed, req.Constraint
 		var res *strategy.TreeResult
 		res, err = strategy.Tree(ctx, strategy.FromEngine(l.e), req.Prompt, opt)
 		if err == nil {

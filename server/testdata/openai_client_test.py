@@ -8,8 +8,10 @@ server and sets ENGINE_BASE_URL, ENGINE_API_KEY and ENGINE_MODEL. By hand:
     ENGINE_BASE_URL=http://127.0.0.1:8080/v1 ENGINE_API_KEY=k ENGINE_MODEL=stories260K \
         python3 -m pytest -q server/testdata/openai_client_test.py
 """
+import json
 import math
 import os
+import re
 
 import openai
 import pytest
@@ -128,3 +130,124 @@ def test_bad_api_key():
     bad = openai.OpenAI(base_url=BASE_URL, api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
+
+
+# Structured output. The schema bounds every string so that even
+# stories260K's samples end inside max_tokens.
+PET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 12},
+        "happy": {"type": "boolean"},
+        "pet": {"enum": ["cat", "dog", "bird"]},
+        "toys": {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 2},
+    },
+    "required": ["name", "happy", "pet"],
+    "additionalProperties": False,
+}
+
+
+def check_schema(value, schema):
+    """jsonschema's validator when installed, else a check of PET_SCHEMA's keywords."""
+    try:
+        import jsonschema
+    except ImportError:
+        jsonschema = None
+    if jsonschema is not None:
+        jsonschema.validate(value, schema)
+        return
+    assert isinstance(value, dict) and set(schema["required"]) <= set(value) <= set(schema["properties"])
+    assert isinstance(value["name"], str) and len(value["name"]) <= 12
+    assert isinstance(value["happy"], bool) and value["pet"] in ("cat", "dog", "bird")
+    toys = value.get("toys", [])
+    assert isinstance(toys, list) and len(toys) <= 2 and all(isinstance(t, str) and len(t) <= 8 for t in toys)
+
+
+PET_FORMAT = {"type": "json_schema", "json_schema": {"name": "pet", "strict": True, "schema": PET_SCHEMA}}
+PET_MESSAGES = [{"role": "system", "content": "You answer in JSON."},
+                {"role": "user", "content": "Describe a pet: its name, whether it is happy, what animal it is and its toys."}]
+
+
+def test_response_format_json_schema_n4(client):
+    r = client.chat.completions.create(model=MODEL, messages=PET_MESSAGES, n=4, max_tokens=200, seed=3,
+                                       temperature=1.0, response_format=PET_FORMAT)
+    assert [c.index for c in r.choices] == [0, 1, 2, 3]
+    for c in r.choices:
+        assert c.finish_reason == "stop", c.message.content
+        check_schema(json.loads(c.message.content), PET_SCHEMA)
+
+
+def test_response_format_json_schema_stream(client):
+    stream = client.chat.completions.create(model=MODEL, messages=PET_MESSAGES, n=4, max_tokens=200, seed=4,
+                                            temperature=1.0, response_format=PET_FORMAT, stream=True)
+    texts, finish = [""] * 4, [None] * 4
+    for chunk in stream:
+        for c in chunk.choices:
+            texts[c.index] += c.delta.content or ""
+            finish[c.index] = c.finish_reason or finish[c.index]
+    assert finish == ["stop"] * 4, texts
+    for t in texts:
+        check_schema(json.loads(t), PET_SCHEMA)
+
+
+def test_response_format_json_schema_completions(client):
+    r = client.completions.create(model=MODEL, prompt="A pet as JSON:", n=4, max_tokens=200, seed=5,
+                                  extra_body={"response_format": PET_FORMAT})
+    for c in r.choices:
+        assert c.finish_reason == "stop", c.text
+        check_schema(json.loads(c.text), PET_SCHEMA)
+
+
+def test_response_format_parse_pydantic(client):
+    # The client's own schema from a pydantic model (strict: every field
+    # required, additionalProperties false, titles).
+    import pydantic
+    from typing import Literal
+
+    class Pet(pydantic.BaseModel):
+        name: str = pydantic.Field(max_length=12)
+        happy: bool
+        pet: Literal["cat", "dog", "bird"]
+
+    parse = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
+    r = parse(model=MODEL, messages=PET_MESSAGES, max_tokens=200, seed=6, response_format=Pet)
+    pet = r.choices[0].message.parsed
+    assert isinstance(pet, Pet) and pet.pet in ("cat", "dog", "bird")
+
+
+def test_response_format_json_object(client):
+    r = client.chat.completions.create(model=MODEL, messages=PET_MESSAGES, max_tokens=200, seed=7,
+                                       response_format={"type": "json_object"})
+    c = r.choices[0]
+    if c.finish_reason == "stop":
+        assert isinstance(json.loads(c.message.content), dict)
+    else:
+        assert c.message.content.lstrip().startswith("{")
+
+
+def test_response_format_unsupported_keyword(client):
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "not": {"required": ["a"]}}
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, messages=PET_MESSAGES, max_tokens=10,
+                                       response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    assert e.value.body["param"] == "response_format.json_schema.schema"
+    assert "not" in e.value.body["message"]
+
+
+def test_grammar_and_regex_extensions(client):
+    r = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=20, n=3, seed=8,
+                                  extra_body={"grammar": 'root ::= ("yes" | "no") "!"'})
+    assert all(c.text in ("yes!", "no!") for c in r.choices), [c.text for c in r.choices]
+    r = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=20, n=3, seed=9,
+                                  extra_body={"regex": "[0-9]{3}-[a-z]{2}"})
+    assert all(re.fullmatch("[0-9]{3}-[a-z]{2}", c.text) for c in r.choices), [c.text for c in r.choices]
+
+
+def test_completion_echo(client):
+    r = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5, temperature=0,
+                                  echo=True, logprobs=1)
+    c = r.choices[0]
+    assert c.text.startswith("Once upon a time") and len(c.text) > len("Once upon a time")
+    lp = c.logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.text_offset) > r.usage.completion_tokens
+    assert lp.token_logprobs[0] is None and lp.token_logprobs[-1] <= 0
