@@ -27,6 +27,9 @@ func many8Q8_0A(nb, groups int, w *byte, wstride int, x *byte, tab *[1 << 16]flo
 //go:noescape
 func many8Q5_0V(nb, groups int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
 
+//go:noescape
+func many8Q5_0A(nb, groups int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
 // hasVNNI reports whether the V kernels can run: EVEX VPDPBUSD on YMM
 // (AVX512-VNNI with AVX512VL) and byte-masked adds (AVX512BW); x/sys sets
 // these only where the OS saves the AVX-512 state.
@@ -54,6 +57,8 @@ func many8(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) int 
 		many8Q8_0A(nb, g, &w[0], rowBytes, &x[0], f16Table, &out[0])
 	case t == Q5_0 && many8VNNI:
 		many8Q5_0V(nb, g, &w[0], rowBytes, &x[0], f16Table, &out[0])
+	case t == Q5_0:
+		many8Q5_0A(nb, g, &w[0], rowBytes, &x[0], f16Table, &out[0])
 	default:
 		return 0
 	}

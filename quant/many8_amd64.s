@@ -18,7 +18,7 @@
 //
 // The V kernels use AVX512-VNNI VPDPBUSD (unsigned codes times signed
 // activations into int32, EVEX-encoded on YMM) and AVX512BW masked byte
-// adds; the A kernels are AVX2 only.
+// adds; the A kernels are AVX2 only (with F16C, as every AVX2 CPU has).
 
 // shufDM reorders each 128-bit half of four (d, m) fp16 pairs to the four
 // d, then the four m.
@@ -358,3 +358,66 @@ m50vloop:
 	DECQ CX
 	JNZ  m50vloop
 	NEXT8(m50vgroup)
+
+// m8qhShuf and m8qhBits spread a Q5 qh word over the bytes (qhShuf and
+// qhBits of dot_amd64.s): byte k of qh to bytes 8k..8k+7, then bit j mod 8
+// selected in byte j.
+DATA m8qhShuf<>+0(SB)/8, $0x0000000000000000
+DATA m8qhShuf<>+8(SB)/8, $0x0101010101010101
+DATA m8qhShuf<>+16(SB)/8, $0x0202020202020202
+DATA m8qhShuf<>+24(SB)/8, $0x0303030303030303
+GLOBL m8qhShuf<>(SB), RODATA|NOPTR, $32
+
+DATA m8qhBits<>+0(SB)/8, $0x8040201008040201
+DATA m8qhBits<>+8(SB)/8, $0x8040201008040201
+DATA m8qhBits<>+16(SB)/8, $0x8040201008040201
+DATA m8qhBits<>+24(SB)/8, $0x8040201008040201
+GLOBL m8qhBits<>(SB), RODATA|NOPTR, $32
+
+// R50A is R50V in AVX2: codes < 32, so VPMADDUBSW cannot saturate, and the
+// offset comes off the int16 pair sums (Y12: 16 times the activation
+// pairs; the difference fits int16) before VPMADDWD. Y13 holds 0x10
+// bytes, Y14 int16 ones.
+#define R50A(qs, qh, acc) \
+	NIBBLES(qs); \
+	VPBROADCASTD qh, Y9; \
+	VPSHUFB      m8qhShuf<>(SB), Y9, Y9; \
+	VPAND        m8qhBits<>(SB), Y9, Y9; \
+	VPCMPEQB     m8qhBits<>(SB), Y9, Y9; \
+	VPAND        Y13, Y9, Y9; \
+	VPOR         Y9, Y8, Y8; \
+	VPMADDUBSW   Y10, Y8, Y8; \
+	VPSUBW       Y12, Y8, Y8; \
+	VPMADDWD     Y14, Y8, acc
+
+// func many8Q5_0A(nb, groups int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·many8Q5_0A(SB), NOSPLIT, $0-56
+	SETUP8
+	M8BCAST(0x0f, X15, Y15)
+	M8BCAST(0x10, X13, Y13)
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+
+m50agroup:
+	GROUP8
+
+m50aloop:
+	PF3(22)
+	VMOVDQU    2(DI), Y10
+	VPMADDUBSW Y10, Y13, Y12
+	R50A(6(SI), 2(SI), Y0)
+	R50A(6(SI)(R13*1), 2(SI)(R13*1), Y1)
+	R50A(6(SI)(R13*2), 2(SI)(R13*2), Y2)
+	R50A(6(SI)(BX*1), 2(SI)(BX*1), Y3)
+	R50A(6(SI)(R13*4), 2(SI)(R13*4), Y4)
+	R50A(6(SI)(DX*1), 2(SI)(DX*1), Y5)
+	R50A(6(SI)(BX*2), 2(SI)(BX*2), Y6)
+	R50A(6(SI)(R10*1), 2(SI)(R10*1), Y7)
+	RED8
+	FLOATD
+	ADDQ $22, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  m50aloop
+	NEXT8(m50agroup)
