@@ -398,7 +398,13 @@ func (p *prog) expand(pos, parent int32) {
 		n := p.nodes[parent]
 		p.expand(n.pos, n.parent)
 	default:
-		ret := p.node(pos+1, parent)
+		// A reference last in its alternative returns straight to the
+		// parent (a tail call): right recursion such as x* keeps a
+		// constant stack, so its states repeat and their masks are reused.
+		ret := parent
+		if p.code[pos+1].ref != refEnd {
+			ret = p.node(pos+1, parent)
+		}
 		for _, a := range p.alts[e.ref] {
 			p.expand(a, ret)
 		}

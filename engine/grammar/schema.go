@@ -249,7 +249,8 @@ func (c *scomp) prim(kind string) string {
 		ws := c.prim("ws")
 		body = `"[" ` + ws + ` ( ` + p + `value ( ` + ws + ` "," ` + ws + ` ` + p + `value )* )? ` + ws + ` "]"`
 	case "date":
-		body = `[0-9]{4} "-" ( "0" [1-9] | "1" [0-2] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] )`
+		// Days per month; February stops at 28 (29 needs the year).
+		body = `[0-9]{4} "-" ( ( "0" [13578] | "1" [02] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) | ( "0" [469] | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) | "02-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ) )`
 	case "time":
 		body = `( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{1,9} )? ( "Z" | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )`
 	case "date-time":
@@ -258,7 +259,10 @@ func (c *scomp) prim(kind string) string {
 		h := "[0-9a-fA-F]"
 		body = h + "{8} \"-\" " + h + "{4} \"-\" " + h + "{4} \"-\" " + h + "{4} \"-\" " + h + "{12}"
 	case "email":
-		body = `[a-zA-Z0-9._%+-]{1,64} "@" [a-zA-Z0-9-]{1,63} ( "." [a-zA-Z0-9-]{1,63} ){1,4}`
+		// A common subset of RFC 5321: dot-separated atoms, then domain
+		// labels that neither start nor end with a hyphen.
+		atom, label := `[a-zA-Z0-9_%+-]{1,15}`, `[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,30} [a-zA-Z0-9] )?`
+		body = atom + ` ( "." ` + atom + ` ){0,3} "@" ` + label + ` ( "." ` + label + ` ){1,4}`
 	}
 	c.rules = append(c.rules, fmt.Sprintf("%s ::= %s\n", name, body))
 	return name
