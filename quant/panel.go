@@ -51,8 +51,11 @@ func panelMode(t Type) int {
 // PanelOK reports whether products of n-element rows with weights of type t
 // run through Panel kernels on this CPU (AVX-512 with VNNI).
 func PanelOK(t Type, n int) bool {
-	if t == F32 {
+	switch t {
+	case F32:
 		return hasPanel && n > 0 && n%4 == 0
+	case Q4_K, Q6_K:
+		return hasPanel && n > 0 && n%QK_K == 0
 	}
 	return hasPanel && n > 0 && n%32 == 0 && panelMode(t) >= 0
 }
@@ -65,16 +68,23 @@ func (p *Panel) Set(t Type, n int, xs [][]byte) {
 		panic(fmt.Sprintf("quant: no %s panel of %d rows of %d elements here", t, len(xs), n))
 	}
 	nb, xsize := n/32, VecDotType(t).TypeSize()
-	if t == F32 {
+	switch t {
+	case F32:
 		nb, xsize = n/4, 16 // groups of four elements
+	case Q4_K, Q6_K:
+		nb = n / QK_K
 	}
 	for r, x := range xs {
 		if len(x) < nb*xsize {
 			panic(fmt.Sprintf("quant: panel row %d has %d bytes, want %d", r, len(x), nb*xsize))
 		}
 	}
-	if t == F32 {
+	switch t {
+	case F32:
 		p.setF32(nb, xs)
+		return
+	case Q4_K, Q6_K:
+		p.setK(t, nb, xs)
 		return
 	}
 	tiles := (len(xs) + panelRows - 1) / panelRows
@@ -179,8 +189,12 @@ func (p *Panel) Mul(w []byte, rowBytes, count int, dst []float32, ld int) {
 	if need := (p.rows-1)*ld + count; ld < count || len(dst) < need {
 		panic(fmt.Sprintf("quant: panel: dst of %d values, want %d", len(dst), need))
 	}
-	if p.t == F32 {
+	switch p.t {
+	case F32:
 		p.mulF32(w, rowBytes, count, dst, ld)
+		return
+	case Q4_K, Q6_K:
+		p.mulK(w, rowBytes, count, dst, ld)
 		return
 	}
 	bp := wbufs.Get().(*[]byte)

@@ -178,3 +178,125 @@ f32done:
 	VMOVUPD Z15, 448(AX)
 	VZEROUPPER
 	RET
+
+// K-quants (see panelk.go). Per super-block: Z13 the rows' d, Z14-Z17
+// d·dw of the four weight rows; per lane l (AX: its eight activation
+// groups, DX: the weight groups, R10: the offsets, R9: the lane sums)
+// Z9-Z12 the four rows' int32 lane sums.
+#define KGRP(t) \
+	VMOVDQU64 (64*t)(AX), Z0; \
+	VPBROADCASTD (32*t+0)(DX), Z1; \
+	VPBROADCASTD (32*t+8)(DX), Z2; \
+	VPBROADCASTD (32*t+16)(DX), Z3; \
+	VPBROADCASTD (32*t+24)(DX), Z4; \
+	VPMADDUBSW Z1, Z0, Z1; \
+	VPMADDUBSW Z2, Z0, Z2; \
+	VPMADDUBSW Z3, Z0, Z3; \
+	VPMADDUBSW Z4, Z0, Z4; \
+	VPDPWSSD.BCST (32*t+4)(DX), Z1, Z9; \
+	VPDPWSSD.BCST (32*t+12)(DX), Z2, Z10; \
+	VPDPWSSD.BCST (32*t+20)(DX), Z3, Z11; \
+	VPDPWSSD.BCST (32*t+28)(DX), Z4, Z12
+
+#define KLANE(off, A, D) \
+	VPSUBD.BCST off(R10), A, A; \
+	VCVTDQ2PS A, A; \
+	VMULPS D, A, A; \
+	VADDPS (off*16)(R9), A, A; \
+	VMOVUPS A, (off*16)(R9)
+
+// KMIN: Q4_K's mins term of weight row g: sumf -= (dmin·d)·Σ bsums·mins.
+#define KMIN(g, A, S) \
+	VPXORD A, A, A; \
+	VPDPWSSD.BCST (2208+32*g+0)(DI), Z22, A; \
+	VPDPWSSD.BCST (2208+32*g+4)(DI), Z23, A; \
+	VPDPWSSD.BCST (2208+32*g+8)(DI), Z24, A; \
+	VPDPWSSD.BCST (2208+32*g+12)(DI), Z25, A; \
+	VPDPWSSD.BCST (2208+32*g+16)(DI), Z26, A; \
+	VPDPWSSD.BCST (2208+32*g+20)(DI), Z27, A; \
+	VPDPWSSD.BCST (2208+32*g+24)(DI), Z28, A; \
+	VPDPWSSD.BCST (2208+32*g+28)(DI), Z29, A; \
+	VCVTDQ2PS A, A; \
+	VMULPS.BCST (2192+4*g)(DI), Z13, Z1; \
+	VMULPS A, Z1, Z1; \
+	VSUBPS Z1, S, S
+
+// func panelKern4(nb int, a, w *byte, q6 int, lanes *[4][8][16]float32, sumf *[4][16]float32)
+TEXT ·panelKern4(SB), NOSPLIT, $0-48
+	MOVQ nb+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ w+16(FP), DI
+	MOVQ q6+24(FP), BX
+	MOVQ lanes+32(FP), R8
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	TESTQ CX, CX
+	JLE   kdone
+
+kloop:
+	VMOVUPS 4096(SI), Z13
+	VMULPS.BCST 2176(DI), Z13, Z14
+	VMULPS.BCST 2180(DI), Z13, Z15
+	VMULPS.BCST 2184(DI), Z13, Z16
+	VMULPS.BCST 2188(DI), Z13, Z17
+	MOVQ SI, AX
+	MOVQ DI, DX
+	LEAQ 2048(DI), R10
+	MOVQ R8, R9
+	MOVQ $8, R11
+
+klane:
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	KGRP(0)
+	KGRP(1)
+	KGRP(2)
+	KGRP(3)
+	KGRP(4)
+	KGRP(5)
+	KGRP(6)
+	KGRP(7)
+	KLANE(0, Z9, Z14)
+	KLANE(32, Z10, Z15)
+	KLANE(64, Z11, Z16)
+	KLANE(96, Z12, Z17)
+	ADDQ $512, AX
+	ADDQ $256, DX
+	ADDQ $4, R10
+	ADDQ $64, R9
+	DECQ R11
+	JNZ  klane
+
+	TESTQ BX, BX
+	JNZ   knext
+	VMOVDQU64 4160(SI), Z22
+	VMOVDQU64 4224(SI), Z23
+	VMOVDQU64 4288(SI), Z24
+	VMOVDQU64 4352(SI), Z25
+	VMOVDQU64 4416(SI), Z26
+	VMOVDQU64 4480(SI), Z27
+	VMOVDQU64 4544(SI), Z28
+	VMOVDQU64 4608(SI), Z29
+	KMIN(0, Z9, Z18)
+	KMIN(1, Z10, Z19)
+	KMIN(2, Z11, Z20)
+	KMIN(3, Z12, Z21)
+
+knext:
+	ADDQ $4672, SI
+	ADDQ $2336, DI
+	DECQ CX
+	JNZ  kloop
+
+kdone:
+	MOVQ    sumf+40(FP), AX
+	VMOVUPS Z18, 0(AX)
+	VMOVUPS Z19, 64(AX)
+	VMOVUPS Z20, 128(AX)
+	VMOVUPS Z21, 192(AX)
+	VZEROUPPER
+	RET

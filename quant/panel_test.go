@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var panelTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F32}
+var panelTypes = []Type{Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F32, Q4_K, Q6_K}
 
 // TestPanelMatchesDotFunc requires every Panel product to be bit-equal to
 // DotFunc's (NaN only against NaN) on random bytes with raw random fp16
@@ -26,9 +26,12 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 		t.Run(typ.String(), func(t *testing.T) {
 			vt := VecDotType(typ)
 			ws, xsz := typ.TypeSize(), vt.TypeSize()
-			per := 1 // blocks per 32 elements
-			if typ == F32 {
+			per, span := 1, 32 // blocks per span; elements per step of nb
+			switch typ {
+			case F32:
 				per = 32
+			case Q4_K, Q6_K:
+				span = QK_K
 			}
 			nbs, rowsList, counts := []int{1, 2, 5, 20}, []int{1, 3, 16, 17, 33}, []int{1, 4, 7}
 			if !testing.Short() {
@@ -55,7 +58,7 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 									}
 								}
 							case 1: // quantized Gaussian rows
-								src := make([]float32, nb*32)
+								src := make([]float32, nb*span)
 								for j := 0; j < count; j++ {
 									for i := range src {
 										src[i] = float32(rng.NormFloat64())
@@ -79,7 +82,7 @@ func TestPanelMatchesDotFunc(t *testing.T) {
 									xs[r] = fill(vt, nb*per, func(int) byte { return xb }, 65504)
 								}
 							}
-							checkPanel(t, typ, nb*32, w, rb, count, xs)
+							checkPanel(t, typ, nb*span, w, rb, count, xs)
 						}
 					}
 				}
@@ -147,7 +150,8 @@ func checkPanel(t *testing.T, typ Type, n int, w []byte, rb, count int, xs [][]b
 // TestPanelRefusesBadInput: sizes a panel cannot take panic with a message
 // (internal misuse, as Tile.Set), and PanelOK says which shapes run.
 func TestPanelRefusesBadInput(t *testing.T) {
-	require.False(t, PanelOK(Q4_K, 256))
+	require.False(t, PanelOK(Q4_K, 128))
+	require.False(t, PanelOK(Q2_K, 256))
 	require.False(t, PanelOK(Q8_0, 33))
 	require.False(t, PanelOK(Q8_0, 0))
 	if !PanelOK(Q8_0, 32) {

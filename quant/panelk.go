@@ -1,0 +1,160 @@
+package quant
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// K-quant panels (Q4_K, Q6_K) keep dotQ4_K's and dotQ6_K's lanes: lane l
+// of a super-block sums scale·q·y over the elements e ≡ l (mod 8), each
+// lane is scaled by d and accumulated across super-blocks, and the lanes
+// are added to the row's sum in lane order at the end. The panel's 4-byte
+// group (l, t) holds elements l+32t+{0, 8, 16, 24} of the 16 rows as
+// unsigned bytes (y+128): one VPMADDUBSW with the weight row's four
+// (signed) values gives two int16 pair sums per row, one scale each (Q4_K:
+// both sc[t]; Q6_K: sc[2t] and sc[2t+1]), and VPDPWSSD adds pair·scale
+// into the lane's int32 sum. Weight records put the offset term (128·Σ
+// scale·q per lane) and, for Q4_K, the mins beside the values.
+const (
+	kActQ     = 64 * 64 // 64 groups of 16 rows × 4 bytes
+	kActBlock = kActQ + 64 + 8*64
+	kWBlock   = 2048 + 128 + 32 + 128
+)
+
+func (p *Panel) setK(t Type, nb int, xs [][]byte) {
+	tiles := (len(xs) + panelRows - 1) / panelRows
+	size := tiles * nb * kActBlock
+	if cap(p.a) < size {
+		p.a = make([]byte, size)
+	}
+	p.a = p.a[:size]
+	p.t, p.nb, p.rows, p.wsize = t, nb, len(xs), t.TypeSize()
+	p.mode = 4
+	if t == Q6_K {
+		p.mode = 5
+	}
+	for i := 0; i < tiles*panelRows; i++ {
+		tile, r := i/panelRows, i%panelRows
+		for b := 0; b < nb; b++ {
+			dst := p.a[(tile*nb+b)*kActBlock:][:kActBlock]
+			if i >= len(xs) {
+				for g := 0; g < 64; g++ {
+					binary.LittleEndian.PutUint32(dst[g*64+4*r:], 0x80808080)
+				}
+				binary.LittleEndian.PutUint32(dst[kActQ+4*r:], 0)
+				for k := 0; k < 8; k++ {
+					binary.LittleEndian.PutUint32(dst[kActQ+64+64*k+4*r:], 0)
+				}
+				continue
+			}
+			y := (*[292]byte)(xs[i][b*292:])
+			for l := 0; l < 8; l++ {
+				for t := 0; t < 8; t++ {
+					e := 4 + l + 32*t
+					dst[l*512+t*64+4*r+0] = y[e] ^ 0x80
+					dst[l*512+t*64+4*r+1] = y[e+8] ^ 0x80
+					dst[l*512+t*64+4*r+2] = y[e+16] ^ 0x80
+					dst[l*512+t*64+4*r+3] = y[e+24] ^ 0x80
+				}
+			}
+			copy(dst[kActQ+4*r:kActQ+4*r+4], y[0:4])
+			for k := 0; k < 8; k++ { // bsums 2k and 2k+1, the mins' int16 pairs
+				copy(dst[kActQ+64+64*k+4*r:kActQ+64+64*k+4*r+4], y[260+4*k:264+4*k])
+			}
+		}
+	}
+}
+
+// decodeK writes weight row w as row g of a K kernel's weight record.
+func (p *Panel) decodeK(w, buf []byte, g int) {
+	var a [QK_K]int8
+	var s [16]int32 // scale of each 16 elements
+	for b := 0; b < p.nb; b++ {
+		blk := w[b*p.wsize : (b+1)*p.wsize]
+		o := buf[b*kWBlock:][:kWBlock]
+		var dw, dmin float32
+		var mn [8]int32
+		if p.t == Q4_K {
+			sc, m := kScales(blk[4:16])
+			mn = m
+			for j := 0; j < 4; j++ {
+				for l := 0; l < 32; l++ {
+					q := blk[16+32*j+l]
+					a[64*j+l], a[64*j+32+l] = int8(q&0xF), int8(q>>4)
+				}
+			}
+			for j := range s {
+				s[j] = sc[j/2]
+			}
+			dw, dmin = half(blk[0:]), half(blk[2:])
+		} else {
+			for k := 0; k < 2; k++ {
+				ql, qh := blk[64*k:64*k+64], blk[128+32*k:160+32*k]
+				for l := 0; l < 32; l++ {
+					h := qh[l]
+					a[128*k+l] = int8(ql[l]&0xF|(h&3)<<4) - 32
+					a[128*k+l+32] = int8(ql[l+32]&0xF|(h>>2&3)<<4) - 32
+					a[128*k+l+64] = int8(ql[l]>>4|(h>>4&3)<<4) - 32
+					a[128*k+l+96] = int8(ql[l+32]>>4|(h>>6&3)<<4) - 32
+				}
+			}
+			for j := range s {
+				s[j] = int32(int8(blk[192+j]))
+			}
+			dw = half(blk[208:])
+		}
+		for l := 0; l < 8; l++ {
+			var corr int32
+			for t := 0; t < 8; t++ {
+				rec := o[l*256+t*32+8*g:]
+				e := l + 32*t
+				rec[0], rec[1], rec[2], rec[3] = byte(a[e]), byte(a[e+8]), byte(a[e+16]), byte(a[e+24])
+				s0, s1 := s[e/16], s[(e+16)/16]
+				binary.LittleEndian.PutUint32(rec[4:], uint32(uint16(s0))|uint32(uint16(s1))<<16)
+				corr += s0*(int32(a[e])+int32(a[e+8])) + s1*(int32(a[e+16])+int32(a[e+24]))
+			}
+			binary.LittleEndian.PutUint32(o[2048+32*g+4*l:], uint32(128*corr))
+		}
+		binary.LittleEndian.PutUint32(o[2176+4*g:], math.Float32bits(dw))
+		binary.LittleEndian.PutUint32(o[2192+4*g:], math.Float32bits(dmin))
+		for t := 0; t < 8; t++ {
+			binary.LittleEndian.PutUint32(o[2208+32*g+4*t:], uint32(uint16(mn[t]))*0x10001)
+		}
+	}
+}
+
+// mulK is Mul for K-quant weights.
+func (p *Panel) mulK(w []byte, rowBytes, count int, dst []float32, ld int) {
+	wb := p.nb * p.wsize
+	bp := wbufs.Get().(*[]byte)
+	defer wbufs.Put(bp)
+	if cap(*bp) < p.nb*kWBlock {
+		*bp = make([]byte, p.nb*kWBlock)
+	}
+	buf := (*bp)[:p.nb*kWBlock]
+	tiles := (p.rows + panelRows - 1) / panelRows
+	var lanes [panelGroup][8][panelRows]float32
+	var sumf [panelGroup][panelRows]float32
+	for j0 := 0; j0 < count; j0 += panelGroup {
+		k := min(panelGroup, count-j0)
+		for g := 0; g < panelGroup; g++ {
+			j := j0 + min(g, k-1)
+			p.decodeK(w[j*rowBytes:j*rowBytes+wb], buf, g)
+		}
+		for tile := 0; tile < tiles; tile++ {
+			lanes = [panelGroup][8][panelRows]float32{}
+			panelKern4(p.nb, &p.a[tile*p.nb*kActBlock], &buf[0], p.mode-4, &lanes, &sumf)
+			n := min(panelRows, p.rows-tile*panelRows)
+			for g := 0; g < k; g++ {
+				o := dst[tile*panelRows*ld+j0+g:]
+				for i := 0; i < n; i++ {
+					s := sumf[g][i]
+					for l := range lanes[g] {
+						s += lanes[g][l][i]
+					}
+					o[i*ld] = s
+				}
+			}
+		}
+	}
+}
