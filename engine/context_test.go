@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"log"
 	"os"
 	"path/filepath"
@@ -93,4 +94,32 @@ func TestDefaultContext(t *testing.T) {
 	_, err = Open(p, WithThreads(1), WithKVBudget(perBlock-1))
 	require.ErrorContains(t, err, "gives 0 blocks")
 	require.ErrorContains(t, err, "one 16384-token sequence needs 1024")
+}
+
+// TestSeqTrees: Stats.SeqTrees counts trees of a NewSeq and its forks with
+// a sequence open.
+func TestSeqTrees(t *testing.T) {
+	e := openStories(t)
+	defer e.Close()
+	ctx := context.Background()
+	ids := e.Tokenizer().Encode("Once upon a time")
+	a, err := e.NewSeq(ctx, ids)
+	require.NoError(t, err)
+	b, err := a.Fork()
+	require.NoError(t, err)
+	c, err := b.Fork()
+	require.NoError(t, err)
+	require.Equal(t, 1, e.Stats().SeqTrees)
+	d, err := e.NewSeq(ctx, ids)
+	require.NoError(t, err)
+	require.Equal(t, 2, e.Stats().SeqTrees)
+	for _, s := range []*Seq{a, b, d, d} {
+		s.Close()
+	}
+	require.Equal(t, 1, e.Stats().SeqTrees, "c keeps the first tree open")
+	c.Close()
+	require.Equal(t, 0, e.Stats().SeqTrees)
+	_, err = e.NewSeq(ctx, make([]int32, 600)) // longer than the context: never opened
+	require.Error(t, err)
+	require.Equal(t, 0, e.Stats().SeqTrees)
 }

@@ -111,6 +111,7 @@ type Engine struct {
 	running     []*request
 	waiting     []*request
 	exts        []*unit
+	seqTrees    int // Stats.SeqTrees
 	admitted    int64
 	scratch     sample.Scratch // shared by every sampler: they run on the loop
 	logits      []float32      // one step's host row of logits
@@ -125,12 +126,15 @@ type counters struct {
 
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
-	Steps           int // batched forward passes
-	BatchTokens     int // tokens run through the model
-	Preemptions     int
-	Requests        int
-	Running         int   // requests running
-	Waiting         int   // requests waiting
+	Steps       int // batched forward passes
+	BatchTokens int // tokens run through the model
+	Preemptions int
+	Requests    int
+	Running     int // requests running
+	Waiting     int // requests waiting
+	// SeqTrees counts the Seq API's searches: trees of a NewSeq and its
+	// forks with a sequence still open (a beam or tree search each).
+	SeqTrees        int
 	HostBytes       int64 // host memory held by started requests (estimate)
 	KV              kv.Stats
 	KVPeak          int // most KV blocks in use in a step since Open or ResetKVPeak
@@ -336,7 +340,7 @@ func (e *Engine) shutdown() {
 			u.seq = nil
 		}
 	}
-	e.exts = nil
+	e.exts, e.seqTrees = nil, 0
 }
 
 // Close cancels what is running, stops the scheduler and releases the model.
@@ -372,7 +376,7 @@ func (e *Engine) Stats() Stats {
 	e.do(func() {
 		s = Stats{
 			Steps: e.steps, BatchTokens: e.batchTokens, Preemptions: e.preemptions, Requests: e.requests,
-			Running: len(e.running), Waiting: len(e.waiting), HostBytes: e.host, KV: e.kvm.Stats(),
+			Running: len(e.running), Waiting: len(e.waiting), SeqTrees: e.seqTrees, HostBytes: e.host, KV: e.kvm.Stats(),
 			KVPeak: e.kvPeak, BlockSize: e.blockSize, KVBytesPerBlock: kv.BlockBytes(e.kv.Spec()), PrefixCache: e.prefixCache,
 		}
 		if c, ok := e.be.(backend.ExpertCounter); ok {
@@ -380,6 +384,20 @@ func (e *Engine) Stats() Stats {
 		}
 	})
 	return s
+}
+
+// openSeq and closeSeq count the open Seqs of a tree, and the trees with
+// one open; on the loop goroutine.
+func (e *Engine) openSeq(tree *int) {
+	if *tree++; *tree == 1 {
+		e.seqTrees++
+	}
+}
+
+func (e *Engine) closeSeq(tree *int) {
+	if *tree--; *tree == 0 {
+		e.seqTrees--
+	}
 }
 
 // ResetKVPeak starts Stats.KVPeak again from the blocks in use now. A run's

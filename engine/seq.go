@@ -16,6 +16,7 @@ type Seq struct {
 	logits []float32
 	tokens []int32
 	closed bool
+	tree   *int // open Seqs of this one's NewSeq and its forks (Stats.SeqTrees)
 }
 
 // NewSeq prefills prompt (reusing the prefix cache) and returns a sequence
@@ -25,10 +26,11 @@ func (e *Engine) NewSeq(ctx context.Context, prompt []int32) (*Seq, error) {
 	if err := r.validate(e.model.Hyper().Vocab, e.ctx); err != nil {
 		return nil, err
 	}
-	s := &Seq{e: e, u: &unit{idx: -1}}
+	s := &Seq{e: e, u: &unit{idx: -1}, tree: new(int)}
 	if err := e.do(func() {
 		s.u.seq = e.kvm.Match(prompt)
 		e.exts = append(e.exts, s.u)
+		e.openSeq(s.tree)
 	}); err != nil {
 		return nil, err
 	}
@@ -54,10 +56,11 @@ func (s *Seq) Fork() (*Seq, error) {
 	if s.closed {
 		return nil, errors.New("fork of a closed sequence")
 	}
-	c := &Seq{e: s.e, u: &unit{idx: -1}, logits: s.logits, tokens: slices.Clone(s.tokens)}
+	c := &Seq{e: s.e, u: &unit{idx: -1}, logits: s.logits, tokens: slices.Clone(s.tokens), tree: s.tree}
 	if err := s.e.do(func() {
 		c.u.seq = s.e.kvm.Fork(s.u.seq)
 		s.e.exts = append(s.e.exts, c.u)
+		s.e.openSeq(c.tree)
 	}); err != nil {
 		return nil, err
 	}
@@ -150,6 +153,7 @@ func (s *Seq) Close() {
 			s.u.seq = nil
 		}
 		s.e.exts = slices.DeleteFunc(s.e.exts, func(x *unit) bool { return x == s.u })
+		s.e.closeSeq(s.tree)
 	})
 }
 

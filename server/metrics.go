@@ -122,6 +122,7 @@ var (
 	descPreempt = prometheus.NewDesc("engine_preemptions_total", "Requests preempted for lack of KV blocks.", nil, nil)
 	descExperts = prometheus.NewDesc("engine_moe_expert_tokens_total", "Tokens routed to each expert of a mixture-of-experts model, by layer.", []string{"layer", "expert"}, nil)
 	descKVUsage = prometheus.NewDesc("engine_kv_cache_usage", kvUsageHelp, nil, nil)
+	descTrees   = prometheus.NewDesc("engine_seq_trees", "Searches driving the engine sequence by sequence (beam, tree): a sequence and its forks.", nil, nil)
 )
 
 const kvUsageHelp = "KV-cache usage from 0 to 1: blocks held by live sequences / blocks in the pool " +
@@ -136,7 +137,7 @@ func kvUsage(s engine.Stats) float64 {
 }
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts, descKVUsage,
+	for _, d := range []*prometheus.Desc{descWaiting, descRunning, descBlocks, descSteps, descPreempt, descExperts, descKVUsage, descTrees,
 		vllmWaiting, vllmRunning, vllmKVUsage, vllmCache, vllmQueries, vllmHits, vllmPrompt, vllmGen, vllmPreempt} {
 		ch <- d
 	}
@@ -157,6 +158,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descBlocks, float64(s.KV.Free), "free")
 	g(descBlocks, float64(s.KV.Cached), "cached")
 	g(descKVUsage, kvUsage(s))
+	g(descTrees, float64(s.SeqTrees))
 	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(s.Steps))
 	ch <- prometheus.MustNewConstMetric(descPreempt, prometheus.CounterValue, float64(s.Preemptions))
 	for il, row := range s.ExpertTokens {
@@ -180,7 +182,7 @@ var (
 	vllmWaiting = prometheus.NewDesc("vllm:num_requests_waiting",
 		"Requests waiting to start (the gateway's TotalQueuedRequests; = engine_queue_depth).", []string{"model_name"}, nil)
 	vllmRunning = prometheus.NewDesc("vllm:num_requests_running",
-		"Requests being computed (the gateway's TotalRunningRequests; = engine_requests_running).", []string{"model_name"}, nil)
+		"Requests being computed (the gateway's TotalRunningRequests): engine_requests_running + engine_seq_trees.", []string{"model_name"}, nil)
 	vllmKVUsage = prometheus.NewDesc("vllm:kv_cache_usage_perc", kvUsageHelp+" 1 means 100 percent.", []string{"model_name"}, nil)
 	vllmCache   = prometheus.NewDesc("vllm:cache_config_info",
 		"The KV cache's configuration, in the labels: tokens per block, blocks in the pool, prefix cache on.",
@@ -206,7 +208,7 @@ func (c *engineCollector) vllm(ch chan<- prometheus.Metric, e *engine.Engine, s 
 		ch <- prometheus.MustNewConstMetric(d, t, v, name)
 	}
 	put(vllmWaiting, prometheus.GaugeValue, float64(s.Waiting))
-	put(vllmRunning, prometheus.GaugeValue, float64(s.Running))
+	put(vllmRunning, prometheus.GaugeValue, float64(s.Running+s.SeqTrees)) // a beam or tree search is one request
 	put(vllmKVUsage, prometheus.GaugeValue, kvUsage(s))
 	put(vllmQueries, prometheus.CounterValue, counterValue(c.m.promptToks))
 	put(vllmHits, prometheus.CounterValue, counterValue(c.m.cachedToks))

@@ -47,6 +47,7 @@ var gatewayMetrics = map[string]dto.MetricType{
 	"engine_queue_depth":              dto.MetricType_GAUGE,
 	"engine_requests_running":         dto.MetricType_GAUGE,
 	"engine_kv_cache_usage":           dto.MetricType_GAUGE,
+	"engine_seq_trees":                dto.MetricType_GAUGE,
 }
 
 // value is the value of one family's only metric, whatever its type.
@@ -78,7 +79,8 @@ func scrapeLoad(t *testing.T, url string) load {
 	f := families(t, url)
 	l := load{value(t, f, "vllm:num_requests_waiting"), value(t, f, "vllm:num_requests_running"), value(t, f, "vllm:kv_cache_usage_perc")}
 	// Our own names say the same.
-	require.Equal(t, l, load{value(t, f, "engine_queue_depth"), value(t, f, "engine_requests_running"), value(t, f, "engine_kv_cache_usage")})
+	require.Equal(t, l, load{value(t, f, "engine_queue_depth"), value(t, f, "engine_requests_running") + value(t, f, "engine_seq_trees"),
+		value(t, f, "engine_kv_cache_usage")})
 	return l
 }
 
@@ -216,4 +218,34 @@ func TestModelNameLabel(t *testing.T) {
 	for _, name := range []string{"vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prefix_cache_hits_total"} {
 		require.Equal(t, "my-model", labels(families(t, ts.URL)[name].GetMetric()[0])["model_name"], name)
 	}
+}
+
+// TestSearchesCountAsRunning: a beam search drives the engine through the
+// Seq API, not as a scheduler request, and counts as one running request
+// while its sequences are open (a sequence and its forks: one tree).
+func TestSearchesCountAsRunning(t *testing.T) {
+	ts, _, e := newTestServer(t, Config{})
+	ids := e.Tokenizer().Encode("Once upon a time")
+	s, err := e.NewSeq(context.Background(), ids)
+	require.NoError(t, err)
+	c, err := s.Fork()
+	require.NoError(t, err)
+	l := scrapeLoad(t, ts.URL)
+	require.Equal(t, 1.0, l.running, "one tree of two sequences")
+	require.Zero(t, l.waiting)
+	require.Greater(t, l.kv, 0.0)
+	require.Equal(t, 1.0, value(t, families(t, ts.URL), "engine_seq_trees"))
+	t2, err := e.NewSeq(context.Background(), ids)
+	require.NoError(t, err)
+	require.Equal(t, 2.0, scrapeLoad(t, ts.URL).running, "two trees")
+	s.Close()
+	require.Equal(t, 2.0, scrapeLoad(t, ts.URL).running, "the fork keeps its tree open")
+	c.Close()
+	t2.Close()
+	require.Equal(t, load{}, scrapeLoad(t, ts.URL))
+
+	// A beam request through the server closes its tree.
+	code, m, _ := post(t, ts.URL+"/v1/completions", `{"model":"stories260K","prompt":"Once upon a time","n":3,"max_tokens":8,"reasoning":{"strategy":"beam"}}`)
+	require.Equal(t, 200, code, "%v", m)
+	require.Equal(t, load{}, scrapeLoad(t, ts.URL))
 }
