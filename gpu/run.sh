@@ -8,6 +8,7 @@
 #      stories260K and stories260K-moe4x;
 #   4. compute-sanitizer memcheck over one end-to-end run (found by path: CUDA toolkit installs);
 #   5. bench speed on the GPU (launches and bytes per forward; informative);
+#   6. bench parallel, 16 samples of one prompt, cascade attention on and off (informative);
 # then a short table, last. Exit status 1 when any check failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -102,6 +103,16 @@ fi
 # 5. Speed and launches per forward (informative: a failure to run is a failure, the numbers are not judged).
 step bench 60 "$bin/bench" speed -m "$out/models/stories260K.gguf" --device cuda --prompt 64 --gen 32 --reps 2
 row "bench speed" "$(verdict)" "$(cat "$logs"/bench.* | grep -m1 -iE 'launch' | cut -c1-100)"
+
+# 6. 16 samples of one prompt, cascade attention on (the default) and off: tok/s and KV bytes beside 16
+#    separate requests (informative, as 5).
+for c in on off; do
+	v=1
+	[ "$c" = off ] && v=0
+	step "cascade-$c" 60 env ENGINE_CUDA_CASCADE=$v "$bin/bench" parallel -m "$out/models/stories260K.gguf" --device cuda \
+		--prompt 200 --gen 32 --n 16
+	row "n=16 cascade $c" "$(verdict)" "$(cat "$logs/cascade-$c.log" | grep -m1 '^| 16 |' | cut -c1-100)"
+done
 
 echo
 echo "GPU check of $(cat "$out/commit" 2>/dev/null || echo '?') on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
