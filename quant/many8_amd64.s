@@ -6,7 +6,7 @@
 // row per float32 lane. Per block, each row's exact int32 sum goes into one
 // YMM, RED8 reduces the eight YMMs to one YMM of the rows' block sums, and
 // the float part runs in the eight lanes: each lane does its row's scalar
-// Go operations (dotQ4_1, dotQ8_0, dotQ5_0) in their order, so every row's
+// Go operations (dotQ4_0, dotQ4_1, dotQ5_0, dotQ5_1, dotQ8_0) in their order, so every row's
 // result is bit-identical to the single-row kernels and does not depend on
 // the rows beside it. What is saved is the single-row kernels' horizontal
 // sum and scalar float chain per block.
@@ -421,3 +421,167 @@ m50aloop:
 	DECQ CX
 	JNZ  m50aloop
 	NEXT8(m50agroup)
+
+// FLOATD3 is, per lane, sumf += float32(float32(s) * d_w * d_x) (dotQ4_0's
+// order: s times d_w first).
+#define FLOATD3 \
+	SCALESD; \
+	VCVTDQ2PS Y0, Y0; \
+	VMULPS    Y1, Y0, Y0; \
+	XHALF(0, Y3); \
+	VMULPS    Y3, Y0, Y0; \
+	VADDPS    Y0, Y11, Y11
+
+// R40V: a Q4_0 row, codes offset by 8 (Y12 from OFFSET with 0x08 bytes).
+#define R40V(qs, acc) \
+	NIBBLES(qs); \
+	VMOVDQA  Y12, acc; \
+	VPDPBUSD Y10, Y8, acc
+
+// func many8Q4_0V(nb, groups int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·many8Q4_0V(SB), NOSPLIT, $0-56
+	SETUP8
+	M8BCAST(0x0f, X15, Y15)
+	M8BCAST(0x08, X13, Y13)
+
+m40vgroup:
+	GROUP8
+
+m40vloop:
+	PF3(18)
+	VMOVDQU 2(DI), Y10
+	OFFSET
+	R40V(2(SI), Y0)
+	R40V(2(SI)(R13*1), Y1)
+	R40V(2(SI)(R13*2), Y2)
+	R40V(2(SI)(BX*1), Y3)
+	R40V(2(SI)(R13*4), Y4)
+	R40V(2(SI)(DX*1), Y5)
+	R40V(2(SI)(BX*2), Y6)
+	R40V(2(SI)(R10*1), Y7)
+	RED8
+	FLOATD3
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  m40vloop
+	NEXT8(m40vgroup)
+
+// R40A is R40V in AVX2, the offset taken off the int16 pair sums (Y12: 8
+// times the activation pairs) as in R50A.
+#define R40A(qs, acc) \
+	NIBBLES(qs); \
+	VPMADDUBSW Y10, Y8, Y8; \
+	VPSUBW     Y12, Y8, Y8; \
+	VPMADDWD   Y14, Y8, acc
+
+// func many8Q4_0A(nb, groups int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·many8Q4_0A(SB), NOSPLIT, $0-56
+	SETUP8
+	M8BCAST(0x0f, X15, Y15)
+	M8BCAST(0x08, X13, Y13)
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+
+m40agroup:
+	GROUP8
+
+m40aloop:
+	PF3(18)
+	VMOVDQU    2(DI), Y10
+	VPMADDUBSW Y10, Y13, Y12
+	R40A(2(SI), Y0)
+	R40A(2(SI)(R13*1), Y1)
+	R40A(2(SI)(R13*2), Y2)
+	R40A(2(SI)(BX*1), Y3)
+	R40A(2(SI)(R13*4), Y4)
+	R40A(2(SI)(DX*1), Y5)
+	R40A(2(SI)(BX*2), Y6)
+	R40A(2(SI)(R10*1), Y7)
+	RED8
+	FLOATD3
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  m40aloop
+	NEXT8(m40agroup)
+
+// R51V: a Q5_1 row (no offset), the fifth bits added as in R50V.
+#define R51V(qs, qh, acc) \
+	NIBBLES(qs); \
+	KMOVD    qh, K1; \
+	VPADDB   Y13, Y8, K1, Y8; \
+	VPXOR    acc, acc, acc; \
+	VPDPBUSD Y10, Y8, acc
+
+// func many8Q5_1V(nb, groups int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·many8Q5_1V(SB), NOSPLIT, $0-56
+	SETUP8
+	M8BCAST(0x0f, X15, Y15)
+	M8BCAST(0x10, X13, Y13)
+
+m51vgroup:
+	GROUP8
+
+m51vloop:
+	PF3(24)
+	VMOVDQU 4(DI), Y10
+	R51V(8(SI), 4(SI), Y0)
+	R51V(8(SI)(R13*1), 4(SI)(R13*1), Y1)
+	R51V(8(SI)(R13*2), 4(SI)(R13*2), Y2)
+	R51V(8(SI)(BX*1), 4(SI)(BX*1), Y3)
+	R51V(8(SI)(R13*4), 4(SI)(R13*4), Y4)
+	R51V(8(SI)(DX*1), 4(SI)(DX*1), Y5)
+	R51V(8(SI)(BX*2), 4(SI)(BX*2), Y6)
+	R51V(8(SI)(R10*1), 4(SI)(R10*1), Y7)
+	RED8
+	FLOATDM
+	ADDQ $24, SI
+	ADDQ $36, DI
+	DECQ CX
+	JNZ  m51vloop
+	NEXT8(m51vgroup)
+
+// R51A is R51V in AVX2 (the fifth bits as in R50A; codes < 32).
+#define R51A(qs, qh, acc) \
+	NIBBLES(qs); \
+	VPBROADCASTD qh, Y9; \
+	VPSHUFB      m8qhShuf<>(SB), Y9, Y9; \
+	VPAND        m8qhBits<>(SB), Y9, Y9; \
+	VPCMPEQB     m8qhBits<>(SB), Y9, Y9; \
+	VPAND        Y13, Y9, Y9; \
+	VPOR         Y9, Y8, Y8; \
+	VPMADDUBSW   Y10, Y8, Y8; \
+	VPMADDWD     Y14, Y8, acc
+
+// func many8Q5_1A(nb, groups int, w *byte, wstride int, x *byte, tab *[65536]float32, out *float32)
+TEXT ·many8Q5_1A(SB), NOSPLIT, $0-56
+	SETUP8
+	M8BCAST(0x0f, X15, Y15)
+	M8BCAST(0x10, X13, Y13)
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+
+m51agroup:
+	GROUP8
+
+m51aloop:
+	PF3(24)
+	VMOVDQU 4(DI), Y10
+	R51A(8(SI), 4(SI), Y0)
+	R51A(8(SI)(R13*1), 4(SI)(R13*1), Y1)
+	R51A(8(SI)(R13*2), 4(SI)(R13*2), Y2)
+	R51A(8(SI)(BX*1), 4(SI)(BX*1), Y3)
+	R51A(8(SI)(R13*4), 4(SI)(R13*4), Y4)
+	R51A(8(SI)(DX*1), 4(SI)(DX*1), Y5)
+	R51A(8(SI)(BX*2), 4(SI)(BX*2), Y6)
+	R51A(8(SI)(R10*1), 4(SI)(R10*1), Y7)
+	RED8
+	FLOATDM
+	ADDQ $24, SI
+	ADDQ $36, DI
+	DECQ CX
+	JNZ  m51aloop
+	NEXT8(m51agroup)

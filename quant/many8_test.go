@@ -34,7 +34,7 @@ func many8Variants(t *testing.T) []bool {
 // from another first row (batch invariance). Q4_K and Q6_K check manyK.
 func TestMany8MatchesGeneric(t *testing.T) {
 	for _, vnni := range many8Variants(t) {
-		for _, typ := range []Type{Q4_1, Q8_0, Q5_0, Q4_K, Q6_K} { // K: manyK, no VNNI kernel
+		for _, typ := range []Type{Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K} { // K: manyK
 			if typ.BlockSize() != 32 && !vnni && hasVNNI {
 				continue // manyK has no VNNI variant: run once
 			}
