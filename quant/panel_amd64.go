@@ -23,8 +23,8 @@ func panelKern(nb int, a, w *byte, mode int, out *[panelGroup * panelRows]float3
 func panelF32(ng int, a, w *byte, acc *[4 * panelRows]float64)
 
 // panelKern4 runs one tile of a K-quant panel against one decoded weight
-// group: the four rows' lane sums are added into lanes, and sumf gets
-// their mins terms (q6 = 0: Q4_K) or zeros (Q6_K).
+// group: out[g][r] is weight row g · activation row r (lanes is scratch
+// for the lane sums; q6 = 0: Q4_K, with its mins term).
 //
 //go:noescape
-func panelKern4(nb int, a, w *byte, q6 int, lanes *[panelGroup][8][panelRows]float32, sumf *[panelGroup][panelRows]float32)
+func panelKern4(nb int, a, w *byte, q6 int, lanes *[panelGroup][8][panelRows]float32, out *[panelGroup][panelRows]float32)

@@ -221,7 +221,18 @@ f32done:
 	VMULPS A, Z1, Z1; \
 	VSUBPS Z1, S, S
 
-// func panelKern4(nb int, a, w *byte, q6 int, lanes *[4][8][16]float32, sumf *[4][16]float32)
+// KSUM adds weight row g's eight lane sums to S in lane order.
+#define KSUM(g, S) \
+	VADDPS (512*g+0)(R8), S, S; \
+	VADDPS (512*g+64)(R8), S, S; \
+	VADDPS (512*g+128)(R8), S, S; \
+	VADDPS (512*g+192)(R8), S, S; \
+	VADDPS (512*g+256)(R8), S, S; \
+	VADDPS (512*g+320)(R8), S, S; \
+	VADDPS (512*g+384)(R8), S, S; \
+	VADDPS (512*g+448)(R8), S, S
+
+// func panelKern4(nb int, a, w *byte, q6 int, lanes *[4][8][16]float32, out *[4][16]float32)
 TEXT ·panelKern4(SB), NOSPLIT, $0-48
 	MOVQ nb+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -232,6 +243,14 @@ TEXT ·panelKern4(SB), NOSPLIT, $0-48
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+	MOVQ  R8, AX
+	MOVQ  $32, R11
+
+kzero:
+	VMOVUPS Z18, (AX)
+	ADDQ    $64, AX
+	DECQ    R11
+	JNZ     kzero
 	TESTQ CX, CX
 	JLE   kdone
 
@@ -293,7 +312,11 @@ knext:
 	JNZ  kloop
 
 kdone:
-	MOVQ    sumf+40(FP), AX
+	KSUM(0, Z18)
+	KSUM(1, Z19)
+	KSUM(2, Z20)
+	KSUM(3, Z21)
+	MOVQ    out+40(FP), AX
 	VMOVUPS Z18, 0(AX)
 	VMOVUPS Z19, 64(AX)
 	VMOVUPS Z20, 128(AX)

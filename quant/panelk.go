@@ -103,17 +103,20 @@ func (p *Panel) decodeK(w, buf []byte, g int) {
 			}
 			dw = half(blk[208:])
 		}
-		for l := 0; l < 8; l++ {
-			var corr int32
-			for t := 0; t < 8; t++ {
-				rec := o[l*256+t*32+8*g:]
-				e := l + 32*t
-				rec[0], rec[1], rec[2], rec[3] = byte(a[e]), byte(a[e+8]), byte(a[e+16]), byte(a[e+24])
-				s0, s1 := s[e/16], s[(e+16)/16]
-				binary.LittleEndian.PutUint32(rec[4:], uint32(uint16(s0))|uint32(uint16(s1))<<16)
-				corr += s0*(int32(a[e])+int32(a[e+8])) + s1*(int32(a[e+16])+int32(a[e+24]))
+		var corr [8]int32
+		for t := 0; t < 8; t++ {
+			s0, s1 := s[2*t], s[2*t+1] // elements l+32t+{0,8} and l+32t+{16,24}
+			pair := uint32(uint16(s0)) | uint32(uint16(s1))<<16
+			v := (*[32]int8)(a[32*t:])
+			for l := 0; l < 8; l++ {
+				rec := (*[8]byte)(o[l*256+t*32+8*g:])
+				rec[0], rec[1], rec[2], rec[3] = byte(v[l]), byte(v[l+8]), byte(v[l+16]), byte(v[l+24])
+				binary.LittleEndian.PutUint32(rec[4:], pair)
+				corr[l] += s0*(int32(v[l])+int32(v[l+8])) + s1*(int32(v[l+16])+int32(v[l+24]))
 			}
-			binary.LittleEndian.PutUint32(o[2048+32*g+4*l:], uint32(128*corr))
+		}
+		for l, c := range corr {
+			binary.LittleEndian.PutUint32(o[2048+32*g+4*l:], uint32(128*c))
 		}
 		binary.LittleEndian.PutUint32(o[2176+4*g:], math.Float32bits(dw))
 		binary.LittleEndian.PutUint32(o[2192+4*g:], math.Float32bits(dmin))
@@ -134,7 +137,7 @@ func (p *Panel) mulK(w []byte, rowBytes, count int, dst []float32, ld int) {
 	buf := (*bp)[:p.nb*kWBlock]
 	tiles := (p.rows + panelRows - 1) / panelRows
 	var lanes [panelGroup][8][panelRows]float32
-	var sumf [panelGroup][panelRows]float32
+	var out [panelGroup][panelRows]float32
 	for j0 := 0; j0 < count; j0 += panelGroup {
 		k := min(panelGroup, count-j0)
 		for g := 0; g < panelGroup; g++ {
@@ -142,17 +145,12 @@ func (p *Panel) mulK(w []byte, rowBytes, count int, dst []float32, ld int) {
 			p.decodeK(w[j*rowBytes:j*rowBytes+wb], buf, g)
 		}
 		for tile := 0; tile < tiles; tile++ {
-			lanes = [panelGroup][8][panelRows]float32{}
-			panelKern4(p.nb, &p.a[tile*p.nb*kActBlock], &buf[0], p.mode-4, &lanes, &sumf)
+			panelKern4(p.nb, &p.a[tile*p.nb*kActBlock], &buf[0], p.mode-4, &lanes, &out)
 			n := min(panelRows, p.rows-tile*panelRows)
 			for g := 0; g < k; g++ {
 				o := dst[tile*panelRows*ld+j0+g:]
-				for i := 0; i < n; i++ {
-					s := sumf[g][i]
-					for l := range lanes[g] {
-						s += lanes[g][l][i]
-					}
-					o[i*ld] = s
+				for i, v := range out[g][:n] {
+					o[i*ld] = v
 				}
 			}
 		}
