@@ -6,10 +6,10 @@
 // row per float32 lane. Per block, each row's exact int32 sum goes into one
 // YMM, RED8 reduces the eight YMMs to one YMM of the rows' block sums, and
 // the float part runs in the eight lanes: each lane does its row's scalar
-// Go operations (dotQ4_0, dotQ4_1, dotQ5_0, dotQ5_1, dotQ8_0) in their order, so every row's
-// result is bit-identical to the single-row kernels and does not depend on
-// the rows beside it. What is saved is the single-row kernels' horizontal
-// sum and scalar float chain per block.
+// Go operations (dotQ4_0, dotQ4_1, dotQ5_0, dotQ5_1, dotQ8_0) in their
+// order, so every row's result is bit-identical to the single-row kernels
+// and does not depend on the rows beside it. What is saved is the
+// single-row kernels' horizontal sum and scalar float chain per block.
 //
 // Row r of a group starts at SI + r*stride: R13 = stride, BX = 3*stride,
 // DX = 5*stride, R10 = 7*stride. DI is the activation block, R9 the fp16
