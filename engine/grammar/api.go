@@ -36,7 +36,10 @@ func (g *Grammar) Match(s string) bool {
 }
 
 func newGrammar(p *prog) (*Grammar, error) {
-	if p.start() < 0 {
+	switch p.start() {
+	case overflow:
+		return nil, fmt.Errorf("%w: over %d expansions for the first byte (a highly ambiguous grammar)", ErrTooComplex, maxExpand)
+	case dead:
 		return nil, fmt.Errorf("%w: no string matches", ErrEmpty)
 	}
 	return &Grammar{prog: p}, nil

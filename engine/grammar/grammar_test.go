@@ -1,6 +1,8 @@
 package grammar
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,4 +74,26 @@ func TestEmpty(t *testing.T) {
 		_, err := ParseGBNF(src)
 		require.ErrorIs(t, err, ErrEmpty, src)
 	}
+}
+
+// nested is r0 ::= r1 r1, ... down to a nullable r<depth>: an ambiguous
+// grammar with 2^depth parse stacks.
+func nested(depth int) string {
+	src := "root ::= r0 \"!\"\n"
+	for i := 0; i < depth; i++ {
+		src += fmt.Sprintf("r%d ::= r%d r%d\n", i, i+1, i+1)
+	}
+	return src + fmt.Sprintf("r%d ::= \"x\"?\n", depth)
+}
+
+// TestAmbiguous: a grammar with exponentially many parse stacks fails with
+// ErrTooComplex, quickly, instead of exhausting memory; a small one works.
+func TestAmbiguous(t *testing.T) {
+	g, err := ParseGBNF(nested(4))
+	require.NoError(t, err)
+	require.True(t, g.Match("!"))
+	require.True(t, g.Match("xxx!"))
+	require.False(t, g.Match(strings.Repeat("x", 17)+"!"))
+	_, err = ParseGBNF(nested(40))
+	require.ErrorIs(t, err, ErrTooComplex)
 }

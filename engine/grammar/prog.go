@@ -14,6 +14,7 @@ const (
 	maxRepeat = 4096    // largest {m,n} bound
 	maxCode   = 1 << 20 // elements of a compiled grammar
 	maxStates = 1 << 16 // matcher states one grammar may discover
+	maxExpand = 1 << 16 // expansions in one step (ambiguous grammars can need exponentially many)
 )
 
 // ErrTooComplex: the grammar, or the states its matcher reached, passed a
@@ -349,6 +350,9 @@ type prog struct {
 	startS int32
 	masks  map[*Vocab]*maskCache
 	tmp    []int32
+	mark   []uint32 // per node: the step (gen) that expanded it last
+	gen    uint32
+	work   int // expansions in this step
 }
 
 type snode struct{ pos, parent int32 }
@@ -365,7 +369,8 @@ func (p *prog) init() {
 	p.nodeIx = map[snode]int32{}
 	p.stIx = map[string]int32{}
 	p.masks = map[*Vocab]*maskCache{}
-	p.tmp = p.tmp[:0]
+	p.tmp, p.work = p.tmp[:0], 0
+	p.gen++
 	for _, a := range p.alts[p.root] {
 		p.expand(a, 0)
 	}
@@ -386,10 +391,23 @@ func (p *prog) node(pos, parent int32) int32 {
 // expand adds to p.tmp the stacks reached from position pos with return
 // stack parent once references are entered and finished rules return.
 func (p *prog) expand(pos, parent int32) {
+	// Each (position, parent) once per step: nullable rules nested in
+	// each other would otherwise be walked along exponentially many paths.
+	id := p.node(pos, parent)
+	for int(id) >= len(p.mark) {
+		p.mark = append(p.mark, 0)
+	}
+	if p.mark[id] == p.gen {
+		return
+	}
+	p.mark[id] = p.gen
+	if p.work++; p.work > maxExpand {
+		return
+	}
 	e := &p.code[pos]
 	switch e.ref {
 	case refSet:
-		p.tmp = append(p.tmp, p.node(pos, parent))
+		p.tmp = append(p.tmp, id)
 	case refEnd:
 		if parent == 0 {
 			p.tmp = append(p.tmp, 0)
@@ -413,6 +431,9 @@ func (p *prog) expand(pos, parent int32) {
 
 // intern turns p.tmp into a state id (dead when empty).
 func (p *prog) intern() int32 {
+	if p.work > maxExpand {
+		return overflow
+	}
 	if len(p.tmp) == 0 {
 		return dead
 	}
@@ -448,7 +469,8 @@ func (p *prog) next(s int32, c byte) int32 {
 	if n := t[c]; n != unknown {
 		return n
 	}
-	p.tmp = p.tmp[:0]
+	p.tmp, p.work = p.tmp[:0], 0
+	p.gen++
 	for _, id := range p.states[s] {
 		if id == 0 {
 			continue

@@ -148,7 +148,7 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 		t := p.next(st[d-1], v.edge[i])
 		if t < 0 {
 			if t == overflow {
-				return nil, fmt.Errorf("%w: over %d matcher states", ErrTooComplex, maxStates)
+				return nil, fmt.Errorf("%w: over %d matcher states or %d expansions in a step", ErrTooComplex, maxStates, maxExpand)
 			}
 			i = v.end[i]
 			continue
@@ -258,7 +258,7 @@ func (st *cstate) Accept(id int32) error {
 	}
 	if s < 0 {
 		if s == overflow {
-			return fmt.Errorf("%w: over %d matcher states", ErrTooComplex, maxStates)
+			return fmt.Errorf("%w: over %d matcher states or %d expansions in a step", ErrTooComplex, maxStates, maxExpand)
 		}
 		return fmt.Errorf("token %d (%q) not allowed by the grammar here", id, piece)
 	}
