@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tscale/engine/internal/testmodels"
 )
 
 // These tests run the real `engine serve` binary on a loopback port.
@@ -281,9 +283,51 @@ func TestOpenAIPythonClient(t *testing.T) {
 		t.Skipf("the openai or pytest Python package is missing (`pip install openai pytest`): %s", strings.TrimSpace(string(out)))
 	}
 	s := startServe(t, "--api-key", "test-key")
-	cmd := exec.Command(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "testdata/openai_client_test.py")
-	cmd.Env = append(os.Environ(), "ENGINE_BASE_URL="+s.url+"/v1", "ENGINE_API_KEY=test-key", "ENGINE_MODEL=stories260K")
+	runPytest(t, py, s, "testdata/openai_client_test.py", "stories260K")
+}
+
+// runPytest runs a pytest file against the served model name.
+func runPytest(t *testing.T, py string, s *served, file, model string) {
+	t.Helper()
+	cmd := exec.Command(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", file)
+	cmd.Env = append(os.Environ(), "ENGINE_BASE_URL="+s.url+"/v1", "ENGINE_API_KEY=test-key", "ENGINE_MODEL="+model)
 	out, err := cmd.CombinedOutput()
-	t.Logf("pytest:\n%s", out)
+	t.Logf("pytest %s:\n%s", file, out)
 	require.NoError(t, err, "pytest failed")
+}
+
+// TestOpenAIPythonTools runs testdata/openai_tools_test.py (tool calls
+// through the official client) on stories260K with its fallback template,
+// with Qwen 2.5's template by --chat-template, and on the default model
+// (SmolLM2) when it is cached.
+func TestOpenAIPythonTools(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short mode")
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found; install it and `pip install openai pytest` to run the OpenAI client test")
+	}
+	if out, err := exec.Command(py, "-c", "import openai, pytest").CombinedOutput(); err != nil {
+		t.Skipf("the openai or pytest Python package is missing (`pip install openai pytest`): %s", strings.TrimSpace(string(out)))
+	}
+	t.Run("stories260K", func(t *testing.T) {
+		runPytest(t, py, startServe(t, "--api-key", "test-key"), "testdata/openai_tools_test.py", "stories260K")
+	})
+	t.Run("stories260K with Qwen2.5's template", func(t *testing.T) {
+		tmpl := "../../shared/testdata/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja"
+		if _, err := os.Stat(tmpl); err != nil {
+			t.Skipf("%v (../shared is absent)", err)
+		}
+		s := startServe(t, "--api-key", "test-key", "--chat-template", tmpl)
+		runPytest(t, py, s, "testdata/openai_tools_test.py", "stories260K")
+	})
+	t.Run("SmolLM2", func(t *testing.T) {
+		smol := filepath.Join(testmodels.CacheDir(), "SmolLM2-135M-Instruct.Q4_1.gguf")
+		if _, err := os.Stat(smol); err != nil {
+			t.Skipf("%v (scripts/fetch-model.sh smollm2-135m-instruct)", err)
+		}
+		s := startServe(t, "--api-key", "test-key", "-m", smol)
+		runPytest(t, py, s, "testdata/openai_tools_test.py", "SmolLM2-135M-Instruct.Q4_1")
+	})
 }

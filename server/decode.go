@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model/harmony"
 )
@@ -58,18 +59,18 @@ var (
 		"top_k", "min_p", "repetition_penalty", "ignore_eos", "reasoning"}
 	completionFields = fields{ok: fieldSet(commonFields, structuredFields, []string{"prompt", "logprobs", "echo", "suffix", "best_of"})}
 	chatFields       = fields{
-		ok: fieldSet(commonFields, structuredFields, []string{"messages", "logprobs", "top_logprobs", "reasoning_effort"}),
+		ok: fieldSet(commonFields, structuredFields, []string{"messages", "logprobs", "top_logprobs", "reasoning_effort",
+			"tools", "tool_choice", "parallel_tool_calls"}),
 		off: map[string][]string{
-			"tools": {`[]`}, "tool_choice": {`"none"`}, "functions": {`[]`}, "function_call": {`"none"`},
-			"parallel_tool_calls": nil, "audio": nil,
+			"functions": {`[]`}, "function_call": {`"none"`}, "audio": nil,
 			"modalities": {`["text"]`}, "prediction": nil, "web_search_options": nil,
 			"store": {`false`}, "metadata": {`{}`}, "service_tier": {`"auto"`, `"default"`},
 		},
 	}
 	messageFields = fields{
-		ok: fieldSet([]string{"role", "content", "name", "reasoning_content"}),
+		ok: fieldSet([]string{"role", "content", "name", "reasoning_content", "tool_calls", "tool_call_id"}),
 		// What clients send back with an earlier assistant turn.
-		off: map[string][]string{"tool_calls": {`[]`}, "tool_call_id": nil, "function_call": nil,
+		off: map[string][]string{"function_call": nil,
 			"refusal": nil, "audio": nil, "annotations": {`[]`}},
 	}
 	streamOptionFields = fields{ok: fieldSet([]string{"include_usage"})}
@@ -157,6 +158,9 @@ type rawMessage struct {
 	// ReasoningContent of an earlier assistant turn (harmony: its analysis
 	// message; other formats ignore it).
 	ReasoningContent *string `json:"reasoning_content"`
+	// ToolCalls of an earlier assistant turn; ToolCallID of a tool message.
+	ToolCalls  json.RawMessage `json:"tool_calls"`
+	ToolCallID *string         `json:"tool_call_id"`
 }
 
 type rawChat struct {
@@ -167,6 +171,10 @@ type rawChat struct {
 	// ReasoningEffort is OpenAI's low, medium or high (harmony's
 	// "Reasoning:" line; jinja templates see it as reasoning_effort).
 	ReasoningEffort *string `json:"reasoning_effort"`
+	// Tool calling (tools.go).
+	Tools             json.RawMessage `json:"tools"`
+	ToolChoice        json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
 }
 
 // params are the validated parameters common to both endpoints.
@@ -199,18 +207,12 @@ type completionRequest struct {
 	Echo    bool // the prompt text starts each choice's text
 }
 
-// message is one chat message with its content flattened to text.
-type message struct {
-	Role      string
-	Content   string
-	Name      string
-	Reasoning string // an assistant's reasoning_content
-}
-
 type chatRequest struct {
 	params
 	Messages []message
 	Effort   string // reasoning_effort; "" when not given
+	Tools    []chat.Tool
+	ToolUse  toolUse
 }
 
 // decodeJSON reads exactly one JSON object into v, turning every decoding
@@ -383,6 +385,9 @@ func decodeChat(body []byte) (*chatRequest, *apiError) {
 		}
 		req.Effort = *raw.ReasoningEffort
 	}
+	if req.Tools, req.ToolUse, e = decodeTools(raw.Tools, raw.ToolChoice, raw.ParallelToolCalls); e != nil {
+		return nil, e
+	}
 	if raw.Messages == nil {
 		return nil, missing("messages")
 	}
@@ -419,6 +424,21 @@ func (m rawMessage) decode(i int) (message, *apiError) {
 	}
 	if m.ReasoningContent != nil && msg.Role == "assistant" {
 		msg.Reasoning = *m.ReasoningContent
+	}
+	if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" {
+		if msg.Role != "assistant" {
+			return message{}, badParam(param+".tool_calls", "only assistant messages have tool_calls")
+		}
+		var e *apiError
+		if msg.ToolCalls, e = decodeToolCalls(m.ToolCalls, param+".tool_calls"); e != nil {
+			return message{}, e
+		}
+	}
+	if msg.Role == "tool" {
+		if m.ToolCallID == nil {
+			return message{}, missing(param + ".tool_call_id")
+		}
+		msg.ToolCallID = *m.ToolCallID
 	}
 	c := m.Content
 	if len(c) == 0 || string(c) == "null" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/model/harmony"
 )
 
@@ -146,7 +147,7 @@ func FuzzDecodeChat(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	tmpl, err := newChatTemplate("", "<s>", "</s>")
+	tmpl, err := chat.NewTemplate("", "<s>", "</s>")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -162,16 +163,16 @@ func FuzzDecodeChat(f *testing.F) {
 		if len(r.Messages) == 0 || !roles[r.Messages[0].Role] {
 			t.Fatalf("accepted bad messages %+v", r.Messages)
 		}
-		if _, err := tmpl.render(r.Messages, true); err != nil {
+		if _, err := renderText(tmpl, r.Messages, true); err != nil {
 			t.Fatalf("fallback template failed on accepted messages: %v", err)
 		}
 		if r.Effort != "" && !harmony.ValidEffort(r.Effort) {
 			t.Fatalf("accepted reasoning_effort %q", r.Effort)
 		}
 		// Harmony renders every accepted chat but those with tool messages.
-		msgs, e := harmonyMessages(r.Messages)
-		if e != nil {
-			checkDecoded(t, nil, e)
+		msgs, err := chat.HarmonyMessages(r.Messages, r.Tools)
+		if err != nil {
+			checkDecoded(t, nil, chatError(err))
 			return
 		}
 		if _, err := harmony.Render(msgs, harmony.Options{}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/chat/toolcall"
 	"github.com/tscale/engine/engine/sample"
 	"github.com/tscale/engine/model/harmony"
 	"github.com/tscale/engine/model/tokenizer"
@@ -32,6 +33,8 @@ type job struct {
 	// constraint holds every sample to a grammar (params.Structured bound
 	// to the model's vocabulary); nil: none.
 	constraint engine.Constraint
+	tools      *toolUse        // chat with tools (tools.go); nil: none
+	toolFormat toolcall.Format // how the model writes calls
 }
 
 func readBody(r *http.Request) ([]byte, *apiError) {
@@ -103,12 +106,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, modelNotFound(req.Model))
 		return
 	}
-	c, e := l.chat.render(r.Context(), l.e.Tokenizer(), req, s.now().UTC().Format(time.DateOnly))
+	c, e := renderChat(r.Context(), l.chat, l.e.Tokenizer(), req, s.now().UTC().Format(time.DateOnly))
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	s.generate(w, r, l, &job{chat: true, harmony: c.Harmony, stops: c.Stops, params: req.params, prompts: [][]int32{c.Prompt}, texts: []string{c.Text}})
+	j := &job{chat: true, harmony: c.Harmony, stops: c.Stops, params: req.params, prompts: [][]int32{c.Prompt}, texts: []string{c.Text}}
+	if e := j.useTools(l.e.Tokenizer(), req, c); e != nil {
+		writeError(w, e)
+		return
+	}
+	s.generate(w, r, l, j)
 }
 
 func tooLong(format string, args ...any) *apiError {
@@ -468,6 +476,7 @@ type responder struct {
 	rc        *http.ResponseController
 	reasoning *reasoningJSON
 	parsers   []*harmony.Parser // per choice, when streaming a harmony chat
+	calls     *toolStreams      // per choice, when streaming a chat with tools
 }
 
 type usage struct {
@@ -501,14 +510,16 @@ type chatMessage struct {
 	Content string `json:"content"`
 	// ReasoningContent is the analysis channel of a harmony chat (vLLM's
 	// and llama.cpp's name).
-	ReasoningContent *string `json:"reasoning_content,omitempty"`
-	Refusal          *string `json:"refusal"`
+	ReasoningContent *string        `json:"reasoning_content,omitempty"`
+	Refusal          *string        `json:"refusal"`
+	ToolCalls        []toolCallJSON `json:"tool_calls,omitempty"`
 }
 
 type chatDelta struct {
-	Role             string  `json:"role,omitempty"`
-	Content          *string `json:"content,omitempty"`
-	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	Role             string         `json:"role,omitempty"`
+	Content          *string        `json:"content,omitempty"`
+	ReasoningContent *string        `json:"reasoning_content,omitempty"`
+	ToolCalls        []toolCallJSON `json:"tool_calls,omitempty"`
 }
 
 type chatTop struct {
@@ -637,8 +648,13 @@ func (o *responder) whole(choices []choice, u usage) {
 			if o.j.harmony {
 				h := harmony.Parse(msg.Content)
 				msg.Content, msg.ReasoningContent = h.Content, &h.Reasoning
+				if o.j.parsesCalls() {
+					msg.ToolCalls = o.j.harmonyCalls(h.Messages, 0)
+				}
+			} else if o.j.parsesCalls() {
+				msg.Content, msg.ToolCalls = o.j.replyCalls(msg.Content)
 			}
-			list[i] = chatChoice{Index: i, Message: msg, FinishReason: finishReason(c.finish), Error: deadError(c.dead)}
+			list[i] = chatChoice{Index: i, Message: msg, FinishReason: toolFinish(finishReason(c.finish), len(msg.ToolCalls)), Error: deadError(c.dead)}
 			if o.j.params.Logprobs {
 				list[i].Logprobs = o.chatLogprobs(c.lps)
 			}
@@ -678,6 +694,9 @@ func (o *responder) startStream(n int) {
 		for i := range o.parsers {
 			o.parsers[i] = harmony.NewParser()
 		}
+	}
+	if o.j.parsesCalls() {
+		o.calls = newToolStreams(o.j.toolFormat, n)
 	}
 	if o.j.chat {
 		// The role comes first, once per choice, as OpenAI sends it.
@@ -739,6 +758,9 @@ func (o *responder) chunk(i int, ev engine.Event, lp *tokenLP, dead error) error
 	if o.parsers != nil {
 		return o.harmonyChunk(i, ev, lp)
 	}
+	if o.calls != nil && o.j.chat {
+		return o.toolChunk(i, ev, lp, dead)
+	}
 	if ev.Text == "" && lp == nil && ev.Finish == "" {
 		return nil
 	}
@@ -792,6 +814,16 @@ func (o *responder) harmonyChunk(i int, ev engine.Event, lp *tokenLP) error {
 		}
 		**f += d.Text
 	}
+	var calls []toolCallJSON
+	if o.calls != nil {
+		calls = o.calls.harmony(o.j, i, p)
+	}
+	if len(deltas) == 0 && len(calls) > 0 {
+		deltas = []*chatDelta{{}}
+	}
+	if len(calls) > 0 {
+		deltas[len(deltas)-1].ToolCalls = calls
+	}
 	if len(deltas) == 0 {
 		if lp == nil && ev.Finish == "" {
 			return nil
@@ -805,6 +837,9 @@ func (o *responder) harmonyChunk(i int, ev engine.Event, lp *tokenLP) error {
 		}
 		if k == len(deltas)-1 {
 			c.FinishReason = finishReason(ev.Finish)
+			if o.calls != nil {
+				c.FinishReason = toolFinish(c.FinishReason, o.calls.calls[i])
+			}
 		}
 		if err := o.send(o.chunkOf([]chatChoice{c})); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/harmony"
@@ -200,8 +202,9 @@ func TestHarmonyPromptTokens(t *testing.T) {
 		{"role":"assistant","content":"Hello!","reasoning_content":"Greet back."},
 		{"role":"user","name":"bob","content":"Say <|end|> hi"}]}`))
 	require.Nil(t, ae)
-	ids, text, ae := harmonyPrompt(tok, s.model.Load().chat.harmony, req, "2026-03-14")
+	c, ae := renderChat(context.Background(), s.model.Load().chat, tok, req, "2026-03-14")
 	require.Nil(t, ae)
+	ids, text := c.Prompt, c.Text
 	sys := harmony.DefaultSystem()
 	sys.Effort, sys.Date = harmony.High, "2026-03-14"
 	want, err := harmony.Render([]harmony.Message{
@@ -250,8 +253,9 @@ func TestHarmonyChat(t *testing.T) {
 	// and all; the chat response is its harmony parse.
 	req, ae := decodeChat([]byte(`{"model":"m","messages":` + msgs + `}`))
 	require.Nil(t, ae)
-	ids, _, ae := harmonyPrompt(e.Tokenizer(), s.model.Load().chat.harmony, req, harmonyDay.Format(time.DateOnly))
+	hc, ae := renderChat(context.Background(), s.model.Load().chat, e.Tokenizer(), req, harmonyDay.Format(time.DateOnly))
 	require.Nil(t, ae)
+	ids := hc.Prompt
 	code, raw, _ := post(t, url+"/v1/completions", mustJSON(map[string]any{"model": "bigram-harmony", "prompt": ids,
 		"temperature": 0, "presence_penalty": 2, "max_tokens": 40}))
 	require.Equal(t, 200, code)
@@ -355,7 +359,8 @@ func TestHarmonyChatErrors(t *testing.T) {
 	for _, tc := range []struct{ body, param string }{
 		{`{"model":"bigram-harmony","reasoning_effort":"extreme","messages":[{"role":"user","content":"x"}]}`, "reasoning_effort"},
 		{`{"model":"bigram-harmony","reasoning_effort":1,"messages":[{"role":"user","content":"x"}]}`, "reasoning_effort"},
-		{`{"model":"bigram-harmony","messages":[{"role":"tool","content":"x"}]}`, "messages[0].role"},
+		{`{"model":"bigram-harmony","messages":[{"role":"tool","content":"x"}]}`, "messages[0].tool_call_id"},
+		{`{"model":"bigram-harmony","messages":[{"role":"tool","content":"x","tool_call_id":"c1"}]}`, "messages[0].tool_call_id"},
 	} {
 		code, m, _ := post(t, url+"/v1/chat/completions", tc.body)
 		require.Equal(t, http.StatusBadRequest, code, tc.body)
@@ -374,8 +379,8 @@ func TestChatFormatSelection(t *testing.T) {
 	defer b.Close()
 	s := New(Config{Logger: quietLogger()})
 	require.NoError(t, s.SetEngine(b))
-	require.Nil(t, s.model.Load().chat.harmony)
-	require.NotNil(t, s.model.Load().chat.tmpl)
+	require.Equal(t, "fallback", s.model.Load().chat.Name)
+	require.NotNil(t, s.model.Load().chat.Template)
 	require.Equal(t, FormatHarmony, chatFormat("", "gpt-oss"))
 	require.Equal(t, FormatJinja, chatFormat("", "llama"))
 	require.Equal(t, FormatJinja, chatFormat(FormatJinja, "gpt-oss"))
@@ -384,13 +389,13 @@ func TestChatFormatSelection(t *testing.T) {
 // Jinja templates see reasoning_effort (gpt-oss's own template reads it);
 // other templates ignore it.
 func TestReasoningEffortInTemplate(t *testing.T) {
-	tmpl, err := newChatTemplate("{{ reasoning_effort | default('none') }}|{{ messages[0].content }}", "<s>", "</s>")
+	tmpl, err := chat.NewTemplate("{{ reasoning_effort | default('none') }}|{{ messages[0].content }}", "<s>", "</s>")
 	require.NoError(t, err)
 	msgs := []message{{Role: "user", Content: "hi"}}
-	got, err := tmpl.render(msgs, true, "reasoning_effort", "low")
+	got, err := renderText(tmpl, msgs, true, "reasoning_effort", "low")
 	require.NoError(t, err)
 	require.Equal(t, "low|hi", got)
-	got, err = tmpl.render(msgs, true)
+	got, err = renderText(tmpl, msgs, true)
 	require.NoError(t, err)
 	require.Equal(t, "none|hi", got)
 
@@ -426,7 +431,7 @@ func gptossTokenizer(t *testing.T) *tokenizer.Tokenizer {
 // the markers the parser reads are rendered in the output text.
 func TestHarmonyGptOssTokens(t *testing.T) {
 	tok := gptossTokenizer(t)
-	ids, err := newHarmonyIDs(tok)
+	ids, err := harmonyTokenIDs(tok)
 	require.NoError(t, err)
 	require.False(t, tok.AddBOS())
 	for _, s := range []string{harmony.Return, harmony.Call} {
@@ -492,6 +497,6 @@ func TestHarmonyGptOssTokens(t *testing.T) {
 		}
 		p, err := harmony.Render(c.Messages, o)
 		require.NoError(t, err, c.Name)
-		require.Equal(t, c.IDs, ids.encode(nil, tok, p), c.Name)
+		require.Equal(t, c.IDs, harmonyTokens(t, tok, p), c.Name)
 	}
 }

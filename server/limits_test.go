@@ -138,16 +138,13 @@ func TestUnknownFields(t *testing.T) {
 		{"top_logprobs on completions", "/v1/completions", comp(`"top_logprobs":2`), "top_logprobs", "unknown_parameter"},
 		{"prompt on chat", "/v1/chat/completions", chat(`"prompt":"a"`), "prompt", "unknown_parameter"},
 		{"response_format text with extra", "/v1/chat/completions", chat(`"response_format":{"type":"text","strict":true}`), "response_format.strict", "unknown_parameter"},
-		{"tools", "/v1/chat/completions", chat(`"tools":[{"type":"function","function":{"name":"f"}}]`), "tools", "unsupported_parameter"},
-		{"tool_choice", "/v1/chat/completions", chat(`"tool_choice":"required"`), "tool_choice", "unsupported_parameter"},
 		{"functions", "/v1/chat/completions", chat(`"functions":[{"name":"f"}]`), "functions", "unsupported_parameter"},
 		{"function_call", "/v1/chat/completions", chat(`"function_call":"auto"`), "function_call", "unsupported_parameter"},
-		{"parallel_tool_calls", "/v1/chat/completions", chat(`"parallel_tool_calls":true`), "parallel_tool_calls", "unsupported_parameter"},
 		{"audio", "/v1/chat/completions", chat(`"audio":{"voice":"x"}`), "audio", "unsupported_parameter"},
 		{"modalities", "/v1/chat/completions", chat(`"modalities":["text","audio"]`), "modalities", "unsupported_parameter"},
 		{"prediction", "/v1/chat/completions", chat(`"prediction":{"type":"content","content":"x"}`), "prediction", "unsupported_parameter"},
 		{"unknown message field", "/v1/chat/completions", msg(`"weight":1`), "messages[0].weight", "unknown_parameter"},
-		{"message tool_calls", "/v1/chat/completions", msg(`"tool_calls":[{"id":"x"}]`), "messages[0].tool_calls", "unsupported_parameter"},
+		{"tool_calls on a user message", "/v1/chat/completions", msg(`"tool_calls":[{"id":"x"}]`), "messages[0].tool_calls", "invalid_value"}, // tools.go
 		{"unknown stream_options field", "/v1/completions", comp(`"stream":true,"stream_options":{"include_usage":true,"foo":1}`), "stream_options.foo", "unknown_parameter"},
 		{"unknown reasoning field", "/v1/completions", comp(`"reasoning":{"strategy":"vote","extrct":"boxed"}`), "reasoning.extrct", "unknown_parameter"},
 	}

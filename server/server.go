@@ -1,6 +1,7 @@
 // Package server is an OpenAI-compatible HTTP API over the engine:
 // POST /v1/completions and /v1/chat/completions (JSON or server-sent
-// events), GET /v1/models, /health and /metrics (Prometheus).
+// events), GET /v1/models, /health and /metrics (Prometheus), and vLLM's
+// POST /tokenize and /detokenize.
 //
 // Every request runs on the engine's continuous-batching scheduler; its n
 // samples share the prompt's KV cache. A full queue answers 429, a client
@@ -26,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/chat"
 )
 
 // Config configures a Server.
@@ -53,6 +55,9 @@ type Config struct {
 	// ChatFormat is how chats become prompts: FormatAuto (harmony for
 	// gpt-oss models, jinja otherwise), FormatJinja or FormatHarmony.
 	ChatFormat string
+	// ChatTemplate, when set, is the Jinja chat template used instead of
+	// the GGUF's (--chat-template FILE).
+	ChatTemplate string
 	// MaxSamples bounds the samples of one request (prompts × n, or a
 	// strategy's samples; default 256); more get 400.
 	MaxSamples int
@@ -81,7 +86,7 @@ type Server struct {
 type loaded struct {
 	e       *engine.Engine
 	name    string
-	chat    *formatter
+	chat    *chat.Formatter
 	created int64
 }
 
@@ -108,6 +113,8 @@ func New(cfg Config) *Server {
 	s.route("/v1/chat/completions", http.MethodPost, s.chat)
 	s.route("/v1/models", http.MethodGet, s.models)
 	s.route("/v1/models/{id}", http.MethodGet, s.modelByID)
+	s.route("/tokenize", http.MethodPost, s.tokenize)
+	s.route("/detokenize", http.MethodPost, s.detokenize)
 	s.route("/health", http.MethodGet, s.health)
 	metrics := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	s.route("/metrics", http.MethodGet, metrics.ServeHTTP)
@@ -136,11 +143,11 @@ func shutdownError() *apiError {
 // general.architecture is gpt-oss; otherwise the chat template from the
 // GGUF key tokenizer.chat_template (a fallback when absent).
 func (s *Server) SetEngine(e *engine.Engine) error {
-	f, err := newFormatter(e, s.cfg.ChatFormat)
+	f, err := chat.New(e, s.cfg.ChatFormat, s.cfg.ChatTemplate)
 	if err != nil {
 		return err
 	}
-	if err := f.check(); err != nil {
+	if err := f.Check(); err != nil {
 		s.log.Warn("the chat template fails on a sample conversation; chat requests may fail", "error", err)
 	}
 	l := &loaded{e: e, name: s.cfg.Model, created: time.Now().Unix(), chat: f}
@@ -148,19 +155,8 @@ func (s *Server) SetEngine(e *engine.Engine) error {
 		l.name = strings.TrimSuffix(filepath.Base(e.File().Path), ".gguf")
 	}
 	s.model.Store(l)
-	s.log.Info("model ready", "model", l.name, "context", e.Context(), "chat_format", f.name)
+	s.log.Info("model ready", "model", l.name, "context", e.Context(), "chat_format", f.Name)
 	return nil
-}
-
-// chatFormat resolves FormatAuto for a model architecture.
-func chatFormat(format, arch string) string {
-	if format != FormatAuto {
-		return format
-	}
-	if arch == "gpt-oss" {
-		return FormatHarmony
-	}
-	return FormatJinja
 }
 
 // Drain makes the server refuse new work with 503 (and /health report

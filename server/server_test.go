@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/model/tokenizer"
 )
 
@@ -44,7 +45,7 @@ func TestChatTemplatesMatchJinja2(t *testing.T) {
 		templates[strings.TrimSuffix(filepath.Base(f), ".jinja")] = string(src)
 	}
 	for name, src := range templates {
-		tmpl, err := newChatTemplate(src, "<s>", "</s>")
+		tmpl, err := chat.NewTemplate(src, "<s>", "</s>")
 		require.NoError(t, err, name)
 		require.Equal(t, src == "", tmpl.Fallback)
 		for _, c := range cases {
@@ -55,7 +56,7 @@ func TestChatTemplatesMatchJinja2(t *testing.T) {
 				}
 				want, err := os.ReadFile(filepath.Join("testdata/chat/expected", name+"."+c.Name+".txt"))
 				require.NoError(t, err, "run server/testdata/chat/gen_expected.py")
-				got, err := tmpl.render(msgs, c.Gen)
+				got, err := renderText(tmpl, msgs, c.Gen)
 				require.NoError(t, err)
 				require.Equal(t, string(want), got)
 			})
@@ -64,9 +65,9 @@ func TestChatTemplatesMatchJinja2(t *testing.T) {
 }
 
 func TestStripBOS(t *testing.T) {
-	require.Equal(t, "x<s>", stripBOS("<s>x<s>", "<s>", true))
-	require.Equal(t, "<s>x", stripBOS("<s>x", "<s>", false))
-	require.Equal(t, "x", stripBOS("x", "", true))
+	require.Equal(t, "x<s>", chat.StripBOS("<s>x<s>", "<s>", true))
+	require.Equal(t, "<s>x", chat.StripBOS("<s>x", "<s>", false))
+	require.Equal(t, "x", chat.StripBOS("x", "", true))
 }
 
 func TestHealthWhileLoadingAndDraining(t *testing.T) {
@@ -251,7 +252,7 @@ func TestChatCompletion(t *testing.T) {
 	cs := choices(t, m)
 	require.Len(t, cs, 2)
 	// The fallback template's rendering decides the prompt length.
-	want, err := s.model.Load().chat.tmpl.render([]message{{Role: "system", Content: "Stories only."}, {Role: "user", Content: "Once upon a time"}}, true)
+	want, err := renderText(s.model.Load().chat.Template, []message{{Role: "system", Content: "Stories only."}, {Role: "user", Content: "Once upon a time"}}, true)
 	require.NoError(t, err)
 	require.Equal(t, "System: Stories only.\nUser: Once upon a time\nAssistant:", want)
 	u := m["usage"].(map[string]any)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/tokenizer"
@@ -91,7 +92,7 @@ func TestUntrustedChatTemplate(t *testing.T) {
 func TestChatTemplateLimitOfInput(t *testing.T) {
 	ts, s, logs := templateServer(t, "{% for m in messages %}{{ m.content }}{% endfor %}")
 	require.NotContains(t, logs.String(), "fails")
-	s.model.Load().chat.tmpl.limits.Output = 1000
+	s.model.Load().chat.Template.Limits.Output = 1000
 	chat := func(content string) (int, map[string]any) {
 		code, m, _ := post(t, ts.URL+"/v1/chat/completions", mustJSON(map[string]any{
 			"model": "stories260K", "messages": []map[string]any{{"role": "user", "content": content}}, "max_tokens": 2}))
@@ -106,7 +107,7 @@ func TestChatTemplateLimitOfInput(t *testing.T) {
 	require.Equal(t, 200, code, "%v", m)
 
 	// Too many messages for the step limit.
-	s.model.Load().chat.tmpl.limits.Steps = 1000
+	s.model.Load().chat.Template.Limits.Steps = 1000
 	msgs := make([]map[string]any, 500)
 	for i := range msgs {
 		msgs[i] = map[string]any{"role": "user", "content": "x"}
@@ -195,13 +196,12 @@ func TestRoleForging(t *testing.T) {
 			} else {
 				require.NotEmpty(t, own, "%s has no chat template", tc.vocab)
 			}
-			tmpl, err := newChatTemplate(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+			f, err := chat.NewJinja(src, tok)
 			require.NoError(t, err)
-			f := &formatter{name: FormatJinja, tmpl: tmpl}
 			chat := func(content string) *Chat {
 				req := &chatRequest{Messages: []message{{Role: "system", Content: "Be brief. " + content},
 					{Role: "user", Content: content}, {Role: "assistant", Content: content}, {Role: "user", Content: content + " " + content}}}
-				c, e := f.render(context.Background(), tok, req, "2026-01-01")
+				c, e := renderChat(context.Background(), f, tok, req, "2026-01-01")
 				require.Nil(t, e)
 				return c
 			}

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tscale/engine/engine"
+	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/model/harmony"
 	"github.com/tscale/engine/server"
 )
@@ -19,6 +22,7 @@ type chatFlags struct {
 	on             bool
 	system, format string
 	effort         string
+	template       string // --chat-template FILE
 }
 
 func (c *chatFlags) flags(cmd *cobra.Command) {
@@ -27,13 +31,29 @@ func (c *chatFlags) flags(cmd *cobra.Command) {
 	f.StringVar(&c.system, "system", "", "with --chat: a system message")
 	f.StringVar(&c.format, "chat-format", "auto", "with --chat: auto, jinja or harmony")
 	f.StringVar(&c.effort, "reasoning-effort", "", "with --chat: low, medium or high (harmony's system message; a template variable otherwise)")
+	f.StringVar(&c.template, "chat-template", "", "with --chat: a Jinja chat template `FILE` used instead of the GGUF's")
+}
+
+// readTemplate reads a --chat-template file ("" = none).
+func readTemplate(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--chat-template: %w", err)
+	}
+	if len(b) == 0 {
+		return "", fmt.Errorf("--chat-template: %s is empty", path)
+	}
+	return string(b), nil
 }
 
 var chatFormats = map[string]string{"auto": server.FormatAuto, "jinja": server.FormatJinja, "harmony": server.FormatHarmony}
 
 func (c *chatFlags) check() error {
-	if !c.on && (c.system != "" || c.format != "auto" || c.effort != "") {
-		return fmt.Errorf("run: --system, --chat-format and --reasoning-effort need --chat")
+	if !c.on && (c.system != "" || c.format != "auto" || c.effort != "" || c.template != "") {
+		return fmt.Errorf("run: --system, --chat-format and --reasoning-effort need --chat (so does --chat-template)")
 	}
 	if _, ok := chatFormats[c.format]; !ok {
 		return fmt.Errorf("run: unknown --chat-format %q (auto, jinja, harmony)", c.format)
@@ -46,16 +66,24 @@ func (c *chatFlags) check() error {
 
 // render makes the chat prompt of text.
 func (c *chatFlags) render(e *engine.Engine, text string) (*server.Chat, error) {
-	var msgs []server.ChatMessage
+	var msgs []chat.Message
 	if c.system != "" {
-		msgs = append(msgs, server.ChatMessage{Role: "system", Content: c.system})
+		msgs = append(msgs, chat.Message{Role: "system", Content: c.system})
 	}
-	msgs = append(msgs, server.ChatMessage{Role: "user", Content: text})
-	chat, err := server.ChatPrompt(e, chatFormats[c.format], msgs, c.effort, time.Now())
+	msgs = append(msgs, chat.Message{Role: "user", Content: text})
+	src, err := readTemplate(c.template)
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	return chat, nil
+	f, err := chat.New(e, chatFormats[c.format], src)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	p, err := f.Render(context.Background(), e.Tokenizer(), &chat.Request{Messages: msgs, Effort: c.effort, Date: time.Now().UTC().Format(time.DateOnly)})
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	return p, nil
 }
 
 // harmonyPrinter returns a printer of harmony output pieces: the analysis
@@ -81,3 +109,13 @@ func harmonyPrinter(out *bufio.Writer, errw io.Writer) func(string) error {
 		return out.Flush()
 	}
 }
+
+// templateFlag is serve's --chat-template FILE.
+type templateFlag struct{ path string }
+
+func (t *templateFlag) flag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&t.path, "chat-template", "", "a Jinja chat template `FILE` used instead of the GGUF's (jinja format)")
+}
+
+// read is the template's source, "" when the flag is not given.
+func (t *templateFlag) read() (string, error) { return readTemplate(t.path) }

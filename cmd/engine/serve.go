@@ -35,6 +35,7 @@ func serveCmd() *cobra.Command {
 		verbose                                          bool
 		maxSamples                                       int
 	)
+	tmpl := &templateFlag{}
 	c := &cobra.Command{
 		Use:   "serve -m MODEL [--host 127.0.0.1 --port 8080 | --addr 127.0.0.1:8080]",
 		Short: "Serve an OpenAI-compatible HTTP API (completions, chat, models, health, metrics)",
@@ -98,12 +99,16 @@ must finish within --write-timeout, idle keep-alive connections close after
 			if kvBlocks > 0 {
 				opts = append(opts, engine.WithKVBlocks(kvBlocks))
 			}
+			src, err := tmpl.read()
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return serve(ctx, log, addr, path, opts, lc, server.Config{
 				Model: name, APIKey: apiKey, Timeout: timeout, MaxBodyBytes: maxBody, Logger: log,
 				BodyTimeout: bodyTimeout, WriteTimeout: writeTimeout,
-				ChatFormat: chatFormat, MaxSamples: maxSamples, MaxQueue: maxQueue,
+				ChatFormat: chatFormat, ChatTemplate: src, MaxSamples: maxSamples, MaxQueue: maxQueue,
 				AllowedOrigins: allowed,
 			})
 		},
@@ -134,6 +139,7 @@ must finish within --write-timeout, idle keep-alive connections close after
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&format, "chat-format", "auto", "how chats become prompts: auto (harmony for gpt-oss, else the GGUF's jinja template), jinja, harmony")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	tmpl.flag(c)
 	return c
 }
 

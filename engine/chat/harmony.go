@@ -239,3 +239,13 @@ func AppendOrdinary(out []int32, tok *tokenizer.Tokenizer, text string) []int32 
 		text = text[cut+1:]
 	}
 }
+
+// HarmonyTokens tokenizes a rendered harmony prompt for tok's model:
+// special tokens by id, text as ordinary text (no BOS).
+func HarmonyTokens(tok *tokenizer.Tokenizer, p harmony.Prompt) ([]int32, error) {
+	ids, err := newHarmonyIDs(tok)
+	if err != nil {
+		return nil, err
+	}
+	return ids.encode(nil, tok, p), nil
+}
