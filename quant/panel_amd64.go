@@ -4,9 +4,9 @@ package quant
 
 import "golang.org/x/sys/cpu"
 
-// hasPanel reports whether the Panel kernels can run: AVX-512 F/BW with
-// VNNI (the x/sys checks include OS support for the ZMM state).
-var hasPanel = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+// hasPanel reports whether the Panel kernels can run: AVX-512 F/BW/VL with
+// VNNI and VBMI (the x/sys checks include OS support for the ZMM state).
+var hasPanel = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VBMI
 
 // panelKern runs one tile of a panel (a: nb blocks of panelBlock bytes)
 // against one decoded weight group (w: nb blocks of panelWBlk bytes):
@@ -28,3 +28,10 @@ func panelF32(ng int, a, w *byte, acc *[4 * panelRows]float64)
 //
 //go:noescape
 func panelKern4(nb int, a, w *byte, q6 int, lanes *[panelGroup][8][panelRows]float32, out *[panelGroup][panelRows]float32)
+
+// transK writes a K-quant super-block's 256 signed values a of one weight
+// row as its groups (t, row, l) from w (stride 128 per t), and its eight
+// lane offsets 128·Σ scale·q to corr (pairs: the scale pair of each t).
+//
+//go:noescape
+func transK(a *[QK_K]byte, pairs *[8]uint32, w, corr *byte)

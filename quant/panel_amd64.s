@@ -185,18 +185,18 @@ f32done:
 // Z9-Z12 the four rows' int32 lane sums.
 #define KGRP(t) \
 	VMOVDQU64 (64*t)(AX), Z0; \
-	VPBROADCASTD (32*t+0)(DX), Z1; \
-	VPBROADCASTD (32*t+8)(DX), Z2; \
-	VPBROADCASTD (32*t+16)(DX), Z3; \
-	VPBROADCASTD (32*t+24)(DX), Z4; \
+	VPBROADCASTD (128*t+0)(DX), Z1; \
+	VPBROADCASTD (128*t+32)(DX), Z2; \
+	VPBROADCASTD (128*t+64)(DX), Z3; \
+	VPBROADCASTD (128*t+96)(DX), Z4; \
 	VPMADDUBSW Z1, Z0, Z1; \
 	VPMADDUBSW Z2, Z0, Z2; \
 	VPMADDUBSW Z3, Z0, Z3; \
 	VPMADDUBSW Z4, Z0, Z4; \
-	VPDPWSSD.BCST (32*t+4)(DX), Z1, Z9; \
-	VPDPWSSD.BCST (32*t+12)(DX), Z2, Z10; \
-	VPDPWSSD.BCST (32*t+20)(DX), Z3, Z11; \
-	VPDPWSSD.BCST (32*t+28)(DX), Z4, Z12
+	VPDPWSSD.BCST (1024+4*t)(DI), Z1, Z9; \
+	VPDPWSSD.BCST (1056+4*t)(DI), Z2, Z10; \
+	VPDPWSSD.BCST (1088+4*t)(DI), Z3, Z11; \
+	VPDPWSSD.BCST (1120+4*t)(DI), Z4, Z12
 
 #define KLANE(off, A, D) \
 	VPSUBD.BCST off(R10), A, A; \
@@ -208,16 +208,16 @@ f32done:
 // KMIN: Q4_K's mins term of weight row g: sumf -= (dmin·d)·Σ bsums·mins.
 #define KMIN(g, A, S) \
 	VPXORD A, A, A; \
-	VPDPWSSD.BCST (2208+32*g+0)(DI), Z22, A; \
-	VPDPWSSD.BCST (2208+32*g+4)(DI), Z23, A; \
-	VPDPWSSD.BCST (2208+32*g+8)(DI), Z24, A; \
-	VPDPWSSD.BCST (2208+32*g+12)(DI), Z25, A; \
-	VPDPWSSD.BCST (2208+32*g+16)(DI), Z26, A; \
-	VPDPWSSD.BCST (2208+32*g+20)(DI), Z27, A; \
-	VPDPWSSD.BCST (2208+32*g+24)(DI), Z28, A; \
-	VPDPWSSD.BCST (2208+32*g+28)(DI), Z29, A; \
+	VPDPWSSD.BCST (1312+32*g+0)(DI), Z22, A; \
+	VPDPWSSD.BCST (1312+32*g+4)(DI), Z23, A; \
+	VPDPWSSD.BCST (1312+32*g+8)(DI), Z24, A; \
+	VPDPWSSD.BCST (1312+32*g+12)(DI), Z25, A; \
+	VPDPWSSD.BCST (1312+32*g+16)(DI), Z26, A; \
+	VPDPWSSD.BCST (1312+32*g+20)(DI), Z27, A; \
+	VPDPWSSD.BCST (1312+32*g+24)(DI), Z28, A; \
+	VPDPWSSD.BCST (1312+32*g+28)(DI), Z29, A; \
 	VCVTDQ2PS A, A; \
-	VMULPS.BCST (2192+4*g)(DI), Z13, Z1; \
+	VMULPS.BCST (1296+4*g)(DI), Z13, Z1; \
 	VMULPS A, Z1, Z1; \
 	VSUBPS Z1, S, S
 
@@ -256,13 +256,13 @@ kzero:
 
 kloop:
 	VMOVUPS 4096(SI), Z13
-	VMULPS.BCST 2176(DI), Z13, Z14
-	VMULPS.BCST 2180(DI), Z13, Z15
-	VMULPS.BCST 2184(DI), Z13, Z16
-	VMULPS.BCST 2188(DI), Z13, Z17
+	VMULPS.BCST 1280(DI), Z13, Z14
+	VMULPS.BCST 1284(DI), Z13, Z15
+	VMULPS.BCST 1288(DI), Z13, Z16
+	VMULPS.BCST 1292(DI), Z13, Z17
 	MOVQ SI, AX
 	MOVQ DI, DX
-	LEAQ 2048(DI), R10
+	LEAQ 1152(DI), R10
 	MOVQ R8, R9
 	MOVQ $8, R11
 
@@ -284,7 +284,7 @@ klane:
 	KLANE(64, Z11, Z16)
 	KLANE(96, Z12, Z17)
 	ADDQ $512, AX
-	ADDQ $256, DX
+	ADDQ $4, DX
 	ADDQ $4, R10
 	ADDQ $64, R9
 	DECQ R11
@@ -307,7 +307,7 @@ klane:
 
 knext:
 	ADDQ $4672, SI
-	ADDQ $2336, DI
+	ADDQ $1440, DI
 	DECQ CX
 	JNZ  kloop
 
@@ -321,5 +321,48 @@ kdone:
 	VMOVUPS Z19, 64(AX)
 	VMOVUPS Z20, 128(AX)
 	VMOVUPS Z21, 192(AX)
+	VZEROUPPER
+	RET
+
+// transK's VPERMB index: byte 4l+u of the result is byte l+8u of the 32
+// values (u < 4, l < 8).
+DATA transIdx<>+0(SB)/8, $0x1911090118100800
+DATA transIdx<>+8(SB)/8, $0x1b130b031a120a02
+DATA transIdx<>+16(SB)/8, $0x1d150d051c140c04
+DATA transIdx<>+24(SB)/8, $0x1f170f071e160e06
+GLOBL transIdx<>(SB), RODATA|NOPTR, $32
+
+// func transK(a *[256]byte, pairs *[8]uint32, w, corr *byte)
+// For t < 8: the 32 values a[32t:] regrouped as 8 groups (l) of elements
+// l+8u to w+128t, and into corr the eight int32 128·Σ_t pair_t·(group
+// sums of elements u = 0,1 and u = 2,3).
+TEXT ·transK(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ pairs+8(FP), DX
+	MOVQ w+16(FP), DI
+	VMOVDQU transIdx<>(SB), Y15
+	MOVL $0x01010101, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VPXOR Y13, Y13, Y13
+	MOVQ $8, CX
+
+tkloop:
+	VMOVDQU (SI), Y0
+	VPERMB Y0, Y15, Y1
+	VMOVDQU Y1, (DI)
+	VPMADDUBSW Y1, Y14, Y2
+	VPBROADCASTD (DX), Y3
+	VPMADDWD Y3, Y2, Y2
+	VPADDD Y2, Y13, Y13
+	ADDQ $32, SI
+	ADDQ $4, DX
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  tkloop
+
+	VPSLLD $7, Y13, Y13
+	MOVQ corr+24(FP), AX
+	VMOVDQU Y13, (AX)
 	VZEROUPPER
 	RET

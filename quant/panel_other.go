@@ -15,3 +15,5 @@ func panelF32(int, *byte, *byte, *[4 * panelRows]float64) {
 func panelKern4(int, *byte, *byte, int, *[panelGroup][8][panelRows]float32, *[panelGroup][panelRows]float32) {
 	panic("quant: no panel kernel on this CPU")
 }
+
+func transK(*[QK_K]byte, *[8]uint32, *byte, *byte) { panic("quant: no panel kernel on this CPU") }

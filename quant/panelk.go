@@ -13,12 +13,14 @@ import (
 // unsigned bytes (y+128): one VPMADDUBSW with the weight row's four
 // (signed) values gives two int16 pair sums per row, one scale each (Q4_K:
 // both sc[t]; Q6_K: sc[2t] and sc[2t+1]), and VPDPWSSD adds pair·scale
-// into the lane's int32 sum. Weight records put the offset term (128·Σ
-// scale·q per lane) and, for Q4_K, the mins beside the values.
+// into the lane's int32 sum. A weight record holds per super-block the
+// four rows' groups (t, row, l) (1024 bytes), their scale pairs (row, t),
+// the offset terms (128·Σ scale·q per row and lane), d, dmin and the
+// Q4_K mins.
 const (
 	kActQ     = 64 * 64 // 64 groups of 16 rows × 4 bytes
 	kActBlock = kActQ + 64 + 8*64
-	kWBlock   = 2048 + 128 + 32 + 128
+	kWBlock   = 1024 + 128 + 128 + 32 + 128
 )
 
 func (p *Panel) setK(t Type, nb int, xs [][]byte) {
@@ -65,63 +67,58 @@ func (p *Panel) setK(t Type, nb int, xs [][]byte) {
 	}
 }
 
-// decodeK writes weight row w as row g of a K kernel's weight record.
+// decodeK writes weight row w as row g of a K kernel's weight record:
+// per super-block its signed values as the groups (t, g, l) (transK), the
+// scale pairs, the offset terms, d, dmin and (Q4_K) the mins.
 func (p *Panel) decodeK(w, buf []byte, g int) {
-	var a [QK_K]int8
-	var s [16]int32 // scale of each 16 elements
+	var a [QK_K]byte
+	var pairs [8]uint32
 	for b := 0; b < p.nb; b++ {
 		blk := w[b*p.wsize : (b+1)*p.wsize]
-		o := buf[b*kWBlock:][:kWBlock]
+		o := (*[kWBlock]byte)(buf[b*kWBlock:])
 		var dw, dmin float32
 		var mn [8]int32
 		if p.t == Q4_K {
-			sc, m := kScales(blk[4:16])
-			mn = m
+			var sc [8]int32
+			sc, mn = kScales(blk[4:16])
 			for j := 0; j < 4; j++ {
-				for l := 0; l < 32; l++ {
-					q := blk[16+32*j+l]
-					a[64*j+l], a[64*j+32+l] = int8(q&0xF), int8(q>>4)
+				for k := 0; k < 32; k += 8 {
+					v := binary.LittleEndian.Uint64(blk[16+32*j+k:])
+					binary.LittleEndian.PutUint64(a[64*j+k:], v&m4)
+					binary.LittleEndian.PutUint64(a[64*j+32+k:], v>>4&m4)
 				}
 			}
-			for j := range s {
-				s[j] = sc[j/2]
+			for t, c := range sc {
+				pairs[t] = uint32(uint16(c)) * 0x10001
 			}
 			dw, dmin = half(blk[0:]), half(blk[2:])
 		} else {
 			for k := 0; k < 2; k++ {
 				ql, qh := blk[64*k:64*k+64], blk[128+32*k:160+32*k]
-				for l := 0; l < 32; l++ {
-					h := qh[l]
-					a[128*k+l] = int8(ql[l]&0xF|(h&3)<<4) - 32
-					a[128*k+l+32] = int8(ql[l+32]&0xF|(h>>2&3)<<4) - 32
-					a[128*k+l+64] = int8(ql[l]>>4|(h>>4&3)<<4) - 32
-					a[128*k+l+96] = int8(ql[l+32]>>4|(h>>6&3)<<4) - 32
+				out := a[128*k : 128*k+128]
+				for l := 0; l < 32; l += 8 {
+					lo := binary.LittleEndian.Uint64(ql[l:])
+					hi := binary.LittleEndian.Uint64(ql[l+32:])
+					h := binary.LittleEndian.Uint64(qh[l:])
+					putQ6(out[l:], lo&m4|(h&m2)<<4)
+					putQ6(out[l+32:], hi&m4|(h>>2&m2)<<4)
+					putQ6(out[l+64:], lo>>4&m4|(h>>4&m2)<<4)
+					putQ6(out[l+96:], hi>>4&m4|(h>>6&m2)<<4)
 				}
 			}
-			for j := range s {
-				s[j] = int32(int8(blk[192+j]))
+			for t := range pairs {
+				pairs[t] = uint32(uint16(int8(blk[192+2*t]))) | uint32(uint16(int8(blk[193+2*t])))<<16
 			}
 			dw = half(blk[208:])
 		}
-		var corr [8]int32
-		for t := 0; t < 8; t++ {
-			s0, s1 := s[2*t], s[2*t+1] // elements l+32t+{0,8} and l+32t+{16,24}
-			pair := uint32(uint16(s0)) | uint32(uint16(s1))<<16
-			v := (*[32]int8)(a[32*t:])
-			for l := 0; l < 8; l++ {
-				rec := (*[8]byte)(o[l*256+t*32+8*g:])
-				rec[0], rec[1], rec[2], rec[3] = byte(v[l]), byte(v[l+8]), byte(v[l+16]), byte(v[l+24])
-				binary.LittleEndian.PutUint32(rec[4:], pair)
-				corr[l] += s0*(int32(v[l])+int32(v[l+8])) + s1*(int32(v[l+16])+int32(v[l+24]))
-			}
+		transK(&a, &pairs, &o[32*g], &o[1152+32*g])
+		for t, v := range pairs {
+			binary.LittleEndian.PutUint32(o[1024+32*g+4*t:], v)
 		}
-		for l, c := range corr {
-			binary.LittleEndian.PutUint32(o[2048+32*g+4*l:], uint32(128*c))
-		}
-		binary.LittleEndian.PutUint32(o[2176+4*g:], math.Float32bits(dw))
-		binary.LittleEndian.PutUint32(o[2192+4*g:], math.Float32bits(dmin))
-		for t := 0; t < 8; t++ {
-			binary.LittleEndian.PutUint32(o[2208+32*g+4*t:], uint32(uint16(mn[t]))*0x10001)
+		binary.LittleEndian.PutUint32(o[1280+4*g:], math.Float32bits(dw))
+		binary.LittleEndian.PutUint32(o[1296+4*g:], math.Float32bits(dmin))
+		for t, m := range mn {
+			binary.LittleEndian.PutUint32(o[1312+32*g+4*t:], uint32(uint16(m))*0x10001)
 		}
 	}
 }
