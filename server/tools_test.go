@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/engine/chat/toolcall"
 	"github.com/tscale/engine/engine/grammar"
@@ -245,4 +247,83 @@ func harmonyTokens(t *testing.T, tok *tokenizer.Tokenizer, p harmony.Prompt) []i
 	ids, err := chat.HarmonyTokens(tok, p)
 	require.NoError(t, err)
 	return ids
+}
+
+// streamReply streams pieces as one choice's events through a responder
+// and returns the choice's content, its calls (arguments joined by index)
+// and its finish_reason.
+func streamReply(t *testing.T, j *job, pieces []string) (string, []map[string]any, any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	o := &responder{w: rec, j: j, l: &loaded{name: "m"}, id: "x"}
+	o.startStream(1)
+	for k, p := range pieces {
+		ev := engine.Event{Token: 1, Text: p}
+		if k == len(pieces)-1 {
+			ev.Finish = engine.FinishStop
+		}
+		require.NoError(t, o.chunk(0, ev, nil, nil))
+	}
+	st := readSSE(t, strings.NewReader(rec.Body.String()))
+	var content strings.Builder
+	var calls []map[string]any
+	var finish any
+	for _, ev := range st.events[1:] {
+		c := choices(t, ev)[0]
+		d := c["delta"].(map[string]any)
+		if s, ok := d["content"].(string); ok {
+			content.WriteString(s)
+		}
+		if tc, ok := d["tool_calls"].([]any); ok {
+			for _, x := range tc {
+				call := x.(map[string]any)
+				require.EqualValues(t, len(calls), call["index"])
+				calls = append(calls, call["function"].(map[string]any))
+			}
+		}
+		if c["finish_reason"] != nil {
+			finish = c["finish_reason"]
+		}
+	}
+	return content.String(), calls, finish
+}
+
+// TestStreamedToolCalls: recorded replies streamed a few bytes at a time
+// come out as content deltas and one delta per call, for Hermes and
+// harmony; with tool_choice none they stay content.
+func TestStreamedToolCalls(t *testing.T) {
+	split := func(s string, n int) []string {
+		var out []string
+		for i := 0; i < len(s); i += n {
+			out = append(out, s[i:min(i+n, len(s))])
+		}
+		return out
+	}
+	auto := &toolUse{Choice: choiceAuto, Parallel: true}
+	hermes := "Sure.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>"
+	content, calls, finish := streamReply(t, &job{chat: true, tools: auto, toolFormat: toolcall.Hermes}, split(hermes, 3))
+	require.Equal(t, "Sure.", content)
+	require.Equal(t, []map[string]any{{"name": "get_weather", "arguments": `{"city":"Paris"}`}, {"name": "get_time", "arguments": `{}`}}, calls)
+	require.Equal(t, "tool_calls", finish)
+
+	// Without parallel calls only the first is kept.
+	_, calls, _ = streamReply(t, &job{chat: true, tools: &toolUse{Choice: choiceAuto}, toolFormat: toolcall.Hermes}, split(hermes, 5))
+	require.Len(t, calls, 1)
+
+	// tool_choice none: the text as it is.
+	content, calls, finish = streamReply(t, &job{chat: true, tools: &toolUse{Choice: choiceNone}, toolFormat: toolcall.Hermes}, split(hermes, 4))
+	require.Equal(t, hermes, content)
+	require.Empty(t, calls)
+	require.Equal(t, "stop", finish)
+
+	h := "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Paris\"}<|call|>"
+	content, calls, finish = streamReply(t, &job{chat: true, harmony: true, tools: auto, toolFormat: toolcall.Harmony}, split(h, 7))
+	require.Equal(t, "", content)
+	require.Equal(t, []map[string]any{{"name": "get_weather", "arguments": `{"city":"Paris"}`}}, calls)
+	require.Equal(t, "tool_calls", finish)
+
+	// The whole response reads the same calls.
+	_, whole := (&job{tools: auto, toolFormat: toolcall.Hermes}).replyCalls(hermes)
+	require.Len(t, whole, 2)
+	require.Equal(t, "get_time", whole[1].Function.Name)
 }

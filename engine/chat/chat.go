@@ -97,6 +97,7 @@ type Formatter struct {
 	Template *Template // nil with harmony
 	harmony  harmonyIDs
 	tools    toolcall.Format
+	knows    knows // what the template shows of tools
 }
 
 // Resolve resolves FormatAuto for a model architecture.
@@ -138,7 +139,7 @@ func NewJinja(src string, tok *tokenizer.Tokenizer) (*Formatter, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Formatter{Name: FormatJinja, Template: tmpl, tools: toolcall.Detect(tmpl.Src)}
+	f := &Formatter{Name: FormatJinja, Template: tmpl, tools: toolcall.Detect(tmpl.Src), knows: templateKnows(tmpl.Src)}
 	if tmpl.Fallback {
 		f.Name = "fallback"
 	}
@@ -172,9 +173,10 @@ func (f *Formatter) Render(ctx context.Context, tok *tokenizer.Tokenizer, req *R
 	if req.Effort != "" {
 		vars = []string{"reasoning_effort", req.Effort}
 	}
-	out, err := f.Template.Render(ctx, req.Messages, req.Tools, true, vars...)
+	msgs := f.knows.polyfill(req.Messages, req.Tools)
+	out, err := f.Template.Render(ctx, msgs, req.Tools, true, vars...)
 	if err != nil {
-		return nil, f.Template.renderError(err, req.Messages)
+		return nil, f.Template.renderError(err, msgs)
 	}
 	if bos := f.Template.BOS; !out.Plain.Overlaps(0, len(bos)) {
 		text := StripBOS(out.S, bos, tok.AddBOS())

@@ -172,3 +172,36 @@ type get_time = () => any;
 	require.True(t, IsInput(err))
 	require.ErrorContains(t, err, `tool_call_id "nope"`)
 }
+
+// TestPolyfill: a template that shows no tools (a plain ChatML one, as
+// SmolLM2's) still gets them, in Hermes' form: the instructions in the
+// system message, calls in the assistant's content, results as user
+// messages in <tool_response> tags. Templates that know tools are left
+// alone.
+func TestPolyfill(t *testing.T) {
+	_, tools := loadToolCases(t)
+	chatml := "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+	tmpl, err := NewTemplate(chatml, "", "")
+	require.NoError(t, err)
+	msgs := []Message{
+		{Role: "user", Content: "Weather?"},
+		{Role: "assistant", ToolCalls: []ToolCall{{ID: "1", Name: "get_weather", Arguments: `{"city": "Paris"}`}}},
+		{Role: "tool", ToolCallID: "1", Content: "21 C"},
+	}
+	k := templateKnows(chatml)
+	out, err := tmpl.Render(context.Background(), k.polyfill(msgs, tools), tools, true)
+	require.NoError(t, err)
+	want := "<|im_start|>system\n" + toolPrompt(tools) + "<|im_end|>\n" +
+		"<|im_start|>user\nWeather?<|im_end|>\n" +
+		"<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n" +
+		"<|im_start|>user\n<tool_response>\n21 C\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
+	require.Equal(t, want, out.S)
+	require.Contains(t, toolPrompt(tools), `{"type":"function","function":{"name":"get_weather","description":"Get the current weather in a city.","parameters":{"type":"object","properties"`)
+	// A system message takes the instructions after its own text.
+	sys := k.polyfill([]Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "x"}}, tools)
+	require.Len(t, sys, 2)
+	require.True(t, strings.HasPrefix(sys[0].Content, "Be brief.\n\n# Tools\n"))
+	// Nothing to add: the same messages.
+	require.Equal(t, msgs, templateKnows("{{ tools }}{{ m.tool_calls }}{{ 'tool' }}").polyfill(msgs, tools))
+	require.Equal(t, msgs[:1], k.polyfill(msgs[:1], nil))
+}
