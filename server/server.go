@@ -1,6 +1,7 @@
 // Package server is an OpenAI-compatible HTTP API over the engine:
 // POST /v1/completions and /v1/chat/completions (JSON or server-sent
-// events), GET /v1/models, /health and /metrics (Prometheus).
+// events), GET /v1/models, /health and /metrics (Prometheus), and vLLM's
+// POST /tokenize and /detokenize.
 //
 // Every request runs on the engine's continuous-batching scheduler; its n
 // samples share the prompt's KV cache. A full queue answers 429, a client
@@ -112,6 +113,8 @@ func New(cfg Config) *Server {
 	s.route("/v1/chat/completions", http.MethodPost, s.chat)
 	s.route("/v1/models", http.MethodGet, s.models)
 	s.route("/v1/models/{id}", http.MethodGet, s.modelByID)
+	s.route("/tokenize", http.MethodPost, s.tokenize)
+	s.route("/detokenize", http.MethodPost, s.detokenize)
 	s.route("/health", http.MethodGet, s.health)
 	metrics := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	s.route("/metrics", http.MethodGet, metrics.ServeHTTP)
