@@ -209,7 +209,7 @@ func (p *Panel) Mul(w []byte, rowBytes, count int, dst []float32, ld int) {
 		k := min(panelGroup, count-j0)
 		for g := 0; g < panelGroup; g++ {
 			j := j0 + min(g, k-1)
-			p.decode(w[j*rowBytes:j*rowBytes+wb], buf, g)
+			panelDec(decKind[p.t], p.nb, &w[j*rowBytes], p.wsize, &buf[32*g], &buf[panelGroup*32+4*g])
 		}
 		for tile := 0; tile < tiles; tile++ {
 			panelKern(p.nb, &p.a[tile*p.nb*panelBlock], &buf[0], p.mode, &out)
@@ -224,10 +224,14 @@ func (p *Panel) Mul(w []byte, rowBytes, count int, dst []float32, ld int) {
 	}
 }
 
+// decKind is panelDec's kind for each 32-element type.
+var decKind = map[Type]int{Q8_0: 0, Q4_0: 1, Q4_1: 2, Q5_0: 3, Q5_1: 4}
+
 // wbufs holds Mul's decoded weight groups.
 var wbufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// decode writes weight row w as slot g of the kernel's weight group: per
+// decode is the reference for panelDec (the tests compare them): it writes
+// weight row w as slot g of the kernel's weight group: per
 // block 32 signed bytes (the row's values q - offset), then at the block's
 // tables its d and m as float32 and 128·Σ values as int32 (the unsigned
 // activations' offset, subtracted from each sum).

@@ -35,3 +35,10 @@ func panelKern4(nb int, a, w *byte, q6 int, lanes *[panelGroup][8][panelRows]flo
 //
 //go:noescape
 func transK(a *[QK_K]byte, pairs *[8]uint32, w, corr *byte)
+
+// panelDec decodes nb blocks of a 32-element weight row (kind 0-4: Q8_0,
+// Q4_0, Q4_1, Q5_0, Q5_1; blocks of wsize bytes) into a weight group's
+// slot: values to q, d, m and the offset term to tab (see Panel.decode).
+//
+//go:noescape
+func panelDec(kind, nb int, w *byte, wsize int, q, tab *byte)

@@ -366,3 +366,149 @@ tkloop:
 	VMOVDQU Y13, (AX)
 	VZEROUPPER
 	RET
+
+// panelDec: the 32-element weight decode for the panel kernel (see
+// Panel.decode). Per block: the values q - offset as signed bytes to q
+// (stride 176), d and m as float32 and 128·Σ values as int32 to tab, tab+16
+// and tab+32. Y15 0x0f bytes, Y14 zero, Y13 0x80 bytes, Y12/Y11 the Q5
+// high-bit shuffle and bits, Y10 0x10 bytes, Y9 the code offset bytes.
+DATA decShuf<>+0(SB)/8, $0x0000000000000000
+DATA decShuf<>+8(SB)/8, $0x0101010101010101
+DATA decShuf<>+16(SB)/8, $0x0202020202020202
+DATA decShuf<>+24(SB)/8, $0x0303030303030303
+GLOBL decShuf<>(SB), RODATA|NOPTR, $32
+DATA decBits<>+0(SB)/8, $0x8040201008040201
+DATA decBits<>+8(SB)/8, $0x8040201008040201
+DATA decBits<>+16(SB)/8, $0x8040201008040201
+DATA decBits<>+24(SB)/8, $0x8040201008040201
+GLOBL decBits<>(SB), RODATA|NOPTR, $32
+
+#define DBCAST(v, X, Y) \
+	MOVL $v, AX; \
+	VMOVD AX, X; \
+	VPBROADCASTD X, Y
+
+// DNIB leaves in Y0 the 32 four-bit codes of the 16 bytes at qs(SI).
+#define DNIB(qs) \
+	VMOVDQU qs(SI), X0; \
+	VPSRLW $4, X0, X1; \
+	VINSERTI128 $1, X1, Y0, Y0; \
+	VPAND Y15, Y0, Y0
+
+// DHI ORs the fifth bits at qh(SI) into Y0.
+#define DHI(qh) \
+	VPBROADCASTD qh(SI), Y3; \
+	VPSHUFB Y12, Y3, Y3; \
+	VPAND Y11, Y3, Y3; \
+	VPCMPEQB Y11, Y3, Y3; \
+	VPAND Y10, Y3, Y3; \
+	VPOR Y3, Y0, Y0
+
+// DSUM leaves in DX the sum of Y1's 32 unsigned bytes.
+#define DSUM \
+	VPSADBW Y14, Y1, Y1; \
+	VEXTRACTI128 $1, Y1, X2; \
+	VPADDQ X2, X1, X1; \
+	VPSHUFD $0x4e, X1, X2; \
+	VPADDQ X2, X1, X1; \
+	VMOVQ X1, DX
+
+// DHALF stores the fp16 at off(SI) as float32 to to(R8).
+#define DHALF(off, to) \
+	MOVWLZX off(SI), AX; \
+	VMOVD AX, X2; \
+	VCVTPH2PS X2, X2; \
+	VMOVSS X2, to(R8)
+
+// DEND stores the values in Y0 and 128·(DX - bias) as the offset term.
+#define DEND(bias) \
+	VMOVDQU Y0, (DI); \
+	SUBQ $bias, DX; \
+	SHLL $7, DX; \
+	MOVL DX, 32(R8); \
+	ADDQ R9, SI; \
+	ADDQ $176, DI; \
+	ADDQ $176, R8; \
+	DECQ CX
+
+// func panelDec(kind, nb int, w *byte, wsize int, q, tab *byte)
+// kind: 0 Q8_0, 1 Q4_0, 2 Q4_1, 3 Q5_0, 4 Q5_1.
+TEXT ·panelDec(SB), NOSPLIT, $0-48
+	MOVQ kind+0(FP), BX
+	MOVQ nb+8(FP), CX
+	MOVQ w+16(FP), SI
+	MOVQ wsize+24(FP), R9
+	MOVQ q+32(FP), DI
+	MOVQ tab+40(FP), R8
+	TESTQ CX, CX
+	JLE   ddone
+	DBCAST(0x0f0f0f0f, X15, Y15)
+	VPXOR Y14, Y14, Y14
+	DBCAST(0x80808080, X13, Y13)
+	VMOVDQU decShuf<>(SB), Y12
+	VMOVDQU decBits<>(SB), Y11
+	DBCAST(0x10101010, X10, Y10)
+	DBCAST(0x08080808, X9, Y9)
+	CMPQ BX, $1
+	JEQ  d40
+	JLT  d80
+	CMPQ BX, $3
+	JEQ  d50
+	JGT  d51
+
+d41:
+	DNIB(4)
+	VMOVDQA Y0, Y1
+	DSUM
+	DHALF(0, 0)
+	DHALF(2, 16)
+	DEND(0)
+	JNZ d41
+	JMP ddone
+
+d80:
+	VMOVDQU 2(SI), Y0
+	VPXOR Y13, Y0, Y1
+	DSUM
+	DHALF(0, 0)
+	MOVL $0, 16(R8)
+	DEND(4096)
+	JNZ d80
+	JMP ddone
+
+d40:
+	DNIB(2)
+	VMOVDQA Y0, Y1
+	DSUM
+	VPSUBB Y9, Y0, Y0
+	DHALF(0, 0)
+	MOVL $0, 16(R8)
+	DEND(256)
+	JNZ d40
+	JMP ddone
+
+d50:
+	DNIB(6)
+	DHI(2)
+	VMOVDQA Y0, Y1
+	DSUM
+	VPSUBB Y10, Y0, Y0
+	DHALF(0, 0)
+	MOVL $0, 16(R8)
+	DEND(512)
+	JNZ d50
+	JMP ddone
+
+d51:
+	DNIB(8)
+	DHI(4)
+	VMOVDQA Y0, Y1
+	DSUM
+	DHALF(0, 0)
+	DHALF(2, 16)
+	DEND(0)
+	JNZ d51
+
+ddone:
+	VZEROUPPER
+	RET

@@ -17,3 +17,5 @@ func panelKern4(int, *byte, *byte, int, *[panelGroup][8][panelRows]float32, *[pa
 }
 
 func transK(*[QK_K]byte, *[8]uint32, *byte, *byte) { panic("quant: no panel kernel on this CPU") }
+
+func panelDec(int, int, *byte, int, *byte, *byte) { panic("quant: no panel kernel on this CPU") }
