@@ -33,7 +33,7 @@ test: models ## vet, then every test (with the race detector on the concurrent p
 fuzz: ## run each fuzz target for a short while (FUZZTIME=30s): parsers, request decoders, templates
 	@set -e; for t in FuzzParse:./model/gguf FuzzDequantize:./quant FuzzDotMXFP4:./quant \
 		FuzzEncode:./model/tokenizer FuzzSplitGPT4o:./model/tokenizer FuzzHFToGGUF:./model/tokenizer \
-		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server \
+		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server FuzzDecodeTokenize:./server \
 		FuzzStopper:./engine FuzzOps:./engine/kv FuzzRender:./model/chattmpl FuzzLoadMetadata:./model \
 		FuzzPaths:./server; do \
 		echo "== $${t%%:*} $${t#*:}"; \
