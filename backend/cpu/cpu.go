@@ -136,16 +136,43 @@ func (b *Backend) Embed(dst backend.Tensor, table backend.Weight, ids []int32, s
 func (b *Backend) RMSNorm(dst, x backend.Tensor, w backend.Weight, eps float32) {
 	d, s, ww := ten(dst), ten(x), wgt(w).f32
 	g := len(ww)
-	for off := 0; off < len(s.d); off += g {
-		in, out := s.d[off:off+g], d.d[off:off+g]
-		var sum float64
-		for _, v := range in {
-			sum += float64(v * v)
+	n := len(s.d) / g
+	parallel(b.threads, n, 16, func(lo, hi int) {
+		r := lo
+		// Four rows at a time: four independent float64 chains, each
+		// still summed in element order.
+		for ; r+4 <= hi; r += 4 {
+			x0, x1, x2, x3 := s.d[r*g:(r+1)*g], s.d[(r+1)*g:(r+2)*g], s.d[(r+2)*g:(r+3)*g], s.d[(r+3)*g:(r+4)*g]
+			x1, x2, x3 = x1[:len(x0)], x2[:len(x0)], x3[:len(x0)]
+			var s0, s1, s2, s3 float64
+			for i, v := range x0 {
+				s0 += float64(v * v)
+				s1 += float64(x1[i] * x1[i])
+				s2 += float64(x2[i] * x2[i])
+				s3 += float64(x3[i] * x3[i])
+			}
+			for k, sum := range [4]float64{s0, s1, s2, s3} {
+				rmsScale(d.d[(r+k)*g:(r+k+1)*g], s.d[(r+k)*g:(r+k+1)*g], ww, sum, eps)
+			}
 		}
-		scale := 1 / float32(math.Sqrt(float64(float32(sum/float64(g))+eps)))
-		for i, v := range in {
-			out[i] = v * scale * ww[i]
+		for ; r < hi; r++ {
+			in := s.d[r*g : (r+1)*g]
+			var sum float64
+			for _, v := range in {
+				sum += float64(v * v)
+			}
+			rmsScale(d.d[r*g:(r+1)*g], in, ww, sum, eps)
 		}
+	})
+}
+
+// rmsScale writes in scaled by its RMS (from sum, the float64 sum of its
+// squares) times w into out.
+func rmsScale(out, in, w []float32, sum float64, eps float32) {
+	scale := 1 / float32(math.Sqrt(float64(float32(sum/float64(len(in)))+eps)))
+	out, w = out[:len(in)], w[:len(in)]
+	for i, v := range in {
+		out[i] = v * scale * w[i]
 	}
 }
 
