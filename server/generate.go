@@ -267,6 +267,10 @@ func engineError(err error) *apiError {
 		return newError(http.StatusUnprocessableEntity, "invalid_request_error", "n", "kv_cache_too_small", "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return newError(http.StatusGatewayTimeout, "timeout_error", "", "timeout", "the request did not finish in time")
+	case maskError(err): // a strategy's sample (plain samples end alone, see generate)
+		e := constraintError(err)
+		e.Status = http.StatusUnprocessableEntity
+		return e
 	}
 	return internal("%v", err)
 }

@@ -200,6 +200,9 @@ func compileError(s *structured, err error) *apiError {
 	case errors.Is(err, grammar.ErrEmpty):
 		return newError(http.StatusBadRequest, "invalid_request_error", s.Param, "empty_grammar",
 			"%s admits no output at all: %v", s.Param, err)
+	case errors.Is(err, grammar.ErrTooComplex):
+		return newError(http.StatusBadRequest, "invalid_request_error", s.Param, "grammar_too_complex",
+			"%s is too complex to enforce: %v", s.Param, err)
 	}
 	what := map[string]string{kindJSONSchema: "invalid JSON Schema", kindGrammar: "invalid GBNF grammar", kindRegex: "invalid regular expression"}[s.Kind]
 	return badParam(s.Param, "%s in '%s': %v", what, s.Param, err)
@@ -216,20 +219,31 @@ func (s *structured) constraint(tok *tokenizer.Tokenizer) (engine.Constraint, *a
 	}
 	logits := make([]float32, tok.VocabSize())
 	if err := c.Start().Mask(logits); err != nil {
-		return nil, newError(http.StatusBadRequest, "invalid_request_error", s.Param, "empty_grammar",
-			"%s admits no output in this model's vocabulary: %v", s.Param, err)
+		if errors.Is(err, grammar.ErrEmpty) {
+			return nil, newError(http.StatusBadRequest, "invalid_request_error", s.Param, "empty_grammar",
+				"%s admits no output in this model's vocabulary: %v", s.Param, err)
+		}
+		return nil, compileError(s, err)
 	}
 	grammars.checked(s.Kind, s.Text, v)
 	return c, nil
 }
 
-// maskError says whether a sample's error is its constraint's dead end
-// (no token of the vocabulary may come next), which ends that choice
-// alone with finish_reason "error".
-func maskError(err error) bool { return errors.Is(err, grammar.ErrEmpty) }
+// maskError says whether a sample's error is its constraint's: a dead end
+// (no token of the vocabulary may come next) or a matcher past its limits.
+// Either ends that choice alone, with finish_reason "error": the request
+// was valid, the other choices are not lost, and a stream that has begun
+// can no longer change its status.
+func maskError(err error) bool {
+	return errors.Is(err, grammar.ErrEmpty) || errors.Is(err, grammar.ErrTooComplex)
+}
 
-// constraintError is the error object a choice that hit a dead end carries.
+// constraintError is the error object such a choice carries.
 func constraintError(err error) *apiError {
+	if errors.Is(err, grammar.ErrTooComplex) {
+		return newError(http.StatusOK, "server_error", "", "grammar_too_complex",
+			"the constraint grew too complex to follow after this output: %v", err)
+	}
 	return newError(http.StatusOK, "invalid_request_error", "", "constraint_dead_end",
 		"the constraint allows no token after this output: %v", err)
 }

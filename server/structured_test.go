@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tscale/engine/engine"
@@ -31,62 +31,23 @@ const petSchema = `{"type":"object","properties":{
 	"toys":{"type":"array","items":{"type":"string","maxLength":6},"maxItems":2}},
 	"required":["name","happy","pet"],"additionalProperties":false}`
 
-// validate checks v against the subset of JSON Schema the tests use.
-func validate(schema map[string]any, v any) error {
-	if enum, ok := schema["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return fmt.Sprint(e) == fmt.Sprint(v) }) {
-		return fmt.Errorf("%v is not one of %v", v, enum)
+// validator compiles a schema with a reference implementation.
+func validator(t *testing.T, schema string) *jsonschema.Schema {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	require.NoError(t, c.AddResource("s.json", doc))
+	s, err := c.Compile("s.json")
+	require.NoError(t, err)
+	return s
+}
+
+func validates(s *jsonschema.Schema, doc string) error {
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		return err
 	}
-	switch schema["type"] {
-	case "object":
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return fmt.Errorf("%v is not an object", v)
-		}
-		props, _ := schema["properties"].(map[string]any)
-		for _, r := range schema["required"].([]any) {
-			if _, ok := obj[r.(string)]; !ok {
-				return fmt.Errorf("required %q missing from %v", r, obj)
-			}
-		}
-		for k, x := range obj {
-			sub, ok := props[k].(map[string]any)
-			if !ok {
-				if schema["additionalProperties"] == false {
-					return fmt.Errorf("property %q not allowed", k)
-				}
-				continue
-			}
-			if err := validate(sub, x); err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
-		}
-	case "array":
-		arr, ok := v.([]any)
-		if !ok {
-			return fmt.Errorf("%v is not an array", v)
-		}
-		if m, ok := schema["maxItems"].(float64); ok && len(arr) > int(m) {
-			return fmt.Errorf("%d items > maxItems %v", len(arr), m)
-		}
-		for i, x := range arr {
-			if err := validate(schema["items"].(map[string]any), x); err != nil {
-				return fmt.Errorf("[%d]: %w", i, err)
-			}
-		}
-	case "string":
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("%v is not a string", v)
-		}
-		if m, ok := schema["maxLength"].(float64); ok && utf8.RuneCountInString(s) > int(m) {
-			return fmt.Errorf("%q longer than %v", s, m)
-		}
-	case "boolean":
-		if _, ok := v.(bool); !ok {
-			return fmt.Errorf("%v is not a boolean", v)
-		}
-	}
-	return nil
+	return s.Validate(v)
 }
 
 func TestDecodeStructured(t *testing.T) {
@@ -254,8 +215,7 @@ func texts(t *testing.T, m map[string]any, st *sse, n int) ([]string, []string) 
 // parse and validate, on both endpoints, streamed and not.
 func TestJSONSchemaN4(t *testing.T) {
 	ts, _, _ := newTestServer(t, Config{})
-	var schema map[string]any
-	require.NoError(t, json.Unmarshal([]byte(petSchema), &schema))
+	schema := validator(t, petSchema)
 	rf := `"response_format":{"type":"json_schema","json_schema":{"name":"pet","strict":true,"schema":` + petSchema + `}}`
 	for _, chat := range []bool{true, false} {
 		for _, stream := range []bool{false, true} {
@@ -280,9 +240,7 @@ func TestJSONSchemaN4(t *testing.T) {
 				}
 				for i, s := range got {
 					require.Equal(t, "stop", finish[i], "sample %d: %q", i, s)
-					var v any
-					require.NoError(t, json.Unmarshal([]byte(s), &v), "sample %d: %q", i, s)
-					require.NoError(t, validate(schema, v), "sample %d: %q", i, s)
+					require.NoError(t, validates(schema, s), "sample %d: %q", i, s)
 				}
 				require.Greater(t, len(slices.Compact(slices.Sorted(slices.Values(got)))), 1, "samples differ: %q", got)
 			})
@@ -386,6 +344,33 @@ a ::= "x" a`}, // no finite string
 	}
 }
 
+// TestConstraintRejected: what cannot be enforced is a 400 naming why.
+func TestConstraintRejected(t *testing.T) {
+	ts, _, _ := newTestServer(t, Config{})
+	for _, c := range []struct {
+		name, path, body, param, says string
+	}{
+		{"unsupported keywords", "/v1/chat/completions", structuredBody(true, 1, 1,
+			`"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","not":{},"patternProperties":{"a":{}}}}}`),
+			"response_format.json_schema.schema", "not, patternProperties"},
+		{"ignore_eos", "/v1/completions", structuredBody(false, 1, 1, `"regex":"a+","ignore_eos":true`), "ignore_eos", "constraint"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, m, _ := post(t, ts.URL+c.path, c.body)
+			require.Equal(t, 400, code, "%v", m)
+			require.Equal(t, c.param, errOf(t, m)["param"])
+			require.Contains(t, errOf(t, m)["message"], c.says)
+		})
+	}
+	t.Run("harmony", func(t *testing.T) {
+		url, _, _ := newHarmonyServer(t)
+		code, m, _ := post(t, url+"/v1/chat/completions", `{"model":"bigram-harmony","messages":[{"role":"user","content":"Hey"}],"response_format":{"type":"json_object"}}`)
+		require.Equal(t, 400, code, "%v", m)
+		require.Equal(t, "response_format", errOf(t, m)["param"])
+		require.Contains(t, errOf(t, m)["message"], "harmony")
+	})
+}
+
 // deadEnd is a constraint that allows anything for its first ok tokens,
 // then nothing.
 type deadEnd struct{ ok int }
@@ -444,6 +429,13 @@ func TestConstraintDeadEnd(t *testing.T) {
 			}
 		}
 	}
+	// A strategy needs all its samples: the request fails, with a 422.
+	p := params{Model: "stories260K", N: 2, MaxTokens: 20, Sampling: sample.Params{Temperature: 1}, Reasoning: &reasoning{Strategy: "best_of_n"}}
+	j := &job{params: p, prompts: [][]int32{ids}, texts: []string{"Once upon a time"}, constraint: deadEnd{3}}
+	w := httptest.NewRecorder()
+	s.generate(w, httptest.NewRequest(http.MethodPost, "/v1/completions", nil), l, j)
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "constraint_dead_end")
 }
 
 // TestEcho: echo puts the prompt before each choice's text; with logprobs
