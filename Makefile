@@ -35,7 +35,7 @@ fuzz: ## run each fuzz target for a short while (FUZZTIME=30s): parsers, request
 		FuzzEncode:./model/tokenizer FuzzSplitGPT4o:./model/tokenizer FuzzHFToGGUF:./model/tokenizer \
 		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server FuzzDecodeTokenize:./server \
 		FuzzStopper:./engine FuzzOps:./engine/kv FuzzRender:./model/chattmpl FuzzLoadMetadata:./model \
-		FuzzPaths:./server; do \
+		FuzzPaths:./server FuzzParsePage:./model/registry FuzzParseINI:./model/registry; do \
 		echo "== $${t%%:*} $${t#*:}"; \
 		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
 	done

@@ -78,14 +78,18 @@ func PipConfig() (index string, findLinks []string) {
 // readINI reads the "section.key" values of an INI file (pip's
 // configparser format, without continuation lines); a missing file is empty.
 func readINI(path string) map[string]string {
-	out := map[string]string{}
 	f, err := os.Open(path)
 	if err != nil {
-		return out
+		return map[string]string{}
 	}
 	defer f.Close()
+	return parseINI(f)
+}
+
+func parseINI(r io.Reader) map[string]string {
+	out := map[string]string{}
 	sec := ""
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
@@ -129,6 +133,37 @@ type simpleJSON struct {
 	} `json:"files"`
 }
 
+// pageLink is one file of a project page: its name, href and sha256
+// (from the JSON hashes or the HTML link's #sha256= fragment; "" if none).
+type pageLink struct{ name, href, sum string }
+
+// parsePage reads a simple-API project page: PEP 691 JSON when the
+// content type says JSON, else PEP 503 HTML anchors.
+func parsePage(body []byte, contentType string) ([]pageLink, error) {
+	ct, _, _ := mime.ParseMediaType(contentType)
+	var links []pageLink
+	if strings.HasSuffix(ct, "json") {
+		var p simpleJSON
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, fmt.Errorf("bad JSON: %w", err)
+		}
+		for _, fl := range p.Files {
+			links = append(links, pageLink{fl.Filename, fl.URL, fl.Hashes["sha256"]})
+		}
+		return links, nil
+	}
+	for _, m := range anchor.FindAllSubmatch(body, -1) {
+		href := html.UnescapeString(string(m[1]))
+		sum := ""
+		if h, frag, ok := strings.Cut(href, "#"); ok {
+			href = h
+			sum, _ = strings.CutPrefix(frag, "sha256=")
+		}
+		links = append(links, pageLink{strings.TrimSpace(html.UnescapeString(string(m[2]))), href, sum})
+	}
+	return links, nil
+}
+
 var anchor = regexp.MustCompile(`(?is)<a\s[^>]*?href\s*=\s*["']([^"']+)["'][^>]*>(.*?)</a>`)
 
 // findWheel asks the index's simple API (PEP 691 JSON, or PEP 503 HTML)
@@ -153,26 +188,9 @@ func (f *Fetcher) findWheel(ctx context.Context, project, file string) (link, er
 		return link{}, fmt.Errorf("registry: %s: %w", page, err)
 	}
 	base := res.Request.URL // after redirects
-	ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
-	var links []struct{ name, href, sum string }
-	if strings.HasSuffix(ct, "json") {
-		var p simpleJSON
-		if err := json.Unmarshal(body, &p); err != nil {
-			return link{}, fmt.Errorf("registry: %s: bad JSON: %w", page, err)
-		}
-		for _, fl := range p.Files {
-			links = append(links, struct{ name, href, sum string }{fl.Filename, fl.URL, fl.Hashes["sha256"]})
-		}
-	} else {
-		for _, m := range anchor.FindAllStringSubmatch(string(body), -1) {
-			href := html.UnescapeString(m[1])
-			sum := ""
-			if h, frag, ok := strings.Cut(href, "#"); ok {
-				href = h
-				sum, _ = strings.CutPrefix(frag, "sha256=")
-			}
-			links = append(links, struct{ name, href, sum string }{strings.TrimSpace(html.UnescapeString(m[2])), href, sum})
-		}
+	links, err := parsePage(body, res.Header.Get("Content-Type"))
+	if err != nil {
+		return link{}, fmt.Errorf("registry: %s: %w", page, err)
 	}
 	for _, l := range links {
 		if l.name != file {
