@@ -27,6 +27,7 @@ const chatHelp = `Commands:
 func chatCmd() *cobra.Command {
 	var (
 		modelPath, system, format, effort string
+		tmplPath                          string
 		n, topK, threads, ctxSize         int
 		temp, topP, minP                  float32
 		seed                              uint64
@@ -56,6 +57,10 @@ reasoning goes to stderr). /clear forgets it, /bye or end of input exits.
 			if effort != "" && !harmony.ValidEffort(effort) {
 				return fmt.Errorf("chat: --reasoning-effort must be low, medium or high, got %q", effort)
 			}
+			src, err := readTemplate(tmplPath)
+			if err != nil {
+				return fmt.Errorf("chat: %w", err)
+			}
 			path, err := resolveModel(cmd.Context(), modelPath, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -65,7 +70,7 @@ reasoning goes to stderr). /clear forgets it, /bye or end of input exits.
 				return err
 			}
 			defer e.Close()
-			f, err := chat.New(e, fm, "")
+			f, err := chat.New(e, fm, src)
 			if err != nil {
 				return fmt.Errorf("chat: %w", err)
 			}
@@ -85,6 +90,7 @@ reasoning goes to stderr). /clear forgets it, /bye or end of input exits.
 	fl.StringVarP(&modelPath, "model", "m", "", "GGUF model file, or a known name (engine models)")
 	fl.StringVar(&system, "system", "", "a system message that starts the conversation")
 	fl.StringVar(&format, "chat-format", "auto", "auto, jinja or harmony")
+	fl.StringVar(&tmplPath, "chat-template", "", "a Jinja chat template `FILE` used instead of the GGUF's")
 	fl.StringVar(&effort, "reasoning-effort", "", "low, medium or high (harmony's system message; a template variable otherwise)")
 	fl.IntVarP(&n, "n-predict", "n", 0, "tokens per answer at most (0 = up to the end of the context)")
 	fl.Float32Var(&temp, "temp", 0.8, "sampling temperature (0 = greedy)")

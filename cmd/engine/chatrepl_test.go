@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,6 +50,18 @@ func TestChatPipe(t *testing.T) {
 	require.NotContains(t, out, ">>>", "no prompt when stdin is not a terminal")
 }
 
+// TestChatTemplateFlag: --chat-template replaces the GGUF's template.
+func TestChatTemplateFlag(t *testing.T) {
+	need(t, stories)
+	tmpl := filepath.Join(t.TempDir(), "t.jinja")
+	require.NoError(t, os.WriteFile(tmpl, []byte("{% for m in messages %}{{ m.content }}{% endfor %}"), 0o644))
+	// The template makes the prompt the bare text, so the chat answers as run continues it.
+	code, out, errOut := chatCLI("Once upon a time\n", "-m", stories, "--greedy", "-n", "12", "--chat-template", tmpl)
+	require.Equal(t, 0, code, errOut)
+	_, runOut, _ := cli("run", "-m", stories, "-p", "Once upon a time", "-n", "12", "--greedy")
+	require.Equal(t, strings.TrimPrefix(runOut, "Once upon a time"), out)
+}
+
 func TestChatEOFAndErrors(t *testing.T) {
 	need(t, stories)
 	code, out, errOut := chatCLI("Hello", "-m", stories, "--greedy", "-n", "4", "-t", "2")
@@ -69,6 +83,7 @@ func TestChatEOFAndErrors(t *testing.T) {
 		{[]string{"-m", stories, "--chat-format", "chatml"}, `chat: unknown --chat-format "chatml"`},
 		{[]string{"-m", stories, "--top-p", "2"}, "chat: need -n >= 0"},
 		{[]string{"-m", stories, "--reasoning-effort", "max"}, "chat: --reasoning-effort must be low, medium or high"},
+		{[]string{"-m", stories, "--chat-template", "/nonexistent.jinja"}, "chat: --chat-template: open /nonexistent.jinja"},
 	} {
 		code, _, errOut := chatCLI("", c.args...)
 		require.Equal(t, 1, code, c.args)
