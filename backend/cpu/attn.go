@@ -193,11 +193,14 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 	j := 0
 	if f16 {
 		var rows [8]*uint16
-		bs := c.spec.BlockSize
+		bs, kvDim := c.spec.BlockSize, c.spec.KVDim
+		blk, in := first/bs, first%bs // position first+j's block and row in it
 		for ; j+8 <= n; j += 8 {
 			for r := range rows {
-				pp := first + j + r
-				rows[r] = &k16[int(table[pp/bs])*c.stride+(pp%bs)*c.spec.KVDim+kvOff]
+				rows[r] = &k16[int(table[blk])*c.stride+in*kvDim+kvOff]
+				if in++; in == bs {
+					blk, in = blk+1, 0
+				}
 			}
 			if !scoresF16x8(w.qh, hd, &rows, w.kT, scores[j:], n) {
 				break
@@ -242,7 +245,9 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 				sc = a.Softcap * float32(math.Tanh(float64(sc/a.Softcap)))
 			}
 			sg[j] = sc
-			m = max(m, sc)
+			if sc > m { // a NaN score makes every weight NaN either way
+				m = sc
+			}
 		}
 		if sinks != nil {
 			// ggml_soft_max_add_sinks: the sink is one more score.
@@ -267,20 +272,27 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 	}
 	clear(w.acc)
 	bs := c.spec.BlockSize
-	for j := 0; j < n; j++ {
+	for j := 0; j < n; {
+		// The positions left in this cache block are consecutive rows.
 		pp := first + j
+		cnt := min(bs-pp%bs, n-j)
 		o := int(table[pp/bs])*c.stride + (pp%bs)*c.spec.KVDim + kvOff
+		if f16 && addScaledF16Run(w.acc, scores[j:], n, per, v16[o:], c.spec.KVDim, hd, cnt) {
+			j += cnt
+			continue
+		}
 		if f16 {
 			ws := w.ws[:per]
 			for g := range ws {
 				ws[g] = scores[g*n+j]
 			}
 			addScaledF16Heads(w.acc, ws, v16[o:o+hd], hd)
-			continue
+		} else {
+			for g := 0; g < per; g++ {
+				addScaled(w.acc[g*hd:(g+1)*hd], scores[g*n+j], v32[o:o+hd])
+			}
 		}
-		for g := 0; g < per; g++ {
-			addScaled(w.acc[g*hd:(g+1)*hd], scores[g*n+j], v32[o:o+hd])
-		}
+		j++
 	}
 	for e, x := range w.acc {
 		out[e] = float32(x)

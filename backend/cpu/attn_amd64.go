@@ -99,6 +99,23 @@ func scoresF16x8(q []float32, hd int, rows *[8]*uint16, kT []float32, out []floa
 //go:noescape
 func axpyF16Heads(acc *float64, ws *float32, heads int, v *uint16, hd int)
 
+//go:noescape
+func axpyF16Run(acc *float64, sc *float32, sstride, heads int, v *uint16, vstride, hd, count int)
+
+// addScaledF16Run does addScaledF16Heads(acc, ws_k, v[k*vstride:], hd) for
+// the count rows k in order, ws_k[g] = sc[g*sstride+k], and reports false
+// (having done nothing) where the kernel cannot run.
+func addScaledF16Run(acc []float64, sc []float32, sstride, heads int, v []uint16, vstride, hd, count int) bool {
+	if !hasF16C || hd%8 != 0 || hd == 0 || heads <= 0 || count <= 0 {
+		return false
+	}
+	_ = acc[heads*hd-1]
+	_ = sc[(heads-1)*sstride+count-1]
+	_ = v[(count-1)*vstride+hd-1]
+	axpyF16Run(&acc[0], &sc[0], 4*sstride, heads, &v[0], 2*vstride, hd, count)
+	return true
+}
+
 // addScaledF16Heads does addScaledF16(acc[g*hd:(g+1)*hd], ws[g], v) for
 // every head g < len(ws), converting v once.
 func addScaledF16Heads(acc []float64, ws []float32, v []uint16, hd int) {
