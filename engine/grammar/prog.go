@@ -235,10 +235,14 @@ func (b *builder) compile(root string) (*prog, error) {
 	}
 	p := &prog{root: r, alts: make([][]int32, len(b.rules))}
 	for i, alts := range b.rules {
+		named := b.names[i] == "" || b.names[i][0] != 0
 		for _, a := range alts {
 			p.alts[i] = append(p.alts[i], int32(len(p.code)))
 			p.code = append(p.code, a...)
 			p.code = append(p.code, elem{ref: refEnd})
+			for range len(a) + 1 {
+				p.named = append(p.named, named)
+			}
 		}
 	}
 	p.init()
@@ -336,7 +340,8 @@ func (b *builder) leftRecursion() error {
 // an interned set of stacks, and its transitions on each byte are
 // computed once, so matching turns into a lazily built DFA.
 type prog struct {
-	code []elem
+	code  []elem
+	named []bool // per position: in a rule the source named (not a group or repetition)
 	alts [][]int32
 	root int32
 
@@ -347,6 +352,11 @@ type prog struct {
 	stIx   map[string]int32
 	trans  [][]int32 // per state: nil, or next state by byte
 	acc    []bool
+	// Local states (see local): per state its local state, and whether
+	// a stack of it returned into the cut-off context.
+	local   []int32
+	hasCont []bool
+	loop   []*bset // per state: nil, or the bytes leading back to it
 	startS int32
 	masks  map[*Vocab]*maskCache
 	tmp    []int32
@@ -357,6 +367,41 @@ type prog struct {
 
 type snode struct{ pos, parent int32 }
 
+// cont is the stack node standing for the context cut off a local state.
+const cont int32 = 1
+
+// localDepth bounds the frames a local state keeps.
+const localDepth = 8
+
+// localState is s with each stack cut below its innermost frame in a named
+// rule (p.mu held): tokens that stay within the frames kept are allowed or
+// not whatever lies below, so the mask of that part is shared by every
+// state with the same top (the inside of any JSON string, say: a
+// character of the string rule, wherever the string sits).
+func (p *prog) localState(s int32) int32 {
+	if l := p.local[s]; l != unknown {
+		return l
+	}
+	var cut func(id int32, k int) int32
+	cut = func(id int32, k int) int32 {
+		if id == 0 || id == cont {
+			return id
+		}
+		n := p.nodes[id]
+		if k == 1 || p.named[n.pos] {
+			return p.node(n.pos, cont)
+		}
+		return p.node(n.pos, cut(n.parent, k-1))
+	}
+	p.tmp, p.work = p.tmp[:0], 0
+	for _, id := range p.states[s] {
+		p.tmp = append(p.tmp, cut(id, localDepth))
+	}
+	l := p.intern()
+	p.local[s] = l
+	return l
+}
+
 // State ids besides real states.
 const (
 	dead     int32 = -1 // no stack survives
@@ -365,7 +410,7 @@ const (
 )
 
 func (p *prog) init() {
-	p.nodes = []snode{{-1, -1}}
+	p.nodes = []snode{{-1, -1}, {-1, -1}} // the empty stack, cont
 	p.nodeIx = map[snode]int32{}
 	p.stIx = map[string]int32{}
 	p.masks = map[*Vocab]*maskCache{}
@@ -409,8 +454,8 @@ func (p *prog) expand(pos, parent int32) {
 	case refSet:
 		p.tmp = append(p.tmp, id)
 	case refEnd:
-		if parent == 0 {
-			p.tmp = append(p.tmp, 0)
+		if parent == 0 || parent == cont {
+			p.tmp = append(p.tmp, parent)
 			return
 		}
 		n := p.nodes[parent]
@@ -452,7 +497,10 @@ func (p *prog) intern() int32 {
 	// The key must not alias p.tmp: st is never modified.
 	p.stIx[unsafe.String((*byte)(unsafe.Pointer(&st[0])), 4*len(st))] = s
 	p.trans = append(p.trans, nil)
+	p.loop = append(p.loop, nil)
 	p.acc = append(p.acc, st[0] == 0)
+	p.hasCont = append(p.hasCont, st[0] == cont || len(st) > 1 && st[1] == cont)
+	p.local = append(p.local, unknown)
 	return s
 }
 
@@ -472,7 +520,7 @@ func (p *prog) next(s int32, c byte) int32 {
 	p.tmp, p.work = p.tmp[:0], 0
 	p.gen++
 	for _, id := range p.states[s] {
-		if id == 0 {
+		if id == 0 || id == cont {
 			continue
 		}
 		n := p.nodes[id]
@@ -483,6 +531,22 @@ func (p *prog) next(s int32, c byte) int32 {
 	n := p.intern()
 	p.trans[s][c] = n // p.trans may have grown: index again
 	return n
+}
+
+// loops reports whether every byte of set leads from state s back to s
+// (p.mu held).
+func (p *prog) loops(s int32, set *bset) bool {
+	l := p.loop[s]
+	if l == nil {
+		l = new(bset)
+		for c := 0; c < 256; c++ {
+			if p.next(s, byte(c)) == s {
+				l.add(byte(c), byte(c))
+			}
+		}
+		p.loop[s] = l
+	}
+	return set[0]&^l[0]|set[1]&^l[1]|set[2]&^l[2]|set[3]&^l[3] == 0
 }
 
 func (p *prog) start() int32 { return p.startS }

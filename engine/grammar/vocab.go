@@ -28,7 +28,14 @@ type Vocab struct {
 	tokAt []int32
 	toks  []int32
 	words int // mask length in uint64 words
+	// desc[i] >= 0 indexes the bytes on every edge below node i (nodes
+	// with a large enough subtree): a state that loops on all of them
+	// allows the whole subtree at once.
+	desc  []int32
+	bytes []bset
 }
+
+const minDesc = 8 // subtree size (nodes) worth a byte set
 
 var vocabs sync.Map // *tokenizer.Tokenizer -> *vocabOnce
 
@@ -111,6 +118,24 @@ func NewVocab(pieces []string, eog []int32) *Vocab {
 	for _, i := range stack {
 		v.end[i] = n
 	}
+	// Byte sets below each node, children before parents.
+	below := make([]bset, n)
+	for i := n - 1; i > 0; i-- {
+		for j := i + 1; j < v.end[i]; j = v.end[j] {
+			below[i].add(v.edge[j], v.edge[j])
+			for k := range below[i] {
+				below[i][k] |= below[j][k]
+			}
+		}
+	}
+	v.desc = make([]int32, n)
+	for i := int32(0); i < n; i++ {
+		v.desc[i] = -1
+		if v.end[i]-i >= minDesc && i > 0 {
+			v.desc[i] = int32(len(v.bytes))
+			v.bytes = append(v.bytes, below[i])
+		}
+	}
 	return v
 }
 
@@ -119,24 +144,89 @@ func (v *Vocab) Size() int { return v.size }
 
 // maskCache holds token masks per matcher state, bounded in bytes.
 type maskCache struct {
-	m     map[int32][]uint64
+	m     map[int32]*mask
 	order []int32 // insertion order, for eviction
 	max   int
 }
 
+// mask is a state's allowed ids as a bitset; for a local state, the ids
+// it allows whatever the context, and the ids that depend on it (unsure).
+type mask struct {
+	bits   []uint64
+	unsure []int32
+}
+
 const maskCacheBytes = 64 << 20
 
-// mask returns the allowed ids in state s as a bitset (p.mu held).
+func (c *maskCache) put(s int32, m *mask) {
+	if len(c.order) >= c.max {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[s] = m
+	c.order = append(c.order, s)
+}
+
+var errOverflow = fmt.Errorf("%w: over %d matcher states or %d expansions in a step", ErrTooComplex, maxStates, maxExpand)
+
+// mask returns the allowed ids in state s (p.mu held). The part that
+// depends only on the top of the stacks comes from s's local state, whose
+// mask is shared by all states with that top (the inside of every JSON
+// string, say); only the ids that leave it are walked from s itself.
 func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 	c := p.masks[v]
 	if c == nil {
-		c = &maskCache{m: map[int32][]uint64{}, max: max(16, maskCacheBytes/(8*max(1, v.words)))}
+		c = &maskCache{m: map[int32]*mask{}, max: max(16, maskCacheBytes/(8*max(1, v.words)))}
 		p.masks[v] = c
 	}
 	if m, ok := c.m[s]; ok {
-		return m, nil
+		return m.bits, nil
 	}
-	m := make([]uint64, v.words)
+	var bits []uint64
+	if l := p.localState(s); l >= 0 && l != s {
+		lm, ok := c.m[l]
+		if !ok {
+			var err error
+			if lm, err = p.walk(v, l); err != nil {
+				return nil, err
+			}
+			c.put(l, lm)
+		}
+		bits = append([]uint64(nil), lm.bits...)
+		for _, id := range lm.unsure {
+			t, piece := s, v.pieces[id]
+			for i := 0; i < len(piece) && t >= 0; i++ {
+				t = p.next(t, piece[i])
+			}
+			if t == overflow {
+				return nil, errOverflow
+			}
+			if t >= 0 {
+				bits[id>>6] |= 1 << (id & 63)
+			}
+		}
+	} else {
+		m, err := p.walk(v, s)
+		if err != nil {
+			return nil, err
+		}
+		bits = m.bits
+	}
+	if p.acc[s] {
+		for _, id := range v.eog {
+			bits[id>>6] |= 1 << (id & 63)
+		}
+	}
+	c.put(s, &mask{bits: bits})
+	return bits, nil
+}
+
+// walk computes state s's mask over the vocabulary trie, skipping the
+// subtrees that die and taking whole subtrees whose bytes all loop back to
+// the state. In a local state, ids that continue past a return into the
+// cut-off context are unsure.
+func (p *prog) walk(v *Vocab, s int32) (*mask, error) {
+	m := &mask{bits: make([]uint64, v.words)}
 	st := make([]int32, 64)
 	st[0] = s
 	n := int32(len(v.edge))
@@ -145,31 +235,39 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 		if int(d) >= len(st) {
 			st = append(st, make([]int32, len(st))...)
 		}
-		t := p.next(st[d-1], v.edge[i])
+		t := unknown
+		if tr := p.trans[st[d-1]]; tr != nil {
+			t = tr[v.edge[i]]
+		}
+		if t == unknown {
+			t = p.next(st[d-1], v.edge[i])
+		}
 		if t < 0 {
 			if t == overflow {
-				return nil, fmt.Errorf("%w: over %d matcher states or %d expansions in a step", ErrTooComplex, maxStates, maxExpand)
+				return nil, errOverflow
 			}
 			i = v.end[i]
 			continue
 		}
 		st[d] = t
-		for _, id := range v.toks[v.tokAt[i]:v.tokAt[i+1]] {
-			m[id>>6] |= 1 << (id & 63)
+		last := i + 1
+		switch k := v.desc[i]; {
+		case p.hasCont[t]:
+			m.unsure = append(m.unsure, v.toks[v.tokAt[i+1]:v.tokAt[v.end[i]]]...)
+			last = v.end[i]
+			for _, id := range v.toks[v.tokAt[i]:v.tokAt[i+1]] {
+				m.bits[id>>6] |= 1 << (id & 63)
+			}
+			i = last
+			continue
+		case k >= 0 && p.loops(t, &v.bytes[k]):
+			last = v.end[i] // every byte below loops back to t: all allowed
 		}
-		i++
-	}
-	if p.acc[s] {
-		for _, id := range v.eog {
-			m[id>>6] |= 1 << (id & 63)
+		for _, id := range v.toks[v.tokAt[i]:v.tokAt[last]] {
+			m.bits[id>>6] |= 1 << (id & 63)
 		}
+		i = last
 	}
-	if len(c.order) >= c.max {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.m[s] = m
-	c.order = append(c.order, s)
 	return m, nil
 }
 
@@ -193,7 +291,15 @@ type cstate struct {
 
 func (st *cstate) Clone() engine.ConstraintState { c := *st; return &c }
 
-var negInf = float32(math.Inf(-1))
+var (
+	negInf   = float32(math.Inf(-1))
+	negInf64 = func() (a [64]float32) {
+		for i := range a {
+			a[i] = negInf
+		}
+		return a
+	}()
+)
 
 func (st *cstate) Mask(logits []float32) error {
 	if st.done || st.s < 0 {
@@ -214,6 +320,10 @@ func (st *cstate) Mask(logits []float32) error {
 			any = true
 		}
 		if word == math.MaxUint64 {
+			continue
+		}
+		if word == 0 && w*64+64 <= n {
+			copy(logits[w*64:w*64+64], negInf64[:]) // a block copy: most words of a tight mask
 			continue
 		}
 		for z := ^word; z != 0; z &= z - 1 {
