@@ -342,8 +342,8 @@ func (b *builder) leftRecursion() error {
 type prog struct {
 	code  []elem
 	named []bool // per position: in a rule the source named (not a group or repetition)
-	alts [][]int32
-	root int32
+	alts  [][]int32
+	root  int32
 
 	mu     sync.Mutex
 	nodes  []snode // stack nodes; 0 is the empty stack (the input may end)
@@ -356,13 +356,13 @@ type prog struct {
 	// a stack of it returned into the cut-off context.
 	local   []int32
 	hasCont []bool
-	loop   []*bset // per state: nil, or the bytes leading back to it
-	startS int32
-	masks  map[*Vocab]*maskCache
-	tmp    []int32
-	mark   []uint32 // per node: the step (gen) that expanded it last
-	gen    uint32
-	work   int // expansions in this step
+	loop    []*bset // per state: nil, or the bytes leading back to it
+	startS  int32
+	masks   map[*Vocab]*maskCache
+	tmp     []int32
+	mark    []uint32 // per node: the step (gen) that expanded it last
+	gen     uint32
+	work    int // expansions in this step
 }
 
 type snode struct{ pos, parent int32 }
