@@ -38,7 +38,7 @@ func serveCmd() *cobra.Command {
 	tmpl := &templateFlag{}
 	c := &cobra.Command{
 		Use:   "serve -m MODEL [--host 127.0.0.1 --port 8080 | --addr 127.0.0.1:8080]",
-		Short: "Serve an OpenAI-compatible HTTP API (completions, chat, models, health, metrics)",
+		Short: "Serve an OpenAI-compatible HTTP API (completions, chat, models, tokenize, health, metrics)",
 		Long: `Serve an OpenAI-compatible HTTP API over the model.
 
 MODEL is a GGUF file or a known name (engine models), downloaded into the
