@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,11 +34,7 @@ func toolGBNF(tools []chat.Tool, u toolUse, f toolcall.Format) (string, *apiErro
 			continue
 		}
 		rule := fmt.Sprintf("tool-%d", i)
-		schema := t.Parameters
-		if len(schema) == 0 {
-			schema = []byte(`{"type": "object"}`)
-		}
-		rules, err := grammar.SchemaGBNF(schema, rule+"-args")
+		rules, err := grammar.SchemaGBNF(closed(t.Parameters), rule+"-args")
 		if err != nil {
 			param := fmt.Sprintf("tools[%d].function.parameters", i)
 			var ue *grammar.UnsupportedError
@@ -59,6 +56,29 @@ func toolGBNF(tools []chat.Tool, u toolUse, f toolcall.Format) (string, *apiErro
 		b.WriteString("root ::= \"<tool_call>\\n\" call \"\\n</tool_call>\"\n")
 	}
 	return b.String(), nil
+}
+
+// closed is a tool's parameters schema with "additionalProperties": false
+// at the top when it does not say, as llama.cpp's grammars take it: a
+// model held to "properties": {} then writes {}, not made-up arguments
+// until max_tokens. No schema is an object without properties.
+func closed(schema json.RawMessage) json.RawMessage {
+	if len(schema) == 0 {
+		return json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`)
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(schema, &obj) != nil {
+		return schema
+	}
+	if _, ok := obj["additionalProperties"]; ok || (string(obj["type"]) != `"object"` && obj["properties"] == nil) {
+		return schema
+	}
+	obj["additionalProperties"] = json.RawMessage("false")
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return schema
+	}
+	return b
 }
 
 // toolConstraint compiles toolGBNF for tok's vocabulary.

@@ -201,7 +201,8 @@ func TestToolDecodeErrors(t *testing.T) {
 // TestToolGrammar: the grammar of each format admits the calls the
 // format's parser reads, and nothing else.
 func TestToolGrammar(t *testing.T) {
-	tools := []chat.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}`)}, {Name: "g"}}
+	tools := []chat.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}`)}, {Name: "g"},
+		{Name: "h", Parameters: json.RawMessage(`{"type":"object","properties":{},"additionalProperties":true}`)}}
 	for _, tc := range []struct {
 		f      toolcall.Format
 		use    toolUse
@@ -209,7 +210,7 @@ func TestToolGrammar(t *testing.T) {
 	}{
 		{toolcall.Hermes, toolUse{Choice: choiceRequired},
 			[]string{"<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>", "<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>"},
-			[]string{"hello", "<tool_call>\n{\"name\": \"h\", \"arguments\": {}}\n</tool_call>", "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": \"x\"}}\n</tool_call>",
+			[]string{"hello", "<tool_call>\n{\"name\": \"k\", \"arguments\": {}}\n</tool_call>", "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": \"x\"}}\n</tool_call>",
 				"<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>"}},
 		{toolcall.Hermes, toolUse{Choice: choiceRequired, Parallel: true},
 			[]string{"<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 2}}\n</tool_call>"}, nil},
@@ -217,6 +218,11 @@ func TestToolGrammar(t *testing.T) {
 			[]string{"<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>"}, []string{"<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>"}},
 		{toolcall.Llama3, toolUse{Choice: choiceRequired},
 			[]string{`{"name": "f", "parameters": {"a": -3}}`}, []string{`{"name": "f", "arguments": {"a": -3}}`}},
+		// Without additionalProperties, no arguments beyond the properties.
+		{toolcall.Hermes, toolUse{Choice: choiceFunction, Name: "g"}, nil,
+			[]string{"<tool_call>\n{\"name\": \"g\", \"arguments\": {\"x\": 1}}\n</tool_call>"}},
+		{toolcall.Hermes, toolUse{Choice: choiceFunction, Name: "h"},
+			[]string{"<tool_call>\n{\"name\": \"h\", \"arguments\": {\"x\": 1}}\n</tool_call>"}, nil},
 	} {
 		src, e := toolGBNF(tools, tc.use, tc.f)
 		require.Nil(t, e)

@@ -48,7 +48,10 @@ def check_arguments(name, arguments):
     args = json.loads(arguments)
     assert isinstance(args, dict)
     if name == "get_time":
-        return  # no properties, and additional ones are allowed
+        # No properties; the grammar takes a missing additionalProperties
+        # as false (llama.cpp's reading), so the call has no arguments.
+        assert args == {}
+        return
     assert set(args) <= {"city", "unit", "days"} and {"city", "unit"} <= set(args), args
     assert isinstance(args["city"], str) and 1 <= len(args["city"]) <= 20
     assert args["unit"] in ("celsius", "fahrenheit")
