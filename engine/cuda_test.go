@@ -69,12 +69,10 @@ func TestCUDAGreedy(t *testing.T) {
 			require.Equal(t, want, got, "greedy tokens: cpu %q, cuda %q", cpuE.Tokenizer().Decode(want), gpuE.Tokenizer().Decode(got))
 			s := cudaStats(gpuE)
 			// Traffic per step: ids, positions and tables up; one row of
-			// logits down, and a MoE layer's group sizes (E+1 int32).
+			// logits down, nothing else (a MoE layer of up to 32 tokens
+			// reads its group sizes on the device: kernels/moe_matmul.cu).
 			hp, f := gpuE.Hyper(), s.Forwards-s0.Forwards
 			perStep := int64(4 * hp.Vocab)
-			if hp.Experts > 0 {
-				perStep += int64(4 * hp.Layers * (hp.Experts + 1))
-			}
 			require.Equal(t, f*perStep, s.DtoH-s0.DtoH, "bytes copied to the host in %d steps", f)
 			require.Less(t, (s.HtoD-s0.HtoD)/f, int64(1024), "bytes copied to the device per step")
 			t.Logf("%s: %d forwards, %.1f launches, %.0f weight bytes, %.0f KV bytes per forward",

@@ -38,6 +38,7 @@ type Backend struct {
 	tabs   batchDev
 
 	noCascade bool                 // WithCascade(false)
+	perExpert bool                 // MoE products one launch per expert (tests)
 	cascSplit int                  // positions per split of a cascade set
 	plans     map[cascKey]*cascade // this forward's cascade plans
 }

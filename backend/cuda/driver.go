@@ -16,7 +16,9 @@
 //     size the decode loop allocates no device memory.
 //   - Per step, the host sends ids, positions, sequence ids and block tables
 //     (each slice once per forward) and gets back the rows it Reads or
-//     Argmax's ids; a MoE layer also reads its E+1 group sizes.
+//     Argmax's ids; a MoE layer of more than 32 tokens also reads its E+1
+//     group sizes (fewer: one grouped launch per product reads them on
+//     the device).
 //   - Stats counts forwards, launches, and the weight and KV bytes the
 //     kernels read (from shapes), which bench prints per forward.
 package cuda

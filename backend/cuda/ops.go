@@ -356,9 +356,11 @@ func (b *Backend) ExpertCounts() [][]int64 {
 
 // MoEExperts implements backend.Backend as kernels/README.md's "Mixture of
 // experts" composes it: the routed slots sorted by expert (moe_group), the
-// group sizes copied to the host (the one sync of a MoE layer), each
-// expert's gate, up and down products over its rows, bias + GLU, and the
-// weighted sum in slot order (moe_combine_f32).
+// gate, up and down products of every expert over its rows, bias + GLU,
+// and the weighted sum in slot order (moe_combine_f32). Up to
+// moeGroupedTokens tokens, each product is one moe_matvec_<type> launch over
+// all experts; larger batches copy the group sizes to the host (the one
+// sync of a MoE layer) and launch each expert's products with its rows.
 func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, e backend.Experts, act backend.Act) {
 	d, s, r := ten(dst), ten(x), rt.(*routing)
 	gate, up, down := wgt(e.Gate), wgt(e.Up), wgt(e.Down)
@@ -390,14 +392,25 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, e backen
 		offsets, rowTok, rowExp, slotRow := i32(ne+1), i32(m), i32(m), i32(m)
 		b.launch("moe_group", dim(1), dim(256), uint32(2*ne*4), ptr(offsets), ptr(rowTok), ptr(rowExp), ptr(slotRow),
 			ptr(r.ids), i64(n), i64(k), i64(ne))
-		off := make([]int32, ne+1)
-		b.dtoh(unsafe.Pointer(&off[0]), offsets, int64(4*len(off)))
+		grouped := !b.perExpert && n <= moeGroupedTokens
+		var off []int32
+		if !grouped {
+			off = make([]int32, ne+1)
+			b.dtoh(unsafe.Pointer(&off[0]), offsets, int64(4*len(off)))
+		}
 		xs := b.ar.alloc(int64(4 * m * dm))
 		b.launch("gather_f32", dim(m), block1D(dm, 256), 0, ptr(xs), ptr(s.p), ptr(rowTok), i64(dm))
 		// Activations are quantized per row, so expert e's rows a.. of
 		// the sorted buffer are at a·(row bytes).
 		xq, xrb := b.activations(xs, m, dm, gate.typ), actRowBytes(gate.typ, dm)
 		hg, hu := b.ar.alloc(int64(4*m*ff)), b.ar.alloc(int64(4*m*ff))
+		// Grouped: one launch per product over every (expert, run of rows),
+		// the offsets read on the device (kernels/moe_matmul.cu); else a
+		// product per expert with rows, from the offsets copied above.
+		all := func(dst, x DevPtr, in, out int, w *weight) {
+			b.launch("moe_matvec_"+kname(w.typ), Dim3{uint32((out + 3) / 4), uint32((m+7)/8 + ne), 1}, dim(128), 0,
+				ptr(dst), ptr(w.p), ptr(x), ptr(offsets), i64(in), i64(out), i64(ne))
+		}
 		each := func(f func(ex, a, c int)) {
 			for ex := 0; ex < ne; ex++ {
 				if a, c := int(off[ex]), int(off[ex+1]-off[ex]); c > 0 {
@@ -405,22 +418,38 @@ func (b *Backend) MoEExperts(dst, x backend.Tensor, rt backend.Routing, e backen
 				}
 			}
 		}
-		each(func(ex, a, c int) {
-			b.st.WeightBytes += 2*int64(ff)*gate.rowBytes + int64(dm)*down.rowBytes
-			b.product(hg+DevPtr(4*a*ff), xq+DevPtr(int64(a)*xrb), c, dm, ff, gate.typ, gate.p+DevPtr(int64(ex*ff)*gate.rowBytes), 0)
-			b.product(hu+DevPtr(4*a*ff), xq+DevPtr(int64(a)*xrb), c, dm, ff, up.typ, up.p+DevPtr(int64(ex*ff)*up.rowBytes), 0)
-		})
+		if grouped {
+			// The experts reached are not known on the host: at most m.
+			b.st.WeightBytes += int64(min(m, ne)) * (2*int64(ff)*gate.rowBytes + int64(dm)*down.rowBytes)
+			all(hg, xq, dm, ff, gate)
+			all(hu, xq, dm, ff, up)
+		} else {
+			each(func(ex, a, c int) {
+				b.st.WeightBytes += 2*int64(ff)*gate.rowBytes + int64(dm)*down.rowBytes
+				b.product(hg+DevPtr(4*a*ff), xq+DevPtr(int64(a)*xrb), c, dm, ff, gate.typ, gate.p+DevPtr(int64(ex*ff)*gate.rowBytes), 0)
+				b.product(hu+DevPtr(4*a*ff), xq+DevPtr(int64(a)*xrb), c, dm, ff, up.typ, up.p+DevPtr(int64(ex*ff)*up.rowBytes), 0)
+			})
+		}
 		b.launch(glu, Dim3{uint32((ff + 255) / 256), uint32(min(m, 65535)), 1}, dim(256), 0,
 			ptr(hg), ptr(hg), ptr(hu), ptr(gb), ptr(ub), ptr(rowExp), i64(m), i64(ff))
 		hq, hrb := b.activations(hg, m, ff, down.typ), actRowBytes(down.typ, ff)
 		out := b.ar.alloc(int64(4 * m * dm))
-		each(func(ex, a, c int) {
-			b.product(out+DevPtr(4*a*dm), hq+DevPtr(int64(a)*hrb), c, ff, dm, down.typ, down.p+DevPtr(int64(ex*dm)*down.rowBytes), 0)
-		})
+		if grouped {
+			all(out, hq, ff, dm, down)
+		} else {
+			each(func(ex, a, c int) {
+				b.product(out+DevPtr(4*a*dm), hq+DevPtr(int64(a)*hrb), c, ff, dm, down.typ, down.p+DevPtr(int64(ex*dm)*down.rowBytes), 0)
+			})
+		}
 		b.launch("moe_combine_f32", Dim3{uint32((dm + 255) / 256), uint32(min(n, 65535)), 1}, dim(256), 0,
 			ptr(d.p), ptr(out), ptr(r.w), ptr(r.ids), ptr(slotRow), ptr(db), i64(n), i64(k), i64(dm))
 	})
 }
+
+// moeGroupedTokens is the most tokens whose MoE products take the grouped
+// kernels (decode and small batches); larger batches keep one launch per
+// expert, whose tiled matmul_<type> reads each weight once per 16 rows.
+const moeGroupedTokens = 32
 
 // actRowBytes is the bytes of one activation row of in values as the
 // products of weight type t read it.

@@ -13,6 +13,7 @@
 #include "../../../kernels/kv.cu"
 #include "../../../kernels/matmul.cu"
 #include "../../../kernels/moe.cu"
+#include "../../../kernels/moe_matmul.cu"
 #include "../../../kernels/quantize.cu"
 #include "../../../kernels/rmsnorm.cu"
 #include "../../../kernels/rope.cu"
