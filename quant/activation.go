@@ -19,6 +19,14 @@ func QuantizeActivation(t Type, src []float32, dst []byte) error {
 			quantQ8Act(t, src, dst)
 		}
 		return nil
+	case Q8_K:
+		if err := checkRow("quantize", t, len(src), len(dst)); err != nil {
+			return err
+		}
+		if !archQuantQ8K(src, dst) {
+			quantQ8_K(src, dst)
+		}
+		return nil
 	}
 	return Quantize(t, src, dst)
 }

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package quant
+
+func archQuantQ8K([]float32, []byte) bool { return false }
