@@ -35,7 +35,8 @@ fuzz: ## run each fuzz target for a short while (FUZZTIME=30s): parsers, request
 		FuzzEncode:./model/tokenizer FuzzSplitGPT4o:./model/tokenizer FuzzHFToGGUF:./model/tokenizer \
 		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server FuzzDecodeTokenize:./server \
 		FuzzStopper:./engine FuzzOps:./engine/kv FuzzRender:./model/chattmpl FuzzLoadMetadata:./model \
-		FuzzPaths:./server FuzzParsePage:./model/registry FuzzParseINI:./model/registry; do \
+		FuzzPaths:./server FuzzParsePage:./model/registry FuzzParseINI:./model/registry \
+		FuzzToolCalls:./engine/chat/toolcall FuzzFromJSON:./model/chattmpl; do \
 		echo "== $${t%%:*} $${t#*:}"; \
 		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
 	done
