@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/tscale/engine/backend"
@@ -18,6 +19,11 @@ import (
 // Backend is the CPU backend. The zero value is not usable; call New.
 type Backend struct {
 	threads int
+	ropes   struct { // recent RoPE angle tables (see ropeAngles)
+		sync.Mutex
+		t    [4]*ropeTable
+		next int
+	}
 }
 
 // New returns a CPU backend using threads workers (0 = GOMAXPROCS).
@@ -298,21 +304,10 @@ var scratch = sync.Pool{New: func() any { return new([]byte) }}
 // per-pair angle is built by repeated float32 multiplication.
 func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoPE) {
 	t := ten(x)
-	thetaScale := float32(math.Pow(float64(r.Base), -2.0/float64(r.Dims)))
 	half := r.Dims / 2
-	cos := make([]float32, half)
-	sin := make([]float32, half)
-	y := newYarn(r)
+	cos, sin := b.ropeAngles(pos[:t.rows], r)
 	for i := 0; i < t.rows; i++ {
-		theta := float32(pos[i])
-		for k := 0; k < half; k++ {
-			th := theta
-			if r.Factors != nil {
-				th /= r.Factors[k]
-			}
-			cos[k], sin[k] = y.cosSin(th, k)
-			theta *= thetaScale
-		}
+		c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 		row := t.row(i)
 		for h := 0; h+headDim <= len(row); h += headDim {
 			v := row[h : h+headDim]
@@ -322,11 +317,68 @@ func (b *Backend) RoPE(x backend.Tensor, headDim int, pos []int32, r backend.RoP
 					i0, i1 = k, k+half
 				}
 				x0, x1 := v[i0], v[i1]
-				v[i0] = x0*cos[k] - x1*sin[k]
-				v[i1] = x0*sin[k] + x1*cos[k]
+				v[i0] = x0*c[k] - x1*s[k]
+				v[i1] = x0*s[k] + x1*c[k]
 			}
 		}
 	}
+}
+
+// ropeAngles returns the cos and sin of every rotated pair of every
+// position (position i's at [i*Dims/2, (i+1)*Dims/2)). A forward pass
+// ropes q and k of every layer at the same positions, under one or two
+// configurations (Gemma's local and global layers), so the last few
+// tables are kept; a table is never changed once returned.
+func (b *Backend) ropeAngles(pos []int32, r backend.RoPE) (cos, sin []float32) {
+	key := ropeKey{dims: r.Dims, base: r.Base, freqScale: r.FreqScale, nf: len(r.Factors)}
+	if len(r.Factors) > 0 {
+		key.factors = &r.Factors[0]
+	}
+	if r.YaRN != nil {
+		key.yarn, key.hasYaRN = *r.YaRN, true
+	}
+	b.ropes.Lock()
+	defer b.ropes.Unlock()
+	for _, e := range b.ropes.t {
+		if e != nil && e.key == key && slices.Equal(e.pos, pos) {
+			return e.cos, e.sin
+		}
+	}
+	thetaScale := float32(math.Pow(float64(r.Base), -2.0/float64(r.Dims)))
+	half := r.Dims / 2
+	e := &ropeTable{key: key, pos: slices.Clone(pos), cos: make([]float32, len(pos)*half), sin: make([]float32, len(pos)*half)}
+	y := newYarn(r)
+	for i, p := range pos {
+		theta := float32(p)
+		for k := 0; k < half; k++ {
+			th := theta
+			if r.Factors != nil {
+				th /= r.Factors[k]
+			}
+			e.cos[i*half+k], e.sin[i*half+k] = y.cosSin(th, k)
+			theta *= thetaScale
+		}
+	}
+	b.ropes.t[b.ropes.next] = e
+	b.ropes.next = (b.ropes.next + 1) % len(b.ropes.t)
+	return e.cos, e.sin
+}
+
+// ropeKey identifies a RoPE configuration (Factors by identity: a model's
+// tensor).
+type ropeKey struct {
+	dims            int
+	base, freqScale float32
+	factors         *float32
+	nf              int
+	yarn            backend.YaRN
+	hasYaRN         bool
+}
+
+type ropeTable struct {
+	key      ropeKey
+	pos      []int32
+	cos, sin []float32
 }
 
 // yarn is ggml's rope_yarn for one RoPE: the angle of pair k blends the
