@@ -65,7 +65,7 @@ var (
 // decode validates the fields and compiles the one constraint given, if
 // any (through the cache: a repeated schema is compiled once).
 func (r *rawStructured) decode() (*structured, *apiError) {
-	var got []*structured
+	var got *structured
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
@@ -101,21 +101,20 @@ func (r *rawStructured) decode() (*structured, *apiError) {
 		if s == nil { // {"type": "text"}
 			continue
 		}
-		if len(got) > 0 {
-			return nil, badParam(f.name, "at most one constraint per request: got '%s' and '%s'", got[0].Param, f.name)
+		if got != nil {
+			return nil, badParam(f.name, "at most one constraint per request: got '%s' and '%s'", got.Param, f.name)
 		}
-		got = append(got, s)
+		got = s
 	}
-	if len(got) == 0 {
+	if got == nil {
 		return nil, nil
 	}
-	s := got[0]
-	g, err := grammars.get(s.Kind, s.Text)
+	g, err := grammars.get(got.Kind, got.Text)
 	if err != nil {
-		return nil, compileError(s, err)
+		return nil, compileError(got, err)
 	}
-	s.Grammar = g
-	return s, nil
+	got.Grammar = g
+	return got, nil
 }
 
 func decodeResponseFormat(raw json.RawMessage) (*structured, *apiError) {
