@@ -6,9 +6,11 @@
 package grammar
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // ErrEmpty: the grammar admits no string, or no token may come next.
@@ -33,6 +35,51 @@ func (g *Grammar) Match(s string) bool {
 		m = g.prog.step(m, s[i])
 	}
 	return g.prog.accepting(m)
+}
+
+// Compiled grammars are kept by source, the most recently used first, so
+// that requests with the same schema share one matcher and its masks (all
+// but the first start warm). Each holds at most maskCacheBytes of masks
+// per vocabulary.
+const cacheGrammars = 16
+
+var compiled = struct {
+	sync.Mutex
+	lru *list.List // of *entry, most recent first
+	m   map[string]*list.Element
+}{lru: list.New(), m: map[string]*list.Element{}}
+
+type entry struct {
+	key string
+	g   *Grammar
+}
+
+// cached returns the grammar compiled from key, building it on a miss
+// (errors are not kept).
+func cached(key string, build func() (*Grammar, error)) (*Grammar, error) {
+	compiled.Lock()
+	if e, ok := compiled.m[key]; ok {
+		compiled.lru.MoveToFront(e)
+		compiled.Unlock()
+		return e.Value.(*entry).g, nil
+	}
+	compiled.Unlock()
+	g, err := build()
+	if err != nil {
+		return nil, err
+	}
+	compiled.Lock()
+	defer compiled.Unlock()
+	if e, ok := compiled.m[key]; ok { // built meanwhile by another caller
+		return e.Value.(*entry).g, nil
+	}
+	compiled.m[key] = compiled.lru.PushFront(&entry{key, g})
+	if compiled.lru.Len() > cacheGrammars {
+		last := compiled.lru.Back()
+		compiled.lru.Remove(last)
+		delete(compiled.m, last.Value.(*entry).key)
+	}
+	return g, nil
 }
 
 func newGrammar(p *prog) (*Grammar, error) {

@@ -12,6 +12,10 @@ import (
 // groups, alternation and the postfixes * + ? {m} {m,} {m,n}; comments
 // start with #. Generation starts at rule "root". Errors say line:col.
 func ParseGBNF(src string) (*Grammar, error) {
+	return cached("gbnf\x00"+src, func() (*Grammar, error) { return compileGBNF(src) })
+}
+
+func compileGBNF(src string) (*Grammar, error) {
 	b := newBuilder()
 	if err := parseGBNF(b, src); err != nil {
 		return nil, err

@@ -97,3 +97,22 @@ func TestAmbiguous(t *testing.T) {
 	_, err = ParseGBNF(nested(40))
 	require.ErrorIs(t, err, ErrTooComplex)
 }
+
+func TestCompileCache(t *testing.T) {
+	a, err := JSONSchema([]byte(`{"type":"integer"}`))
+	require.NoError(t, err)
+	b, err := JSONSchema([]byte(`{"type":"integer"}`))
+	require.NoError(t, err)
+	require.Same(t, a, b)
+	for i := 0; i < cacheGrammars+1; i++ {
+		_, err := Regex(fmt.Sprintf("a{%d}", i))
+		require.NoError(t, err)
+	}
+	c, err := JSONSchema([]byte(`{"type":"integer"}`))
+	require.NoError(t, err)
+	require.NotSame(t, a, c, "evicted")
+	require.True(t, c.Match("12"))
+	compiled.Lock()
+	require.LessOrEqual(t, compiled.lru.Len(), cacheGrammars)
+	compiled.Unlock()
+}

@@ -12,11 +12,15 @@ import (
 // match: ^ and $ at its ends are implied and allowed; anchors elsewhere and
 // word boundaries are not supported.
 func Regex(expr string) (*Grammar, error) {
+	return cached("regex\x00"+expr, func() (*Grammar, error) { return compileRegex(expr) })
+}
+
+func compileRegex(expr string) (*Grammar, error) {
 	body, err := regexGBNF(expr, false, true)
 	if err != nil {
 		return nil, err
 	}
-	return ParseGBNF("root ::= " + body + "\n")
+	return compileGBNF("root ::= " + body + "\n")
 }
 
 // regexGBNF translates expr into one GBNF expression. In JSON mode the

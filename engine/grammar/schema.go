@@ -21,11 +21,15 @@ import (
 // the schema's order; an object without additionalProperties allows no
 // others (OpenAI's strict mode). Other keywords give an *UnsupportedError.
 func JSONSchema(schema []byte) (*Grammar, error) {
+	return cached("schema\x00"+string(schema), func() (*Grammar, error) { return compileSchema(schema) })
+}
+
+func compileSchema(schema []byte) (*Grammar, error) {
 	src, err := SchemaGBNF(schema, "root")
 	if err != nil {
 		return nil, err
 	}
-	return ParseGBNF(src)
+	return compileGBNF(src)
 }
 
 var jsonObject = sync.OnceValue(func() *Grammar {

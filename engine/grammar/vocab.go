@@ -156,7 +156,7 @@ type mask struct {
 	unsure []int32
 }
 
-const maskCacheBytes = 64 << 20
+const maskCacheBytes = 16 << 20 // per grammar and vocabulary
 
 func (c *maskCache) put(s int32, m *mask) {
 	if len(c.order) >= c.max {
@@ -260,7 +260,9 @@ func (p *prog) walk(v *Vocab, s int32) (*mask, error) {
 			}
 			i = last
 			continue
-		case k >= 0 && p.loops(t, &v.bytes[k]):
+		case k >= 0 && t == st[d-1] && p.loops(t, &v.bytes[k]):
+			// Only states entered by a self-loop are tried: the loop set
+			// costs 256 transitions, worth it only for loop states.
 			last = v.end[i] // every byte below loops back to t: all allowed
 		}
 		for _, id := range v.toks[v.tokAt[i]:v.tokAt[last]] {
