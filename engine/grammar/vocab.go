@@ -324,8 +324,19 @@ func (st *cstate) Mask(logits []float32) error {
 		if word == math.MaxUint64 {
 			continue
 		}
-		if word == 0 && w*64+64 <= n {
-			copy(logits[w*64:w*64+64], negInf64[:]) // a block copy: most words of a tight mask
+		if w*64+64 <= n && bits.OnesCount64(word) < 32 {
+			// Mostly masked: one block copy, the few allowed put back.
+			row := logits[w*64 : w*64+64]
+			var keep [64]float32
+			for b := word; b != 0; b &= b - 1 {
+				i := bits.TrailingZeros64(b)
+				keep[i] = row[i]
+			}
+			copy(row, negInf64[:])
+			for b := word; b != 0; b &= b - 1 {
+				i := bits.TrailingZeros64(b)
+				row[i] = keep[i]
+			}
 			continue
 		}
 		for z := ^word; z != 0; z &= z - 1 {
