@@ -33,7 +33,7 @@ func envOptions() []Option {
 const (
 	cascSet     = 6        // int32 per query set (CASC_SET)
 	cascTile    = 4096     // tile rows × head size: 16 KiB of F16 K and V
-	cascStates  = 32 << 10 // shared bytes for the query states
+	cascStates  = 96 << 10 // shared bytes for a set's query states (default; sm_80 allows 163 KiB a block)
 	cascSplitAt = 256      // positions per split of a set's range (default)
 	cascMaxZ    = 32       // splits at most
 )
@@ -58,8 +58,9 @@ type cascKey struct {
 // that lies below every one of the group's tokens (a token's own position
 // is never in a shared block). Nil when no group shares a block: the
 // plain kernel is the same work. With a window, a sequence joins only
-// while its window still covers position 0. splitAt is positions per split.
-func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt int) *cascade {
+// while its window still covers position 0. splitAt is positions per
+// split, states the shared bytes for a set's query states.
+func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt, states int) *cascade {
 	type seqInfo struct {
 		toks   []int32
 		minPos int32
@@ -92,8 +93,8 @@ func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt int) *cascade {
 	}
 	c := &cascade{tile: max(1, min(64, cascTile/a.HeadDim))}
 	group := a.Heads / a.KVHeads
-	perSet := max(1, cascStates/(4*(a.HeadDim+2))/group) // tokens per set
-	prefix := make([]int, len(seqs))                     // shared positions per sequence
+	perSet := max(1, states/(4*(a.HeadDim+2))/group) // tokens per set
+	prefix := make([]int, len(seqs))                 // shared positions per sequence
 	add := func(lo, hi, seq int, toks []int32, kind int32) {
 		for len(toks) > 0 {
 			n := min(len(toks), perSet)
@@ -168,7 +169,7 @@ func (b *Backend) plan(bt *backend.Batch, a backend.Attn, bs int) *cascade {
 	k := cascKey{bt, a.Window, a.Heads, a.KVHeads, a.HeadDim}
 	c, ok := b.plans[k]
 	if !ok {
-		c = planCascade(bt, a, bs, b.cascSplit)
+		c = planCascade(bt, a, bs, b.cascSplit, b.cascStates)
 		b.plans[k] = c
 	}
 	return c

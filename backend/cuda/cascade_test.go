@@ -29,7 +29,8 @@ type cascCase struct {
 	sinks              bool
 	splitAt            int // positions per split (> 1 split: 2Z slots)
 	lone               int // sequences of their own in the batch
-	reads              int // prefix reads: sets of at most 32 KiB of query states
+	states             int // shared bytes for a set's query states (0: the default)
+	reads              int // prefix reads: one per set
 }
 
 // TestCascadeAttention: N samples forked from one prompt decode with
@@ -42,7 +43,10 @@ func TestCascadeAttention(t *testing.T) {
 		{name: "N=4, splits, sinks, softcap", heads: 4, kvHeads: 2, hd: 32, n: 4, prompt: 37, bs: 8, splitAt: 8, sinks: true, softcap: 20, reads: 1},
 		{name: "N=3 and two lone, window", heads: 4, kvHeads: 4, hd: 16, n: 3, prompt: 12, bs: 4, window: 40, splitAt: 5, lone: 2, reads: 1},
 		// 32 KiB hold 31 query states of 258 floats: 7 samples of 4 heads.
-		{name: "N=16, hd 256, GQA 4: sets of 7", heads: 8, kvHeads: 2, hd: 256, n: 16, prompt: 9, bs: 4, splitAt: 256, reads: 3},
+		{name: "N=16, hd 256, GQA 4: sets of 7", heads: 8, kvHeads: 2, hd: 256, n: 16, prompt: 9, bs: 4, splitAt: 256,
+			states: 32 << 10, reads: 3},
+		// The default 96 KiB: one set, over 48 KiB of dynamic shared memory.
+		{name: "N=16, hd 256, GQA 4: one set", heads: 8, kvHeads: 2, hd: 256, n: 16, prompt: 9, bs: 4, splitAt: 256, reads: 1},
 	} {
 		for _, rev := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, reverse %v", c.name, rev), func(t *testing.T) {
@@ -58,6 +62,9 @@ func TestCascadeAttention(t *testing.T) {
 func testCascade(t *testing.T, c cascCase) {
 	p := newPair(t, 11)
 	p.g.cascSplit = c.splitAt
+	if c.states > 0 {
+		p.g.cascStates = c.states
+	}
 	kvd := c.kvHeads * c.hd
 	nseq := c.n + c.lone
 	per := (c.prompt+8)/c.bs + 1

@@ -37,10 +37,11 @@ type Backend struct {
 	batch  *backend.Batch
 	tabs   batchDev
 
-	noCascade bool                 // WithCascade(false)
-	perExpert bool                 // MoE products one launch per expert (tests)
-	cascSplit int                  // positions per split of a cascade set
-	plans     map[cascKey]*cascade // this forward's cascade plans
+	noCascade  bool                 // WithCascade(false)
+	perExpert  bool                 // MoE products one launch per expert (tests)
+	cascSplit  int                  // positions per split of a cascade set
+	cascStates int                  // shared bytes for a cascade set's query states
+	plans      map[cascKey]*cascade // this forward's cascade plans
 }
 
 type upload struct {
@@ -80,7 +81,7 @@ func New(open func() (Driver, error), opts ...Option) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{t: t, d: d, name: name, up32: map[*int32]upload{}, consts: map[*float32]DevPtr{},
-		cascSplit: cascSplitAt, plans: map[cascKey]*cascade{}}
+		cascSplit: cascSplitAt, cascStates: cascStates, plans: map[cascKey]*cascade{}}
 	b.ar.d = d
 	for _, o := range opts {
 		o(b)

@@ -48,7 +48,7 @@ func TestPlanCascade(t *testing.T) {
 			at := a
 			at.Window = c.window
 			bt := &backend.Batch{Tokens: make([]int32, len(c.pos)), Pos: c.pos, Seq: seq, Blocks: c.tables}
-			p := planCascade(bt, at, bs, 256)
+			p := planCascade(bt, at, bs, 256, cascStates)
 			if c.sets == nil {
 				require.Nil(t, p)
 				return
@@ -101,7 +101,7 @@ func FuzzPlanCascade(f *testing.F) {
 			bt.Tokens, bt.Pos, bt.Seq = append(bt.Tokens, 0), append(bt.Pos, pos), append(bt.Seq, int32(s))
 		}
 		a := backend.Attn{Heads: 4, KVHeads: 2, HeadDim: 8, Window: int(window)}
-		p := planCascade(bt, a, int(bs), 3)
+		p := planCascade(bt, a, int(bs), 3, 1<<10) // sets of at most 3 tokens
 		if p == nil {
 			return
 		}
