@@ -298,8 +298,8 @@ func runPytest(t *testing.T, py string, s *served, file, model string) {
 
 // TestOpenAIPythonTools runs testdata/openai_tools_test.py (tool calls
 // through the official client) on stories260K with its fallback template,
-// with Qwen 2.5's template by --chat-template, and on the default model
-// (SmolLM2) when it is cached.
+// with Qwen 2.5's and Llama 3.1's templates by --chat-template, and on the
+// default model (SmolLM2) when it is cached.
 func TestOpenAIPythonTools(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped in -short mode")
@@ -314,14 +314,17 @@ func TestOpenAIPythonTools(t *testing.T) {
 	t.Run("stories260K", func(t *testing.T) {
 		runPytest(t, py, startServe(t, "--api-key", "test-key"), "testdata/openai_tools_test.py", "stories260K")
 	})
-	t.Run("stories260K with Qwen2.5's template", func(t *testing.T) {
-		tmpl := "../../shared/testdata/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja"
-		if _, err := os.Stat(tmpl); err != nil {
-			t.Skipf("%v (../shared is absent)", err)
-		}
-		s := startServe(t, "--api-key", "test-key", "--chat-template", tmpl)
-		runPytest(t, py, s, "testdata/openai_tools_test.py", "stories260K")
-	})
+	// Hermes calls (Qwen 2.5) and Llama 3.1's JSON calls, by --chat-template.
+	for _, name := range []string{"Qwen-Qwen2.5-7B-Instruct", "meta-llama-Llama-3.1-8B-Instruct"} {
+		t.Run("stories260K with "+name, func(t *testing.T) {
+			tmpl := "../../shared/testdata/chat-templates/" + name + ".jinja"
+			if _, err := os.Stat(tmpl); err != nil {
+				t.Skipf("%v (../shared is absent)", err)
+			}
+			s := startServe(t, "--api-key", "test-key", "--chat-template", tmpl)
+			runPytest(t, py, s, "testdata/openai_tools_test.py", "stories260K")
+		})
+	}
 	t.Run("SmolLM2", func(t *testing.T) {
 		smol := filepath.Join(testmodels.CacheDir(), "SmolLM2-135M-Instruct.Q4_1.gguf")
 		if _, err := os.Stat(smol); err != nil {
