@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/grammar"
 	"github.com/tscale/engine/engine/sample"
+	"github.com/tscale/engine/internal/testmodels"
 	"github.com/tscale/engine/model/tokenizer"
 )
 
@@ -40,9 +43,26 @@ func constraintGrammars(t *testing.T) map[string]*grammar.Grammar {
 
 // TestConstraintSamples: every sample of a constrained request, greedy and
 // sampled, matches the grammar and ends with a stop; its logprobs are those
-// of the masked distribution (finite, so never a masked-out token).
+// of the masked distribution (finite, so never a masked-out token). On
+// stories260K, and without -short on SmolLM2 (49k vocabulary) too.
 func TestConstraintSamples(t *testing.T) {
-	e := openStoriesExt(t)
+	t.Run("stories260K", func(t *testing.T) { constraintSamples(t, openStoriesExt(t)) })
+	t.Run("smollm2", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("SmolLM2: not under -short")
+		}
+		p := filepath.Join(testmodels.CacheDir(), "SmolLM2-135M-Instruct.Q4_1.gguf")
+		if _, err := os.Stat(p); err != nil {
+			t.Skip("run scripts/fetch-model.sh smollm2-135m-instruct")
+		}
+		e, err := engine.Open(p, engine.WithContext(512))
+		require.NoError(t, err)
+		defer e.Close()
+		constraintSamples(t, e)
+	})
+}
+
+func constraintSamples(t *testing.T, e *engine.Engine) {
 	v := grammar.VocabFor(e.Tokenizer())
 	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
 	for name, g := range constraintGrammars(t) {
@@ -63,6 +83,50 @@ func TestConstraintSamples(t *testing.T) {
 			}
 		}
 	}
+}
+
+// failing fails its Mask after three tokens.
+type failing struct{}
+
+type failingState struct{ n int }
+
+var errFail = errors.New("no way on")
+
+func (failing) Start() engine.ConstraintState { return &failingState{} }
+
+func (f *failingState) Mask([]float32) error {
+	if f.n == 3 {
+		return errFail
+	}
+	return nil
+}
+
+func (f *failingState) Accept(int32) error            { f.n++; return nil }
+func (f *failingState) Clone() engine.ConstraintState { c := *f; return &c }
+
+// TestConstraintError: a sample whose constraint fails ends with
+// FinishError and that error, after the tokens it had.
+func TestConstraintError(t *testing.T) {
+	e := openStoriesExt(t)
+	prompt := e.Tokenizer().Encode("Once upon a time", tokenizer.AddSpecial)
+	var errs []error
+	res, err := e.Generate(context.Background(), engine.Request{Prompt: prompt, N: 2, MaxTokens: 20, IgnoreEOG: true,
+		Constraint: failing{}}, func(ev engine.Event) error {
+		if ev.Finish != "" {
+			errs = append(errs, ev.Err)
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, errFail) // Generate returns the first sample error
+	for _, c := range res.Samples {
+		require.Equal(t, engine.FinishError, c.Finish)
+		require.Len(t, c.Tokens, 3)
+	}
+	require.Len(t, errs, 2)
+	for _, err := range errs {
+		require.ErrorIs(t, err, errFail)
+	}
+	require.Zero(t, e.Stats().KV.Used)
 }
 
 // TestConstraintBatchedSame: a constrained request gives the same tokens
