@@ -22,8 +22,9 @@ type Vocab struct {
 	// Trie nodes in preorder, node 0 the root: the byte on the edge into
 	// node i, its depth, the end of its subtree, and the ids whose bytes
 	// end at it (toks[tokAt[i]:tokAt[i+1]]).
-	edge  []byte
-	depth []int32
+	edge   []byte
+	parent []int32
+	depth  []int32
 	end   []int32
 	tokAt []int32
 	toks  []int32
@@ -82,7 +83,7 @@ func NewVocab(pieces []string, eog []int32) *Vocab {
 	sort.SliceStable(ids, func(a, b int) bool { return v.pieces[ids[a]] < v.pieces[ids[b]] })
 	// Sorted strings give the preorder directly: a new node per byte past
 	// the common prefix with the previous string.
-	v.edge, v.depth, v.end = []byte{0}, []int32{0}, []int32{0}
+	v.edge, v.depth, v.end, v.parent = []byte{0}, []int32{0}, []int32{0}, []int32{-1}
 	v.tokAt = []int32{0}
 	path := []int32{0} // node at each depth of the previous string
 	prev := ""
@@ -98,6 +99,7 @@ func NewVocab(pieces []string, eog []int32) *Vocab {
 			v.depth = append(v.depth, int32(d+1))
 			v.end = append(v.end, 0)
 			v.tokAt = append(v.tokAt, int32(len(v.toks)))
+			v.parent = append(v.parent, path[len(path)-1])
 			path = append(path, int32(len(v.edge)-1))
 		}
 		v.toks = append(v.toks, id)
@@ -150,7 +152,8 @@ type maskCache struct {
 }
 
 // mask is a state's allowed ids as a bitset; for a local state, the ids
-// it allows whatever the context, and the ids that depend on it (unsure).
+// it allows whatever the context, and the trie nodes below which the ids
+// depend on it (unsure).
 type mask struct {
 	bits   []uint64
 	unsure []int32
@@ -186,28 +189,37 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 	if l := p.localState(s); l >= 0 && l != s {
 		lm, ok := c.m[l]
 		if !ok {
-			var err error
-			if lm, err = p.walk(v, l); err != nil {
+			lm = &mask{bits: make([]uint64, v.words)}
+			if err := p.walk(v, lm, l, 1, int32(len(v.edge))); err != nil {
 				return nil, err
 			}
 			c.put(l, lm)
 		}
-		bits = append([]uint64(nil), lm.bits...)
-		for _, id := range lm.unsure {
-			t, piece := s, v.pieces[id]
-			for i := 0; i < len(piece) && t >= 0; i++ {
-				t = p.next(t, piece[i])
+		m := &mask{bits: append([]uint64(nil), lm.bits...)}
+		var path []byte
+		for _, i := range lm.unsure {
+			// The real state at node i, then its subtree from there.
+			path = path[:0]
+			for j := i; j > 0; j = v.parent[j] {
+				path = append(path, v.edge[j])
+			}
+			t := s
+			for k := len(path) - 1; k >= 0 && t >= 0; k-- {
+				t = p.next(t, path[k])
 			}
 			if t == overflow {
 				return nil, errOverflow
 			}
 			if t >= 0 {
-				bits[id>>6] |= 1 << (id & 63)
+				if err := p.walk(v, m, t, i+1, v.end[i]); err != nil {
+					return nil, err
+				}
 			}
 		}
+		bits = m.bits
 	} else {
-		m, err := p.walk(v, s)
-		if err != nil {
+		m := &mask{bits: make([]uint64, v.words)}
+		if err := p.walk(v, m, s, 1, int32(len(v.edge))); err != nil {
 			return nil, err
 		}
 		bits = m.bits
@@ -221,17 +233,17 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 	return bits, nil
 }
 
-// walk computes state s's mask over the vocabulary trie, skipping the
-// subtrees that die and taking whole subtrees whose bytes all loop back to
-// the state. In a local state, ids that continue past a return into the
+// walk adds to m the ids allowed from state s in the trie nodes from..to,
+// a run of siblings' subtrees whose parent is reached in state s: it skips
+// the subtrees that die and takes whole subtrees whose bytes all loop back
+// to the state. In a local state, the subtrees below a return into the
 // cut-off context are unsure.
-func (p *prog) walk(v *Vocab, s int32) (*mask, error) {
-	m := &mask{bits: make([]uint64, v.words)}
+func (p *prog) walk(v *Vocab, m *mask, s int32, from, to int32) error {
 	st := make([]int32, 64)
 	st[0] = s
-	n := int32(len(v.edge))
-	for i := int32(1); i < n; {
-		d := v.depth[i]
+	base := v.depth[from] - 1
+	for i := from; i < to; {
+		d := v.depth[i] - base
 		if int(d) >= len(st) {
 			st = append(st, make([]int32, len(st))...)
 		}
@@ -244,7 +256,7 @@ func (p *prog) walk(v *Vocab, s int32) (*mask, error) {
 		}
 		if t < 0 {
 			if t == overflow {
-				return nil, errOverflow
+				return errOverflow
 			}
 			i = v.end[i]
 			continue
@@ -253,7 +265,9 @@ func (p *prog) walk(v *Vocab, s int32) (*mask, error) {
 		last := i + 1
 		switch k := v.desc[i]; {
 		case p.hasCont[t]:
-			m.unsure = append(m.unsure, v.toks[v.tokAt[i+1]:v.tokAt[v.end[i]]]...)
+			if v.end[i] > i+1 {
+				m.unsure = append(m.unsure, i)
+			}
 			last = v.end[i]
 			for _, id := range v.toks[v.tokAt[i]:v.tokAt[i+1]] {
 				m.bits[id>>6] |= 1 << (id & 63)
@@ -270,7 +284,7 @@ func (p *prog) walk(v *Vocab, s int32) (*mask, error) {
 		}
 		i = last
 	}
-	return m, nil
+	return nil
 }
 
 // Constraint returns g as an engine constraint over v's token ids.
