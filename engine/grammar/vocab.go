@@ -25,10 +25,10 @@ type Vocab struct {
 	edge   []byte
 	parent []int32
 	depth  []int32
-	end   []int32
-	tokAt []int32
-	toks  []int32
-	words int // mask length in uint64 words
+	end    []int32
+	tokAt  []int32
+	toks   []int32
+	words  int // mask length in uint64 words
 	// desc[i] >= 0 indexes the bytes on every edge below node i (nodes
 	// with a large enough subtree): a state that loops on all of them
 	// allows the whole subtree at once.
