@@ -127,7 +127,7 @@ func BenchmarkDotMany(b *testing.B) {
 	if os.Getenv("MANY8_ROWS") != "" { // e.g. 32768: past the last-level cache
 		rows, _ = strconv.Atoi(os.Getenv("MANY8_ROWS"))
 	}
-	for _, typ := range []Type{Q4_1, Q8_0, Q5_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K} {
 		w, x := benchData(b, typ, rows)
 		rb := len(w) / rows
 		out := make([]float32, rows)
@@ -170,10 +170,14 @@ func oldMany(typ Type, w []byte, rb int, x []byte, out []float32) {
 	}
 	f := dotQ4_1Many
 	switch typ {
-	case Q8_0:
-		f = dotQ8_0Many
+	case Q4_0:
+		f = dotQ4_0Many
 	case Q5_0:
 		f = dotQ5_0Many
+	case Q5_1:
+		f = dotQ5_1Many
+	case Q8_0:
+		f = dotQ8_0Many
 	}
 	f(benchN/32, len(out), &w[0], rb, &x[0], f16Table, &out[0])
 }
