@@ -99,6 +99,9 @@ func scoresF16x8(q []float32, hd int, rows *[8]*uint16, kT []float32, out []floa
 //go:noescape
 func axpyF16Heads(acc *float64, ws *float32, heads int, v *uint16, hd int)
 
+// hasRun: axpyF16Run keeps its sums in a ZMM register.
+var hasRun = hasF16C && cpu.X86.HasAVX512F
+
 //go:noescape
 func axpyF16Run(acc *float64, sc *float32, sstride, heads int, v *uint16, vstride, hd, count int)
 
@@ -106,7 +109,7 @@ func axpyF16Run(acc *float64, sc *float32, sstride, heads int, v *uint16, vstrid
 // the count rows k in order, ws_k[g] = sc[g*sstride+k], and reports false
 // (having done nothing) where the kernel cannot run.
 func addScaledF16Run(acc []float64, sc []float32, sstride, heads int, v []uint16, vstride, hd, count int) bool {
-	if !hasF16C || hd%8 != 0 || hd == 0 || heads <= 0 || count <= 0 {
+	if !hasRun || hd%8 != 0 || hd == 0 || heads <= 0 || count <= 0 {
 		return false
 	}
 	_ = acc[heads*hd-1]

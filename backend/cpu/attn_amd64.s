@@ -260,56 +260,53 @@ ahdone:
 // func axpyF16Run(acc *float64, sc *float32, sstride, heads int, v *uint16, vstride, hd, count int)
 // axpyF16Heads for count consecutive cached rows (v, v+vstride bytes, ...)
 // in order, the weight of row k for head g at sc + g*sstride bytes + 4k:
-// per element the same operations in the same order as count calls.
+// per element the same operations in the same order as count calls. Per
+// head and eight elements the sum stays in Z0 across the rows (AVX-512).
 TEXT ·axpyF16Run(SB), NOSPLIT, $0-64
 	MOVQ acc+0(FP), DI
 	MOVQ sc+8(FP), R8
 	MOVQ sstride+16(FP), BX
 	MOVQ heads+24(FP), R9
-	MOVQ v+32(FP), SI
 	MOVQ vstride+40(FP), DX
 	MOVQ hd+48(FP), R10
-	MOVQ count+56(FP), CX
 	SHRQ $3, R10
 	JZ   arundone
 	TESTQ R9, R9
 	JLE  arundone
+	MOVQ count+56(FP), CX
 	TESTQ CX, CX
 	JLE  arundone
 
-arunrow:
-	MOVQ DI, R11 // acc of head g
-	MOVQ R8, R12 // weight of head g
-	MOVQ R9, R13
-
 arunhead:
-	VBROADCASTSS (R12), Y1
-	MOVQ SI, R14
+	MOVQ v+32(FP), SI // chunk c of row 0
 	MOVQ R10, R15
 
 arunchunk:
-	VCVTPH2PS    (R14), Y0
-	VMULPS       Y1, Y0, Y4
-	VCVTPS2PD    X4, Y2
-	VEXTRACTF128 $1, Y4, X3
-	VCVTPS2PD    X3, Y3
-	VADDPD       (R11), Y2, Y2
-	VADDPD       32(R11), Y3, Y3
-	VMOVUPD      Y2, (R11)
-	VMOVUPD      Y3, 32(R11)
-	ADDQ         $16, R14
-	ADDQ         $64, R11
-	DECQ         R15
-	JNZ          arunchunk
+	VMOVUPD (DI), Z0
+	MOVQ    SI, R14
+	MOVQ    R8, R12
+	MOVQ    count+56(FP), CX
 
-	ADDQ BX, R12
-	DECQ R13
+arunrow:
+	VCVTPH2PS    (R14), Y1
+	VBROADCASTSS (R12), Y2
+	VMULPS       Y2, Y1, Y1
+	VCVTPS2PD    Y1, Z1
+	VADDPD       Z1, Z0, Z0
+	ADDQ         DX, R14
+	ADDQ         $4, R12
+	DECQ         CX
+	JNZ          arunrow
+
+	VMOVUPD Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    $16, SI
+	DECQ    R15
+	JNZ     arunchunk
+
+	ADDQ BX, R8
+	DECQ R9
 	JNZ  arunhead
-
-	ADDQ $4, R8
-	ADDQ DX, SI
-	DECQ CX
-	JNZ  arunrow
 
 arundone:
 	VZEROUPPER
