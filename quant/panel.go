@@ -213,13 +213,7 @@ func (p *Panel) Mul(w []byte, rowBytes, count int, dst []float32, ld int) {
 		}
 		for tile := 0; tile < tiles; tile++ {
 			panelKern(p.nb, &p.a[tile*p.nb*panelBlock], &buf[0], p.mode, &out)
-			n := min(panelRows, p.rows-tile*panelRows)
-			for g := 0; g < k; g++ {
-				o := dst[tile*panelRows*ld+j0+g:]
-				for i, v := range out[g*panelRows : g*panelRows+n] {
-					o[i*ld] = v
-				}
-			}
+			scatter(dst[tile*panelRows*ld+j0:], ld, &out, min(panelRows, p.rows-tile*panelRows), k)
 		}
 	}
 }
@@ -229,6 +223,24 @@ var decKind = map[Type]int{Q8_0: 0, Q4_0: 1, Q4_1: 2, Q5_0: 3, Q5_1: 4}
 
 // wbufs holds Mul's decoded weight groups.
 var wbufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// scatter writes the kernel's out[g*16+i] to dst[i*ld+g] for the n rows i
+// and k weight rows g.
+func scatter(dst []float32, ld int, out *[panelGroup * panelRows]float32, n, k int) {
+	if k == panelGroup {
+		for i := 0; i < n; i++ {
+			o := (*[panelGroup]float32)(dst[i*ld:])
+			o[0], o[1], o[2], o[3] = out[i], out[panelRows+i], out[2*panelRows+i], out[3*panelRows+i]
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		o := dst[i*ld : i*ld+k]
+		for g := range o {
+			o[g] = out[g*panelRows+i]
+		}
+	}
+}
 
 // decode is the reference for panelDec (the tests compare them): it writes
 // weight row w as slot g of the kernel's weight group: per

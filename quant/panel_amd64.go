@@ -27,7 +27,7 @@ func panelF32(ng int, a, w *byte, acc *[4 * panelRows]float64)
 // for the lane sums; q6 = 0: Q4_K, with its mins term).
 //
 //go:noescape
-func panelKern4(nb int, a, w *byte, q6 int, lanes *[panelGroup][8][panelRows]float32, out *[panelGroup][panelRows]float32)
+func panelKern4(nb int, a, w *byte, q6 int, lanes *[panelGroup][8][panelRows]float32, out *[panelGroup * panelRows]float32)
 
 // transK writes a K-quant super-block's 256 signed values a of one weight
 // row as its groups (t, row, l) from w (stride 128 per t), and its eight

@@ -12,7 +12,7 @@ func panelF32(int, *byte, *byte, *[4 * panelRows]float64) {
 	panic("quant: no panel kernel on this CPU")
 }
 
-func panelKern4(int, *byte, *byte, int, *[panelGroup][8][panelRows]float32, *[panelGroup][panelRows]float32) {
+func panelKern4(int, *byte, *byte, int, *[panelGroup][8][panelRows]float32, *[panelGroup * panelRows]float32) {
 	panic("quant: no panel kernel on this CPU")
 }
 

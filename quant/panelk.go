@@ -134,7 +134,7 @@ func (p *Panel) mulK(w []byte, rowBytes, count int, dst []float32, ld int) {
 	buf := (*bp)[:p.nb*kWBlock]
 	tiles := (p.rows + panelRows - 1) / panelRows
 	var lanes [panelGroup][8][panelRows]float32
-	var out [panelGroup][panelRows]float32
+	var out [panelGroup * panelRows]float32
 	for j0 := 0; j0 < count; j0 += panelGroup {
 		k := min(panelGroup, count-j0)
 		for g := 0; g < panelGroup; g++ {
@@ -143,13 +143,7 @@ func (p *Panel) mulK(w []byte, rowBytes, count int, dst []float32, ld int) {
 		}
 		for tile := 0; tile < tiles; tile++ {
 			panelKern4(p.nb, &p.a[tile*p.nb*kActBlock], &buf[0], p.mode-4, &lanes, &out)
-			n := min(panelRows, p.rows-tile*panelRows)
-			for g := 0; g < k; g++ {
-				o := dst[tile*panelRows*ld+j0+g:]
-				for i, v := range out[g][:n] {
-					o[i*ld] = v
-				}
-			}
+			scatter(dst[tile*panelRows*ld+j0:], ld, &out, min(panelRows, p.rows-tile*panelRows), k)
 		}
 	}
 }
