@@ -15,6 +15,7 @@ const (
 	maxCode   = 1 << 20 // elements of a compiled grammar
 	maxStates = 1 << 16 // matcher states one grammar may discover
 	maxExpand = 1 << 16 // expansions in one step (ambiguous grammars can need exponentially many)
+	maxNodes  = 1 << 22 // stack nodes one grammar may intern
 )
 
 // ErrTooComplex: the grammar, or the states its matcher reached, passed a
@@ -428,6 +429,9 @@ func (p *prog) node(pos, parent int32) int32 {
 		return i
 	}
 	i := int32(len(p.nodes))
+	if i >= maxNodes {
+		p.work = maxExpand + 1 // the step ends in overflow
+	}
 	p.nodes = append(p.nodes, k)
 	p.nodeIx[k] = i
 	return i

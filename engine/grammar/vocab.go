@@ -395,7 +395,7 @@ func (st *cstate) Accept(id int32) error {
 	}
 	if s < 0 {
 		if s == overflow {
-			return fmt.Errorf("%w: over %d matcher states or %d expansions in a step", ErrTooComplex, maxStates, maxExpand)
+			return errOverflow
 		}
 		return fmt.Errorf("token %d (%q) not allowed by the grammar here", id, piece)
 	}
