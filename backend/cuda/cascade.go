@@ -140,7 +140,6 @@ func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt, states int) *ca
 		}
 	}
 	add(0, 0, 0, lone, 1)
-	longest := 0
 	for i, p := range bt.Pos {
 		s := int(bt.Seq[i])
 		lo := prefix[s]
@@ -148,8 +147,8 @@ func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt, states int) *ca
 			lo = max(lo, int(p)-a.Window+1)
 		}
 		add(lo, int(p)+1, s, []int32{int32(i)}, 0)
-		longest = max(longest, int(p)+1-lo)
 	}
+	longest := 0
 	for i := 0; i < len(c.sets); i += cascSet {
 		longest = max(longest, int(c.sets[i+1]-c.sets[i]))
 	}
