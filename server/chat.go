@@ -49,7 +49,7 @@ func chatFormat(format, arch string) string { return chat.Resolve(format, arch) 
 // renderChat turns a chat request into prompt tokens with the served
 // model's formatter; date is the day for harmony's system message.
 func renderChat(ctx context.Context, f *chat.Formatter, tok *tokenizer.Tokenizer, req *chatRequest, date string) (*Chat, *apiError) {
-	c, err := f.Render(ctx, tok, &chat.Request{Messages: req.Messages, Tools: req.Tools, Effort: req.Effort, Date: date})
+	c, err := f.Render(ctx, tok, &chat.Request{Messages: req.Messages, Tools: req.Tools, Effort: req.Effort, Date: date, Call: req.ToolUse.called(req.Tools)})
 	if err != nil {
 		return nil, chatError(err)
 	}

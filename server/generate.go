@@ -35,6 +35,7 @@ type job struct {
 	constraint engine.Constraint
 	tools      *toolUse        // chat with tools (tools.go); nil: none
 	toolFormat toolcall.Format // how the model writes calls
+	prefill    string          // harmony: the reply's start, in the prompt (a forced call's header)
 }
 
 func readBody(r *http.Request) ([]byte, *apiError) {
@@ -650,7 +651,7 @@ func (o *responder) whole(choices []choice, u usage) {
 			c := &choices[i]
 			msg := &chatMessage{Role: "assistant", Content: c.text.String()}
 			if o.j.harmony {
-				h := harmony.Parse(msg.Content)
+				h := harmony.Parse(o.j.prefill + msg.Content)
 				msg.Content, msg.ReasoningContent = h.Content, &h.Reasoning
 				if o.j.parsesCalls() {
 					msg.ToolCalls = o.j.harmonyCalls(h.Messages, 0)
@@ -697,6 +698,7 @@ func (o *responder) startStream(n int) {
 		o.parsers = make([]*harmony.Parser, n)
 		for i := range o.parsers {
 			o.parsers[i] = harmony.NewParser()
+			o.parsers[i].Add(o.j.prefill) // a header: no deltas
 		}
 	}
 	if o.j.parsesCalls() {

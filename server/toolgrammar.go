@@ -21,18 +21,24 @@ func toolGBNF(tools []chat.Tool, u toolUse, f toolcall.Format) (string, *apiErro
 	}
 	src, err := chat.CallGrammar(f, tools, name, u.Parallel)
 	if err != nil {
-		var se *chat.SchemaError
-		if !errors.As(err, &se) {
-			return "", internal("tool call grammar: %v", err)
-		}
-		param := fmt.Sprintf("tools[%d].function.parameters", se.Tool)
-		var ue *grammar.UnsupportedError
-		if errors.As(err, &ue) {
-			return "", newError(http.StatusBadRequest, "invalid_request_error", param, "unsupported_schema", "%v", se.Err)
-		}
-		return "", badParam(param, "%v", se.Err)
+		return "", schemaError(err)
 	}
 	return src, nil
+}
+
+// schemaError is the API error of a tool grammar that cannot be built:
+// 400 naming the tool's parameters, 500 otherwise.
+func schemaError(err error) *apiError {
+	var se *chat.SchemaError
+	if !errors.As(err, &se) {
+		return internal("tool call grammar: %v", err)
+	}
+	param := fmt.Sprintf("tools[%d].function.parameters", se.Tool)
+	var ue *grammar.UnsupportedError
+	if errors.As(err, &ue) {
+		return newError(http.StatusBadRequest, "invalid_request_error", param, "unsupported_schema", "%v", se.Err)
+	}
+	return badParam(param, "%v", se.Err)
 }
 
 // toolConstraint compiles toolGBNF for tok's vocabulary.

@@ -152,6 +152,18 @@ func decodeTools(rawTools, rawChoice json.RawMessage, parallel *bool) ([]chat.To
 	return tools, use, nil
 }
 
+// called is the function every reply must call: the named one, or the
+// only tool with "required"; "" when the model may choose.
+func (u toolUse) called(tools []chat.Tool) string {
+	switch {
+	case u.Choice == choiceFunction:
+		return u.Name
+	case u.Choice == choiceRequired && len(tools) == 1:
+		return tools[0].Name
+	}
+	return ""
+}
+
 func seen(tools []chat.Tool, name string) bool {
 	for _, t := range tools {
 		if t.Name == name {
@@ -357,7 +369,19 @@ func (j *job) useTools(tok *tokenizer.Tokenizer, req *chatRequest, c *chat.Chat)
 		return badParam("tool_choice", "'tool_choice' %q cannot be combined with '%s'", u.Choice, req.Structured.Param)
 	}
 	if c.Harmony {
-		return nil // not enforced in harmony (yet): the reply is parsed as it comes
+		// The call's header is in the prompt (chat.Request.Call): the
+		// reply is held to the arguments. With several tools and
+		// "required" the header cannot be chosen for the model: the reply
+		// is only parsed.
+		if c.Prefill == "" {
+			return nil
+		}
+		cons, err := chat.ArgsConstraint(tok, req.Tools, u.called(req.Tools))
+		if err != nil {
+			return schemaError(err)
+		}
+		j.constraint, j.prefill = cons, c.Prefill
+		return nil
 	}
 	cons, e := toolConstraint(tok, req.Tools, u, c.Tools)
 	if e != nil {

@@ -333,3 +333,53 @@ func TestStreamedToolCalls(t *testing.T) {
 	require.Len(t, whole, 2)
 	require.Equal(t, "get_time", whole[1].Function.Name)
 }
+
+// TestHarmonyForcedCall: in harmony a required call of the one tool (or a
+// named one) opens the call's header in the prompt and holds the reply to
+// the arguments, so the bigram model, which would think and say "Hi!",
+// calls the function with valid arguments; streamed the same.
+func TestHarmonyForcedCall(t *testing.T) {
+	url, _, _ := newHarmonyServer(t)
+	tools := []map[string]any{{"type": "function", "function": map[string]any{"name": "pick",
+		"parameters": map[string]any{"type": "object", "properties": map[string]any{"a": map[string]any{"enum": []string{"x", "yy"}}}, "required": []string{"a"}}}}}
+	req := map[string]any{"model": "bigram-harmony", "temperature": 0, "max_tokens": 300, "tools": tools, "tool_choice": "required",
+		"messages": []map[string]any{{"role": "user", "content": "Hey"}}}
+	code, m, _ := post(t, url+"/v1/chat/completions", mustJSON(req))
+	require.Equal(t, 200, code, "%v", m)
+	c := choices(t, m)[0]
+	require.Equal(t, "tool_calls", c["finish_reason"], "%v", c)
+	msg := c["message"].(map[string]any)
+	calls := msg["tool_calls"].([]any)
+	require.Len(t, calls, 1)
+	fn := calls[0].(map[string]any)["function"].(map[string]any)
+	require.Equal(t, "pick", fn["name"])
+	var args map[string]any
+	require.NoError(t, json.Unmarshal([]byte(fn["arguments"].(string)), &args))
+	require.Contains(t, []any{"x", "yy"}, args["a"])
+	require.Equal(t, "", msg["content"])
+
+	req["stream"] = true
+	_, st := streamPost(t, url+"/v1/chat/completions", mustJSON(req))
+	var got []any
+	var finish any
+	for _, ev := range st.events[1:] {
+		c := choices(t, ev)[0]
+		if d, ok := c["delta"].(map[string]any)["tool_calls"].([]any); ok {
+			got = append(got, d...)
+		}
+		if c["finish_reason"] != nil {
+			finish = c["finish_reason"]
+		}
+	}
+	require.Equal(t, "tool_calls", finish)
+	require.Len(t, got, 1)
+	require.Equal(t, fn, got[0].(map[string]any)["function"])
+
+	// Auto: the bigram model does not call; its reply as usual.
+	req["stream"], req["tool_choice"], req["presence_penalty"], req["max_tokens"] = false, "auto", 2, 40
+	_, m, _ = post(t, url+"/v1/chat/completions", mustJSON(req))
+	c = choices(t, m)[0]
+	require.Equal(t, "stop", c["finish_reason"], "%v", c)
+	require.NotContains(t, c["message"], "tool_calls")
+	require.Equal(t, " Hi!", c["message"].(map[string]any)["content"])
+}

@@ -57,6 +57,10 @@ type Request struct {
 	Tools    []Tool
 	Effort   string // reasoning effort; "" = the format's default
 	Date     string // YYYY-MM-DD for harmony's system message; "" = today (UTC)
+	// Call, in harmony, opens the assistant's call of this function in
+	// the prompt, so that the reply is its arguments (Chat.Prefill); other
+	// formats ignore it (CallGrammar holds their replies to a call).
+	Call string
 }
 
 // Chat is a rendered conversation.
@@ -66,6 +70,7 @@ type Chat struct {
 	Stops   []int32 // tokens that end the reply besides the model's end-of-generation ones
 	Harmony bool    // the reply comes in harmony channels (parse it with harmony.Parser)
 	Tools   toolcall.Format
+	Prefill string // the reply's start, already in the prompt (Request.Call): parse Prefill + reply
 }
 
 // Error kinds.
@@ -167,7 +172,17 @@ func (f *Formatter) Render(ctx context.Context, tok *tokenizer.Tokenizer, req *R
 		if err != nil {
 			return nil, err
 		}
-		return &Chat{Prompt: ids, Text: text, Stops: []int32{f.harmony[harmony.Return], f.harmony[harmony.Call]}, Harmony: true, Tools: f.tools}, nil
+		c := &Chat{Prompt: ids, Text: text, Stops: []int32{f.harmony[harmony.Return], f.harmony[harmony.Call]}, Harmony: true, Tools: f.tools}
+		if req.Call != "" {
+			if !validName(req.Call) {
+				return nil, badInput("tool_choice", "function name %q: use letters, digits, _ and -", req.Call)
+			}
+			p := harmonyCallHeader(req.Call)
+			c.Prompt = f.harmony.encode(c.Prompt, tok, p)
+			c.Prefill = p.String()
+			c.Text += c.Prefill
+		}
+		return c, nil
 	}
 	var vars []string
 	if req.Effort != "" {

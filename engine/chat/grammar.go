@@ -84,6 +84,23 @@ func CallConstraint(tok *tokenizer.Tokenizer, f toolcall.Format, tools []Tool, n
 	return g.Constraint(grammar.VocabFor(tok)), nil
 }
 
+// ArgsConstraint holds a reply to the arguments of the tool named name:
+// what its parameters schema admits (as in CallGrammar), for a call whose
+// header is already written (harmony's Request.Call).
+func ArgsConstraint(tok *tokenizer.Tokenizer, tools []Tool, name string) (engine.Constraint, error) {
+	for i, t := range tools {
+		if t.Name != name {
+			continue
+		}
+		g, err := grammar.JSONSchema(closed(t.Parameters))
+		if err != nil {
+			return nil, &SchemaError{i, err}
+		}
+		return g.Constraint(grammar.VocabFor(tok)), nil
+	}
+	return nil, fmt.Errorf("chat: no tool named %q", name)
+}
+
 // validName: names go into the grammar's string literals unescaped.
 func validName(s string) bool {
 	if s == "" || len(s) > 64 {

@@ -249,3 +249,10 @@ func HarmonyTokens(tok *tokenizer.Tokenizer, p harmony.Prompt) ([]int32, error) 
 	}
 	return ids.encode(nil, tok, p), nil
 }
+
+// harmonyCallHeader opens an assistant's call of function name as gpt-oss
+// writes it: the commentary channel to=functions.NAME, JSON content.
+func harmonyCallHeader(name string) harmony.Prompt {
+	return harmony.Prompt{{Text: harmony.Channel, Special: true}, {Text: "commentary to=functions." + name + " "},
+		{Text: harmony.Constrain, Special: true}, {Text: "json"}, {Text: harmony.MessageT, Special: true}}
+}
