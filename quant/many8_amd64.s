@@ -585,3 +585,30 @@ m51aloop:
 	DECQ CX
 	JNZ  m51aloop
 	NEXT8(m51agroup)
+
+// func lanesAddRow(nb int, d *float32, acc *int32, sums *[8]float32)
+// For k < nb: sums[l] += float32(d[k] * float32(acc[8k+l])), l < 8 (one
+// row's kLanes.add calls in their order).
+TEXT ·lanesAddRow(SB), NOSPLIT, $0-32
+	MOVQ    nb+0(FP), CX
+	MOVQ    d+8(FP), SI
+	MOVQ    acc+16(FP), DI
+	MOVQ    sums+24(FP), DX
+	VMOVUPS (DX), Y0
+	TESTQ   CX, CX
+	JLE     larstore
+
+larloop:
+	VCVTDQ2PS    (DI), Y1
+	VBROADCASTSS (SI), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $4, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          larloop
+
+larstore:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET

@@ -2,6 +2,11 @@
 
 package quant
 
+// lanesAddRow does kLanes.add(d[k], acc[8k:8k+8]) for k < nb, in order.
+//
+//go:noescape
+func lanesAddRow(nb int, d *float32, acc *int32, sums *[8]float32)
+
 // manyK is DotMany for Q4_K and Q6_K rows of at most chunkK super-blocks
 // (Gemma 3's are 4 and 8): the row loop of dotK4 / dotQ6_KAVX2 with the
 // activation side (scales, the block-sum pairs the Q4_K mins multiply)
@@ -25,6 +30,7 @@ func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool
 	var sc [4 * chunkK]uint64
 	var mins [chunkK]int32
 	var acc [8 * chunkK]int32
+	var d [chunkK]float32
 	for r := range out {
 		row := w[r*rowBytes:]
 		var lanes kLanes
@@ -36,8 +42,9 @@ func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool
 			}
 			lanesQ6_K(nb, &row[0], &x[0], &sc[0], &acc[0])
 			for k := 0; k < nb; k++ {
-				lanes.add(half(row[k*210+208:])*yd[k], (*[8]int32)(acc[8*k:]))
+				d[k] = half(row[k*210+208:]) * yd[k]
 			}
+			lanesAddRow(nb, &d[0], &acc[0], &lanes.sums)
 			out[r] = lanes.total(0)
 			continue
 		}
@@ -58,9 +65,10 @@ func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool
 		var sumf float32
 		for k := 0; k < nb; k++ {
 			b := row[k*144:]
-			lanes.add(half(b[0:])*yd[k], (*[8]int32)(acc[8*k:]))
+			d[k] = half(b[0:]) * yd[k]
 			sumf -= float32(half(b[2:]) * yd[k] * float32(mins[k]))
 		}
+		lanesAddRow(nb, &d[0], &acc[0], &lanes.sums)
 		out[r] = lanes.total(sumf)
 	}
 	return true
