@@ -41,15 +41,34 @@ func schemaError(err error) *apiError {
 	return badParam(param, "%v", se.Err)
 }
 
-// toolConstraint compiles toolGBNF for tok's vocabulary.
+// toolConstraint is toolGBNF bound to tok's vocabulary, through the
+// structured-output cache: a client that sends the same tools every turn
+// reuses the compiled grammar and its masks.
 func toolConstraint(tok *tokenizer.Tokenizer, tools []chat.Tool, u toolUse, f toolcall.Format) (engine.Constraint, *apiError) {
 	src, e := toolGBNF(tools, u, f)
 	if e != nil {
 		return nil, e
 	}
-	g, err := grammar.ParseGBNF(src)
+	g, err := grammars.get(kindGrammar, src)
 	if err != nil {
 		return nil, internal("tool call grammar: %v", err)
 	}
-	return g.Constraint(grammar.VocabFor(tok)), nil
+	return (&structured{Kind: kindGrammar, Text: src, Param: "tool_choice", Grammar: g}).constraint(tok)
+}
+
+// argsConstraint holds a reply to the arguments of the tool named name
+// (harmony, whose call header is in the prompt), through the cache.
+func argsConstraint(tok *tokenizer.Tokenizer, tools []chat.Tool, name string) (engine.Constraint, *apiError) {
+	for i, t := range tools {
+		if t.Name != name {
+			continue
+		}
+		schema := string(chat.ArgsSchema(t))
+		g, err := grammars.get(kindJSONSchema, schema)
+		if err != nil {
+			return nil, schemaError(&chat.SchemaError{Tool: i, Err: err})
+		}
+		return (&structured{Kind: kindJSONSchema, Text: schema, Param: fmt.Sprintf("tools[%d].function.parameters", i), Grammar: g}).constraint(tok)
+	}
+	return nil, internal("no tool named %q", name)
 }

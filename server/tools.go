@@ -376,9 +376,9 @@ func (j *job) useTools(tok *tokenizer.Tokenizer, req *chatRequest, c *chat.Chat)
 		if c.Prefill == "" {
 			return nil
 		}
-		cons, err := chat.ArgsConstraint(tok, req.Tools, u.called(req.Tools))
-		if err != nil {
-			return schemaError(err)
+		cons, e := argsConstraint(tok, req.Tools, u.called(req.Tools))
+		if e != nil {
+			return e
 		}
 		j.constraint, j.prefill = cons, c.Prefill
 		return nil

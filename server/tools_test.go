@@ -383,3 +383,21 @@ func TestHarmonyForcedCall(t *testing.T) {
 	require.NotContains(t, c["message"], "tool_calls")
 	require.Equal(t, " Hi!", c["message"].(map[string]any)["content"])
 }
+
+// TestToolConstraintCached: the same tools compile once; the constraint
+// (and the masks it has built) is reused.
+func TestToolConstraintCached(t *testing.T) {
+	e := openEngine(t)
+	tools := []chat.Tool{{Name: "cached_tool", Parameters: json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"}}}`)}}
+	u := toolUse{Choice: choiceRequired}
+	a, ae := toolConstraint(e.Tokenizer(), tools, u, toolcall.Hermes)
+	require.Nil(t, ae)
+	b, ae := toolConstraint(e.Tokenizer(), tools, u, toolcall.Hermes)
+	require.Nil(t, ae)
+	require.Same(t, a, b)
+	c, ae := argsConstraint(e.Tokenizer(), tools, "cached_tool")
+	require.Nil(t, ae)
+	d, ae := argsConstraint(e.Tokenizer(), tools, "cached_tool")
+	require.Nil(t, ae)
+	require.Same(t, c, d)
+}

@@ -92,7 +92,7 @@ func ArgsConstraint(tok *tokenizer.Tokenizer, tools []Tool, name string) (engine
 		if t.Name != name {
 			continue
 		}
-		g, err := grammar.JSONSchema(closed(t.Parameters))
+		g, err := grammar.JSONSchema(ArgsSchema(t))
 		if err != nil {
 			return nil, &SchemaError{i, err}
 		}
@@ -113,6 +113,10 @@ func validName(s string) bool {
 	}
 	return true
 }
+
+// ArgsSchema is the JSON Schema the call grammars hold t's arguments to:
+// its parameters, closed (below).
+func ArgsSchema(t Tool) json.RawMessage { return closed(t.Parameters) }
 
 // closed is a tool's parameters schema with "additionalProperties": false
 // at the top when it does not say, as llama.cpp's grammars take it: a
