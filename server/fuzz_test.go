@@ -110,6 +110,7 @@ var fuzzSeeds = []string{
 	`{"model":"m","prompt":"a","regex":"(ab|c){2,5}[^x]?\\d","guided_json":null}`,
 	`{"model":"m","prompt":"a","guided_json":"{\"type\":\"boolean\"}","guided_grammar":5}`,
 	`{"model":"m","prompt":"a","guided_regex":"(","echo":true}`,
+	`{"model":"m","prompt":"a","guided_choice":["a","(b)",""],"logprobs":2,"echo":true}`,
 }
 
 // checkStructured: an accepted constraint is compiled and names its field.

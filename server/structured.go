@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -22,13 +23,14 @@ import (
 //	"grammar": "root ::= ..."                              (llama.cpp's GBNF, llama-server's field)
 //	"regex": "[0-9]{3}"                                    (RE2 syntax; the whole output matches)
 //	"guided_json", "guided_grammar", "guided_regex"        (vLLM's names for the same)
+//	"guided_choice": ["yes", "no"]                         (vLLM: exactly one of the strings)
 //
 // The schema is enforced whether or not "strict" is set: a constraint that
 // only sometimes holds would still need a validator on the client. Keywords
 // the compiler cannot enforce are a 400 naming them, not silently ignored.
 
 // structuredFields are the request fields read by rawStructured.
-var structuredFields = []string{"response_format", "grammar", "regex", "guided_json", "guided_grammar", "guided_regex"}
+var structuredFields = []string{"response_format", "grammar", "regex", "guided_json", "guided_grammar", "guided_regex", "guided_choice"}
 
 // rawStructured holds the constraint fields as sent. They stay raw so that
 // a wrong type is reported here, with the field's own name.
@@ -39,6 +41,7 @@ type rawStructured struct {
 	GuidedJSON     json.RawMessage `json:"guided_json"`
 	GuidedGrammar  json.RawMessage `json:"guided_grammar"`
 	GuidedRegex    json.RawMessage `json:"guided_regex"`
+	GuidedChoice   json.RawMessage `json:"guided_choice"`
 }
 
 // Constraint kinds, also the cache's key prefixes.
@@ -77,6 +80,7 @@ func (r *rawStructured) decode() (*structured, *apiError) {
 		{"guided_json", r.GuidedJSON, kindJSONSchema},
 		{"guided_grammar", r.GuidedGrammar, kindGrammar},
 		{"guided_regex", r.GuidedRegex, kindRegex},
+		{"guided_choice", r.GuidedChoice, kindRegex},
 	} {
 		if len(f.raw) == 0 || string(f.raw) == "null" {
 			continue
@@ -88,6 +92,8 @@ func (r *rawStructured) decode() (*structured, *apiError) {
 			s, e = decodeResponseFormat(f.raw)
 		case f.kind == kindJSONSchema:
 			s, e = decodeGuidedJSON(f.raw)
+		case f.name == "guided_choice":
+			s, e = decodeGuidedChoice(f.raw)
 		default:
 			var text string
 			if json.Unmarshal(f.raw, &text) != nil {
@@ -176,6 +182,19 @@ func decodeGuidedJSON(raw json.RawMessage) (*structured, *apiError) {
 		return nil, e
 	}
 	return &structured{Kind: kindJSONSchema, Text: s, Param: "guided_json"}, nil
+}
+
+// decodeGuidedChoice turns vLLM's guided_choice, a list of strings, into
+// the regex that matches exactly one of them.
+func decodeGuidedChoice(raw json.RawMessage) (*structured, *apiError) {
+	var list []string
+	if json.Unmarshal(raw, &list) != nil || len(list) == 0 {
+		return nil, badParam("guided_choice", "'guided_choice' must be a non-empty array of strings")
+	}
+	for i, c := range list {
+		list[i] = regexp.QuoteMeta(c)
+	}
+	return &structured{Kind: kindRegex, Text: strings.Join(list, "|"), Param: "guided_choice"}, nil
 }
 
 // compactObject checks that raw is a JSON object and returns it compact,

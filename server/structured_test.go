@@ -69,6 +69,7 @@ func TestDecodeStructured(t *testing.T) {
 		{"guided_json string", `"guided_json":"{\"type\": \"boolean\"}"`, kindJSONSchema, `{"type":"boolean"}`},
 		{"guided_grammar", `"guided_grammar":"root ::= [ab]"`, kindGrammar, `root ::= [ab]`},
 		{"guided_regex", `"guided_regex":"x|y"`, kindRegex, `x|y`},
+		{"guided_choice", `"guided_choice":["a.b","c|d",""]`, kindRegex, `a\.b|c\|d|`},
 		{"text beside a grammar", `"response_format":{"type":"text"},"regex":"x"`, kindRegex, `x`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -120,6 +121,8 @@ func TestDecodeStructuredErrors(t *testing.T) {
 		{"empty GBNF", `"grammar":"  "`, "grammar", "invalid_value", "empty"},
 		{"bad regex", `"regex":"(a"`, "regex", "invalid_value", "regular expression"},
 		{"guided_json not a schema", `"guided_json":"x"`, "guided_json", "invalid_value", "JSON Schema"},
+		{"guided_choice empty", `"guided_choice":[]`, "guided_choice", "invalid_value", "non-empty"},
+		{"guided_choice not strings", `"guided_choice":[1]`, "guided_choice", "invalid_value", "strings"},
 		{"two constraints", `"response_format":{"type":"json_object"},"regex":"a"`, "regex", "invalid_value", "response_format"},
 		{"grammar and guided_grammar", `"grammar":"root ::= \"a\"","guided_grammar":"root ::= \"a\""`, "guided_grammar", "invalid_value", "grammar"},
 	} {
@@ -294,6 +297,21 @@ name ::= [A-Z] [a-z]{1,6}`
 				}
 			}
 		})
+	}
+}
+
+// TestGuidedChoice: every output is one of the choices, exactly.
+func TestGuidedChoice(t *testing.T) {
+	ts, _, _ := newTestServer(t, Config{})
+	list := []string{"The cat sat.", "A dog ran!", "Birds (fly) *high*", "A dog"}
+	for seed := range 4 {
+		code, m, _ := post(t, ts.URL+"/v1/completions", structuredBody(false, 4, seed, `"guided_choice":`+mustJSON(list)))
+		require.Equal(t, 200, code, "%v", m)
+		got, finish := texts(t, m, nil, 4)
+		for i, s := range got {
+			require.Equal(t, "stop", finish[i])
+			require.Contains(t, list, s)
+		}
 	}
 }
 
