@@ -1,10 +1,12 @@
 package grammar
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -237,15 +239,18 @@ func (b *builder) compile(root string) (*prog, error) {
 	p := &prog{root: r, alts: make([][]int32, len(b.rules))}
 	for i, alts := range b.rules {
 		named := b.names[i] == "" || b.names[i][0] != 0
+		p.ruleAt = append(p.ruleAt, int32(len(p.code)))
 		for _, a := range alts {
 			p.alts[i] = append(p.alts[i], int32(len(p.code)))
 			p.code = append(p.code, a...)
 			p.code = append(p.code, elem{ref: refEnd})
 			for range len(a) + 1 {
 				p.named = append(p.named, named)
+				p.rule = append(p.rule, int32(i))
 			}
 		}
 	}
+	p.ruleAt = append(p.ruleAt, int32(len(p.code)))
 	p.init()
 	return p, nil
 }
@@ -342,7 +347,9 @@ func (b *builder) leftRecursion() error {
 // computed once, so matching turns into a lazily built DFA.
 type prog struct {
 	code  []elem
-	named []bool // per position: in a rule the source named (not a group or repetition)
+	named  []bool  // per position: in a rule the source named (not a group or repetition)
+	rule   []int32 // per position: its rule
+	ruleAt []int32 // per rule: its first position (and one past the last rule)
 	alts  [][]int32
 	root  int32
 
@@ -401,6 +408,66 @@ func (p *prog) localState(s int32) int32 {
 	l := p.intern()
 	p.local[s] = l
 	return l
+}
+
+// maxSig bounds a local state's signature: states whose reachable rules
+// are larger are not shared between grammars.
+const maxSig = 64 << 10
+
+// signature describes local state l independently of rule numbering and
+// state ids: per stack, its frames as (rule, offset) and the code of every
+// rule reachable from them, rules numbered in the order met; the stacks'
+// descriptions sorted. Two local states with the same signature allow the
+// same tokens (their walks take the same steps), in any grammar. "" when
+// too large. p.mu held.
+func (p *prog) signature(l int32) string {
+	var parts []string
+	total := 0
+	for _, id := range p.states[l] {
+		var b []byte
+		num := map[int32]int32{}
+		var queue []int32
+		ref := func(r int32) int32 {
+			n, ok := num[r]
+			if !ok {
+				n = int32(len(queue))
+				num[r] = n
+				queue = append(queue, r)
+			}
+			return n
+		}
+		for ; id != 0 && id != cont; id = p.nodes[id].parent {
+			pos := p.nodes[id].pos
+			r := p.rule[pos]
+			b = binary.LittleEndian.AppendUint32(append(b, 'F'), uint32(ref(r)))
+			b = binary.LittleEndian.AppendUint32(b, uint32(pos-p.ruleAt[r]))
+		}
+		b = append(b, 'B'+byte(id)) // B: the stack's bottom, C: cut
+		for i := 0; i < len(queue); i++ {
+			r := queue[i]
+			b = append(b, 'R')
+			for _, e := range p.code[p.ruleAt[r]:p.ruleAt[r+1]] {
+				switch e.ref {
+				case refEnd:
+					b = append(b, 'E')
+				case refSet:
+					b = append(b, 'S')
+					for _, w := range e.set {
+						b = binary.LittleEndian.AppendUint64(b, w)
+					}
+				default:
+					b = binary.LittleEndian.AppendUint32(append(b, 'r'), uint32(ref(e.ref)))
+				}
+			}
+			if total+len(b) > maxSig {
+				return ""
+			}
+		}
+		total += len(b)
+		parts = append(parts, string(b))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "|")
 }
 
 // State ids besides real states.

@@ -170,6 +170,56 @@ func (c *maskCache) put(s int32, m *mask) {
 	c.order = append(c.order, s)
 }
 
+// shared holds local masks by signature across grammars: the inside of a
+// JSON string, say, is walked once per vocabulary, not once per schema.
+// Masks are never modified once made.
+var shared = &sharedMasks{m: map[sharedKey]*mask{}}
+
+const sharedBytes = 64 << 20
+
+type sharedKey struct {
+	v   *Vocab
+	sig string
+}
+
+type sharedMasks struct {
+	mu    sync.Mutex
+	m     map[sharedKey]*mask
+	order []sharedKey
+	bytes int
+}
+
+func (s *sharedMasks) get(v *Vocab, sig string) *mask {
+	if sig == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[sharedKey{v, sig}]
+}
+
+func (s *sharedMasks) put(v *Vocab, sig string, m *mask) {
+	if sig == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := sharedKey{v, sig}
+	if _, ok := s.m[k]; ok {
+		return
+	}
+	size := func(k sharedKey, m *mask) int { return 8*len(m.bits) + 4*len(m.unsure) + len(k.sig) }
+	for s.bytes > sharedBytes && len(s.order) > 0 {
+		old := s.order[0]
+		s.order = s.order[1:]
+		s.bytes -= size(old, s.m[old])
+		delete(s.m, old)
+	}
+	s.m[k] = m
+	s.order = append(s.order, k)
+	s.bytes += size(k, m)
+}
+
 var errOverflow = fmt.Errorf("%w: over %d matcher states or %d expansions in a step", ErrTooComplex, maxStates, maxExpand)
 
 // mask returns the allowed ids in state s (p.mu held). The part that
@@ -189,9 +239,13 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 	if l := p.localState(s); l >= 0 && l != s {
 		lm, ok := c.m[l]
 		if !ok {
-			lm = &mask{bits: make([]uint64, v.words)}
-			if err := p.walk(v, lm, l, 1, int32(len(v.edge))); err != nil {
-				return nil, err
+			sig := p.signature(l)
+			if lm = shared.get(v, sig); lm == nil {
+				lm = &mask{bits: make([]uint64, v.words)}
+				if err := p.walk(v, lm, l, 1, int32(len(v.edge))); err != nil {
+					return nil, err
+				}
+				shared.put(v, sig, lm)
 			}
 			c.put(l, lm)
 		}
