@@ -346,12 +346,12 @@ func (b *builder) leftRecursion() error {
 // an interned set of stacks, and its transitions on each byte are
 // computed once, so matching turns into a lazily built DFA.
 type prog struct {
-	code  []elem
+	code   []elem
 	named  []bool  // per position: in a rule the source named (not a group or repetition)
 	rule   []int32 // per position: its rule
 	ruleAt []int32 // per rule: its first position (and one past the last rule)
-	alts  [][]int32
-	root  int32
+	alts   [][]int32
+	root   int32
 
 	mu     sync.Mutex
 	nodes  []snode // stack nodes; 0 is the empty stack (the input may end)
