@@ -671,10 +671,7 @@ func (o *responder) whole(choices []choice, u usage) {
 			c := &choices[i]
 			list[i] = completionChoice{Index: i, Text: c.text.String(), FinishReason: finishReason(c.finish), Error: deadError(c.dead)}
 			if o.j.echo {
-				k := i / max(1, o.j.params.N)
-				if o.j.params.Reasoning != nil {
-					k = 0 // one prompt, one choice
-				}
+				k := i / max(1, o.j.params.N) // reasoning: one choice, prompt 0
 				list[i].Text = o.j.texts[k] + list[i].Text
 				c.lps = append(o.echoLogprobs(k), c.lps...)
 			}

@@ -496,6 +496,12 @@ func TestEcho(t *testing.T) {
 			require.Equal(t, []string{choices(t, m)[0]["text"].(string), choices(t, m)[1]["text"].(string)}, got)
 		})
 	}
+	t.Run("with a strategy", func(t *testing.T) {
+		code, m, _ := post(t, ts.URL+"/v1/completions", `{"model":"stories260K","prompt":"Once upon a time","echo":true,"n":3,"max_tokens":8,"reasoning":{"strategy":"best_of_n"}}`)
+		require.Equal(t, 200, code, "%v", m)
+		text := choices(t, m)[0]["text"].(string)
+		require.True(t, strings.HasPrefix(text, prompt) && len(text) > len(prompt), "%v", m)
+	})
 	t.Run("with a constraint", func(t *testing.T) {
 		code, m, _ := post(t, ts.URL+"/v1/completions", `{"model":"stories260K","prompt":"Once upon a time","echo":true,"regex":"[ab]{3}","max_tokens":8}`)
 		require.Equal(t, 200, code, "%v", m)
