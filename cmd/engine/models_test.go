@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tscale/engine/model/gguf"
 	"github.com/tscale/engine/model/registry"
 )
 
@@ -87,7 +88,31 @@ func TestServeChecksBeforeListening(t *testing.T) {
 		require.NotContains(t, errOut, "address already in use")
 	}
 	need(t, stories)
-	code, _, errOut := cli("serve", "-m", stories, "--addr", taken)
+	// A file whose header and tokenizer are fine but that lacks a tensor
+	// the model needs fails on the tensor, before the port.
+	src, err := gguf.Open(stories)
+	require.NoError(t, err)
+	w := gguf.NewWriter()
+	for _, kv := range src.KVs {
+		if kv.Key != "general.alignment" {
+			require.NoError(t, w.Set(kv.Key, kv.Value))
+		}
+	}
+	for i := range src.Tensors {
+		ti := &src.Tensors[i]
+		if ti.Name != "blk.0.attn_q.weight" {
+			require.NoError(t, w.AddTensor(ti.Name, ti.Type, ti.Shape, src.Data(ti)))
+		}
+	}
+	noQ := filepath.Join(dir, "no-q.gguf")
+	require.NoError(t, w.WriteFile(noQ))
+	require.NoError(t, src.Close())
+	code, _, errOut := cli("serve", "-m", noQ, "--addr", taken)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "blk.0.attn_q.weight")
+	require.NotContains(t, errOut, "address already in use")
+
+	code, _, errOut = cli("serve", "-m", stories, "--addr", taken)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "address already in use", "a good model gets as far as the port")
 }
