@@ -132,6 +132,17 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 	})
 }
 
+// scaleMaxGo multiplies s by scale in place and returns the largest value.
+func scaleMaxGo(s []float32, scale float32) float32 {
+	m := float32(math.Inf(-1))
+	for j, sc := range s {
+		sc *= scale
+		s[j] = sc
+		m = max(m, sc)
+	}
+	return m
+}
+
 // attnWork is one worker's scratch for attention jobs.
 type attnWork struct {
 	hd, per int
@@ -239,15 +250,15 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 	for g := 0; g < per; g++ {
 		sg := scores[g*n : (g+1)*n]
 		m := float32(math.Inf(-1))
-		for j, sc := range sg {
-			sc *= a.Scale
-			if a.Softcap > 0 {
+		if a.Softcap > 0 {
+			for j, sc := range sg {
+				sc *= a.Scale
 				sc = a.Softcap * float32(math.Tanh(float64(sc/a.Softcap)))
+				sg[j] = sc
+				m = max(m, sc)
 			}
-			sg[j] = sc
-			if sc > m { // a NaN score makes every weight NaN either way
-				m = sc
-			}
+		} else {
+			m = scaleMax(sg, a.Scale)
 		}
 		if sinks != nil {
 			// ggml_soft_max_add_sinks: the sink is one more score.

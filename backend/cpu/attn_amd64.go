@@ -132,3 +132,16 @@ func addScaledF16Heads(acc []float64, ws []float32, v []uint16, hd int) {
 	_ = v[hd-1]
 	axpyF16Heads(&acc[0], &ws[0], len(ws), &v[0], hd)
 }
+
+//go:noescape
+func scaleMaxAsm(s *float32, n int, scale float32) float32
+
+// scaleMax multiplies s by scale in place and returns the largest value
+// (-Inf for none; unspecified where a value is NaN: the softmax's weights
+// are all NaN whatever it is).
+func scaleMax(s []float32, scale float32) float32 {
+	if !hasF16C || len(s) == 0 {
+		return scaleMaxGo(s, scale)
+	}
+	return scaleMaxAsm(&s[0], len(s), scale)
+}

@@ -311,3 +311,48 @@ arunrow:
 arundone:
 	VZEROUPPER
 	RET
+
+// func scaleMaxAsm(s *float32, n int, scale float32) float32
+// s[i] *= scale for i < n, returning the largest product (-Inf for none;
+// unspecified with a NaN among them).
+TEXT ·scaleMaxAsm(SB), NOSPLIT, $0-28
+	MOVQ         s+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS scale+16(FP), Y1
+	MOVL         $0xff800000, AX
+	VMOVD        AX, X0
+	VBROADCASTSS X0, Y0
+
+smvec:
+	CMPQ    CX, $8
+	JLT     smtail
+	VMULPS  (SI), Y1, Y2
+	VMOVUPS Y2, (SI)
+	VMAXPS  Y2, Y0, Y0
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     smvec
+
+smtail:
+	VEXTRACTF128 $1, Y0, X2
+	VMAXPS       X2, X0, X0
+	VPERMILPS    $0x4e, X0, X2
+	VMAXPS       X2, X0, X0
+	VPERMILPS    $0xb1, X0, X2
+	VMAXPS       X2, X0, X0
+	TESTQ        CX, CX
+	JLE          smdone
+
+smone:
+	VMOVSS (SI), X2
+	VMULSS X1, X2, X2
+	VMOVSS X2, (SI)
+	VMAXSS X2, X0, X0
+	ADDQ   $4, SI
+	DECQ   CX
+	JNZ    smone
+
+smdone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET

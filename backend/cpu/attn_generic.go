@@ -45,3 +45,6 @@ func addScaledF16Heads(acc []float64, ws []float32, v []uint16, hd int) {
 }
 
 func addScaledF16Run([]float64, []float32, int, int, []uint16, int, int, int) bool { return false }
+
+// scaleMax multiplies s by scale in place and returns the largest value.
+func scaleMax(s []float32, scale float32) float32 { return scaleMaxGo(s, scale) }

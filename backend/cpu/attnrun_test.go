@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -40,5 +41,35 @@ func TestAddScaledF16RunMatchesRows(t *testing.T) {
 			t.Skip("no F16C kernel here")
 		}
 		require.Equal(t, want, got, "%+v", tc)
+	}
+}
+
+// TestScaleMaxMatchesGo: the vector scale-and-max gives scaleMaxGo's
+// products and maximum for every length around the vector width, with
+// -Inf (masked) scores; with a NaN only the products (the softmax's
+// weights are all NaN whatever the maximum).
+func TestScaleMaxMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for n := 0; n <= 37; n++ {
+		for _, special := range []float32{0, float32(math.Inf(-1)), float32(math.NaN())} {
+			s := make([]float32, n)
+			for i := range s {
+				s[i] = float32(r.NormFloat64() * 10)
+			}
+			if n > 0 && special != 0 {
+				s[r.IntN(n)] = special
+			}
+			want := append([]float32(nil), s...)
+			wm := scaleMaxGo(want, 0.125)
+			got := append([]float32(nil), s...)
+			gm := scaleMax(got, 0.125)
+			for i := range want {
+				require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "n %d element %d", n, i)
+			}
+			if wm != wm {
+				continue // with a NaN the maximum is unspecified: every weight is NaN
+			}
+			require.Equal(t, wm, gm, "n %d", n)
+		}
 	}
 }
