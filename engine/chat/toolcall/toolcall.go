@@ -70,8 +70,9 @@ func Parse(f Format, text string) (string, []Call) {
 // Stream parses a reply as it comes.
 type Stream struct {
 	f      Format
-	buf    string // text not decided yet
+	buf    []byte // text not decided yet
 	in     bool   // Hermes: inside <tool_call>
+	from   int    // Hermes, inside: where in buf </tool_call> may begin (earlier bytes were searched)
 	mode   int    // Llama3: undecided, content or json
 	ws     string // trailing whitespace of the content, held back
 	called bool
@@ -92,16 +93,21 @@ func NewStream(f Format) *Stream { return &Stream{f: f} }
 // Add takes the next text and returns the content and the calls it
 // completes.
 func (s *Stream) Add(text string) (string, []Call) {
-	s.buf += text
+	s.buf = append(s.buf, text...)
 	switch s.f {
 	case Hermes:
 		return s.hermes(false)
 	case Llama3:
 		return s.llama(false)
 	}
-	out := s.buf
-	s.buf = ""
-	return s.content(out), nil
+	return s.content(s.take(len(s.buf))), nil
+}
+
+// take removes the first n bytes of the buffer and returns them.
+func (s *Stream) take(n int) string {
+	t := string(s.buf[:n])
+	s.buf = s.buf[n:]
+	return t
 }
 
 // Close ends the reply and returns what was held back: content, or a call
@@ -115,8 +121,7 @@ func (s *Stream) Close() (string, []Call) {
 	case Llama3:
 		out, cs = s.llama(true)
 	default:
-		out = s.content(s.buf)
-		s.buf = ""
+		out = s.content(s.take(len(s.buf)))
 	}
 	if !s.called {
 		out += s.ws
@@ -146,29 +151,36 @@ func (s *Stream) hermes(end bool) (string, []Call) {
 	var cs []Call
 	for {
 		if !s.in {
-			i := strings.Index(s.buf, Open)
+			i := bytes.Index(s.buf, []byte(Open))
 			if i < 0 {
 				keep := 0
 				if !end {
-					keep = heldBack(s.buf, Open)
+					keep = heldBack(string(s.buf[max(0, len(s.buf)-len(Open)):]), Open)
 				}
-				out.WriteString(s.content(s.buf[:len(s.buf)-keep]))
-				s.buf = s.buf[len(s.buf)-keep:]
+				out.WriteString(s.content(s.take(len(s.buf) - keep)))
 				return out.String(), cs
 			}
-			out.WriteString(s.content(s.buf[:i]))
-			s.buf, s.in = s.buf[i+len(Open):], true
+			out.WriteString(s.content(s.take(i)))
+			s.take(len(Open))
+			s.in, s.from = true, 0
 			continue
 		}
-		j := strings.Index(s.buf, Close)
+		j := bytes.Index(s.buf[s.from:], []byte(Close))
+		if j >= 0 {
+			j += s.from
+		}
 		if j < 0 && !end {
+			s.from = max(0, len(s.buf)-len(Close)+1)
 			return out.String(), cs
 		}
-		body, tail, rest := s.buf, "", ""
+		var body, tail string
 		if j >= 0 {
-			body, tail, rest = s.buf[:j], Close, s.buf[j+len(Close):]
+			body, tail = s.take(j), Close
+			s.take(len(Close))
+		} else {
+			body = s.take(len(s.buf))
 		}
-		s.buf, s.in = rest, false
+		s.in = false
 		if c, ok := parseCall(body, "arguments"); ok {
 			cs = append(cs, c)
 			s.called = true
@@ -180,11 +192,12 @@ func (s *Stream) hermes(end bool) (string, []Call) {
 
 func (s *Stream) llama(end bool) (string, []Call) {
 	if s.mode == undecided {
-		t := strings.TrimLeft(s.buf, " \t\r\n")
+		t := bytes.TrimLeft(s.buf, " \t\r\n")
+		t = t[:min(len(t), len(PythonTag))]
 		switch {
-		case strings.HasPrefix(t, PythonTag) || strings.HasPrefix(t, "{"):
+		case bytes.HasPrefix(t, []byte(PythonTag)) || bytes.HasPrefix(t, []byte("{")):
 			s.mode = calls
-		case t == "" || strings.HasPrefix(PythonTag, t):
+		case len(t) == 0 || strings.HasPrefix(PythonTag, string(t)):
 			if !end {
 				return "", nil
 			}
@@ -194,15 +207,12 @@ func (s *Stream) llama(end bool) (string, []Call) {
 		}
 	}
 	if s.mode == content {
-		out := s.content(s.buf)
-		s.buf = ""
-		return out, nil
+		return s.content(s.take(len(s.buf))), nil
 	}
 	if !end {
 		return "", nil
 	}
-	text := s.buf
-	s.buf = ""
+	text := s.take(len(s.buf))
 	if cs, ok := parseLlama(text); ok {
 		s.called = true
 		return "", cs

@@ -42,6 +42,7 @@ var cases = []struct {
 	{"llama3 json without name is content", Llama3, `{"answer": 42}`, `{"answer": 42}`, nil},
 	{"llama3 json then text is content", Llama3, `{"name": "a", "parameters": {}} and more`, `{"name": "a", "parameters": {}} and more`, nil},
 	{"llama3 tag prefix only", Llama3, "<|py", "<|py", nil},
+	{"llama3 after much whitespace", Llama3, strings.Repeat(" \n", 300) + `{"name": "a", "parameters": {}}`, "", []Call{{"a", `{}`}}},
 }
 
 func TestParse(t *testing.T) {
@@ -126,4 +127,29 @@ func FuzzToolCalls(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkStream: the parser's cost per token on a reply with a long
+// call (a few bytes a token, as models write).
+func BenchmarkStream(b *testing.B) {
+	args := `{"text": "` + strings.Repeat("lorem ipsum ", 2000) + `"}`
+	reply := "Let me do that.\n<tool_call>\n{\"name\": \"write\", \"arguments\": " + args + "}\n</tool_call>"
+	var pieces []string
+	for i := 0; i < len(reply); i += 4 {
+		pieces = append(pieces, reply[i:min(i+4, len(reply))])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewStream(Hermes)
+		n := 0
+		for _, p := range pieces {
+			_, c := s.Add(p)
+			n += len(c)
+		}
+		_, c := s.Close()
+		if n+len(c) != 1 {
+			b.Fatal("no call")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pieces)), "ns/token")
 }
