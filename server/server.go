@@ -36,7 +36,8 @@ type Config struct {
 	// (default: the model file's name without .gguf).
 	Model string
 	// APIKey, when set, is required as "Authorization: Bearer KEY" on
-	// every endpoint but /health.
+	// every endpoint but /health and /metrics, which stay open for probes and
+	// for the inference gateway's scrapes, as in vLLM.
 	APIKey string
 	// Timeout bounds one generation request (0 = none).
 	Timeout time.Duration
@@ -235,7 +236,7 @@ func (s *Server) route(pattern, method string, h http.HandlerFunc) {
 			rec.Header().Set("Allow", method)
 			writeError(rec, newError(http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed",
 				"%s %s is not allowed; use %s", r.Method, r.URL.Path, method))
-		case pattern != "/health" && !s.authorized(r):
+		case pattern != "/health" && pattern != "/metrics" && !s.authorized(r):
 			writeError(rec, newError(http.StatusUnauthorized, "invalid_request_error", "", "invalid_api_key",
 				"missing or incorrect API key: send it as 'Authorization: Bearer KEY'"))
 		default:

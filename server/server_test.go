@@ -448,7 +448,11 @@ func TestAPIKey(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
-	res, err = http.Get(ts.URL + "/metrics")
+	res, err = http.Get(ts.URL + "/metrics") // so do the metrics, for the gateway's scrapes
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	res, err = http.Get(ts.URL + "/v1/models")
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 401, res.StatusCode)
