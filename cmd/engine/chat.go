@@ -13,7 +13,6 @@ import (
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/chat"
 	"github.com/tscale/engine/model/harmony"
-	"github.com/tscale/engine/server"
 )
 
 // chatFlags are run's options for instruct models: the prompt becomes a
@@ -49,7 +48,7 @@ func readTemplate(path string) (string, error) {
 	return string(b), nil
 }
 
-var chatFormats = map[string]string{"auto": server.FormatAuto, "jinja": server.FormatJinja, "harmony": server.FormatHarmony}
+var chatFormats = map[string]string{"auto": chat.FormatAuto, "jinja": chat.FormatJinja, "harmony": chat.FormatHarmony}
 
 func (c *chatFlags) check() error {
 	if !c.on && (c.system != "" || c.format != "auto" || c.effort != "" || c.template != "") {
@@ -65,7 +64,7 @@ func (c *chatFlags) check() error {
 }
 
 // render makes the chat prompt of text.
-func (c *chatFlags) render(e *engine.Engine, text string) (*server.Chat, error) {
+func (c *chatFlags) render(e *engine.Engine, text string) (*chat.Chat, error) {
 	var msgs []chat.Message
 	if c.system != "" {
 		msgs = append(msgs, chat.Message{Role: "system", Content: c.system})
