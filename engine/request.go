@@ -30,7 +30,8 @@ type Request struct {
 	// schema: see engine/grammar). Tokens are sampled, and logprobs
 	// reported, from the masked distribution, as OpenAI and vLLM report
 	// post-processing logprobs. A sample whose constraint allows no token
-	// ends with FinishError.
+	// ends with FinishError; an end-of-generation token, which it allows
+	// only where the output is complete, ends it even with IgnoreEOG.
 	Constraint Constraint
 }
 

@@ -473,7 +473,9 @@ func (e *Engine) next(u *unit, logits []float32) {
 			return
 		}
 	}
-	if slices.Contains(r.StopTokens, id) || (!r.IgnoreEOG && e.tok.IsEOG(id)) {
+	// Under a constraint an end-of-generation token ends the output even
+	// with IgnoreEOG: the grammar allowed it only where the output is done.
+	if slices.Contains(r.StopTokens, id) || ((!r.IgnoreEOG || u.cons != nil) && e.tok.IsEOG(id)) {
 		e.end(u, FinishStop, nil, true)
 		return
 	}
