@@ -283,9 +283,11 @@ type cached struct {
 	checked bool // c lets some token come first
 }
 
-// grammarCacheSize bounds the cache: compiled grammars are small, but a
-// constraint's precomputed masks hold bitsets over the vocabulary.
-const grammarCacheSize = 32
+// grammarCacheSize bounds the cache: compiled grammars are small, but
+// their cached masks hold bitsets over the vocabulary. (engine/grammar
+// keeps one of the same size by source; this one adds the constraint per
+// vocabulary and its first-token check.)
+const grammarCacheSize = 16
 
 var grammars = newGrammarCache(grammarCacheSize)
 
