@@ -4,7 +4,6 @@ package grammar
 // regex, JSON Schema via GBNF) builds these.
 type node struct {
 	op       op
-	set      bset    // opSet: one byte from the set
 	runes    []rng   // opClass: one UTF-8 encoded rune from the ranges
 	lit      string  // opLit: these bytes; opRef: the rule name
 	kids     []*node // opSeq, opAlt: parts; opRep: kids[0]
@@ -19,7 +18,6 @@ const (
 	opSeq op = iota
 	opAlt
 	opLit
-	opSet
 	opClass
 	opRef
 	opRep
@@ -41,10 +39,8 @@ func (s *bset) has(c byte) bool { return s[c>>6]&(1<<(c&63)) != 0 }
 
 func (s *bset) empty() bool { return s[0]|s[1]|s[2]|s[3] == 0 }
 
-func seqOf(kids ...*node) *node { return &node{op: opSeq, kids: kids} }
 func altOf(kids ...*node) *node { return &node{op: opAlt, kids: kids} }
 func litOf(s string) *node      { return &node{op: opLit, lit: s} }
-func refOf(name string) *node   { return &node{op: opRef, lit: name} }
 func repOf(n *node, lo, hi int) *node {
 	return &node{op: opRep, kids: []*node{n}, min: lo, max: hi}
 }

@@ -111,8 +111,6 @@ func (b *builder) lower(n *node, seq []elem) []elem {
 			s.add(n.lit[i], n.lit[i])
 			seq = b.add(seq, elem{ref: refSet, set: s})
 		}
-	case opSet:
-		seq = b.add(seq, elem{ref: refSet, set: n.set})
 	case opClass:
 		seq = b.add(seq, b.class(n.runes))
 	case opRef:
