@@ -218,7 +218,7 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 		parallel(b.threads, out, 16, func(lo, hi int) {
 			quant.DotMany(ww.typ, in, ww.data[lo*ww.rowBytes:hi*ww.rowBytes], ww.rowBytes, xq, d.d[lo:hi])
 		})
-	} else if rows >= panelMin && quant.PanelOK(ww.typ, in) {
+	} else if usePanels && rows >= panelMin(ww.typ) && quant.PanelOK(ww.typ, in) {
 		// AVX-512 VNNI: all rows at once, 16 per kernel pass; every
 		// result still equals the single-row dot.
 		p := panels.Get().(*quant.Panel)
@@ -286,8 +286,17 @@ func (b *Backend) MatMul(dst, x backend.Tensor, w, bias backend.Weight) {
 var tileTypes = map[quant.Type]bool{quant.Q8_0: true, quant.Q4_0: true, quant.Q4_1: true, quant.Q5_0: true, quant.Q5_1: true, quant.Q4_K: true, quant.Q6_K: true, quant.MXFP4: true}
 
 // panelMin is the fewest activation rows that go through a quant.Panel (a
-// pass runs 16; below this the tiles waste less on padding).
-const panelMin = 6
+// pass runs 16; below this the tiles cost less: a K-quant weight row's
+// decode is dearer, BenchmarkMatMulRows).
+func panelMin(t quant.Type) int {
+	if t == quant.Q4_K || t == quant.Q6_K {
+		return 12
+	}
+	return 6
+}
+
+// usePanels is false only in benchmarks of the tile path.
+var usePanels = true
 
 // panels holds quant.Panel buffers reused across MatMul calls.
 var panels = sync.Pool{New: func() any { return new(quant.Panel) }}
