@@ -1,7 +1,9 @@
 package grammar
 
 import (
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -115,4 +117,54 @@ func TestCompileCache(t *testing.T) {
 	compiled.Lock()
 	require.LessOrEqual(t, compiled.lru.Len(), cacheGrammars)
 	compiled.Unlock()
+}
+
+// jsonGBNF is JSON written in the multi-line style of llama.cpp's grammar
+// files: rules over several lines inside groups, comments, classes with
+// escapes.
+const jsonGBNF = `# a JSON value
+root   ::= value
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+
+object ::=
+  "{" ws (
+            string ":" ws value
+    ("," ws string ":" ws value)*
+  )? "}" ws
+
+array  ::=
+  "[" ws (
+            value
+    ("," ws value)*
+  )? "]" ws
+
+string ::=
+  "\"" (
+    [^"\\\x7F\x00-\x1F] |
+    "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) # escapes
+  )* "\"" ws
+
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9]{1,3})? ws
+
+ws ::= | " " | "\n" [ \t]{0,20}
+`
+
+// TestGBNFJSON: the JSON grammar accepts documents json.Valid accepts and
+// everything it generates is valid JSON.
+func TestGBNFJSON(t *testing.T) {
+	g, err := ParseGBNF(jsonGBNF)
+	require.NoError(t, err)
+	for _, s := range []string{`{}`, `[1, -2.5e3, "a\u00e9\n", {"k": [true, null]}]`, "{\n  \"a\": 1\n}", `"日本"`} {
+		require.True(t, g.Match(s), s)
+		require.True(t, json.Valid([]byte(s)), s)
+	}
+	for _, s := range []string{`{"a" 1}`, `[1,]`, `01`, `"a`, `{"a":1}}`} {
+		require.False(t, g.Match(s), s)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 200; i++ {
+		s, ok := generate(g, rng, 200)
+		require.True(t, ok)
+		require.True(t, json.Valid([]byte(s)), "%q", s)
+	}
 }
