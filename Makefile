@@ -36,7 +36,9 @@ fuzz: ## run each fuzz target for a short while (FUZZTIME=30s): parsers, request
 		FuzzParse:./model/harmony FuzzDecodeCompletion:./server FuzzDecodeChat:./server FuzzDecodeTokenize:./server \
 		FuzzStopper:./engine FuzzOps:./engine/kv FuzzRender:./model/chattmpl FuzzLoadMetadata:./model \
 		FuzzPaths:./server FuzzParsePage:./model/registry FuzzParseINI:./model/registry \
-		FuzzToolCalls:./engine/chat/toolcall FuzzFromJSON:./model/chattmpl; do \
+		FuzzToolCalls:./engine/chat/toolcall FuzzFromJSON:./model/chattmpl \
+		FuzzParseGBNF:./engine/grammar FuzzJSONSchema:./engine/grammar FuzzRegex:./engine/grammar \
+		FuzzDotMany:./quant FuzzPanel:./quant FuzzPlanCascade:./backend/cuda; do \
 		echo "== $${t%%:*} $${t#*:}"; \
 		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
 	done
