@@ -262,6 +262,9 @@ func TestCUDACascade(t *testing.T) {
 	require.Equal(t, s1.Forwards-s0.Forwards, s2.Forwards-s1.Forwards)
 	saved := (s2.KVBytes - s1.KVBytes) - (s1.KVBytes - s0.KVBytes)
 	steps := req.MaxTokens - 1 // the first tokens come from the prompt's logits
-	require.Equal(t, int64(steps*(n-1)*shared)*row, saved, "KV bytes saved: %d steps × %d forks × %d shared positions", steps, n-1, shared)
+	// The prompt's prefill too: positions 0..L-1 once (flash-style), not each token's 0..p.
+	prefill := L*(L+1)/2 - L
+	require.Equal(t, int64(steps*(n-1)*shared+prefill)*row, saved,
+		"KV bytes saved: %d steps × %d forks × %d shared positions, %d in the prefill", steps, n-1, shared, prefill)
 	t.Logf("request of %d samples: KV bytes %d with cascade, %d without", n, s1.KVBytes-s0.KVBytes, s2.KVBytes-s1.KVBytes)
 }

@@ -300,7 +300,10 @@ REGISTER_KERNEL(attention_combine_f32)
 // each warp takes its queries in turn over the tile, its state (m, l or
 // max, 1/sum; weighted V) kept in shared memory between tiles: each K and
 // V row is read from global memory once per block whatever the number of
-// queries. Dynamic shared memory: Q·(hd+2)·4 + 2·tile·hd·2 bytes, Q the
+// queries. Each query takes only the positions of its own causal (window)
+// range: a set may also be a prefill chunk's tokens of one sequence over
+// the chunk's whole range (flash-style prefill: the tiles read once for
+// the chunk, each query masked to its past). Dynamic shared memory: Q·(hd+2)·4 + 2·tile·hd·2 bytes, Q the
 // largest ntok·group. Per query, positions are taken in order, so the sums
 // are in another order than the exact kernel's (per warp, then merged):
 // float rounding only, and now and then a weight on the other side of an
@@ -308,10 +311,10 @@ REGISTER_KERNEL(attention_combine_f32)
 #define CASC_SET 6
 
 static __device__ __forceinline__ void attn_cascade(float *part, const float *q, const __half *kc, const __half *vc,
-                                                    const int32_t *sets, const int32_t *toks, const int32_t *tables,
-                                                    const float *sinks, int64_t heads, int64_t kvHeads, int64_t hd,
-                                                    int64_t blockSize, int64_t tableStride, int64_t tile, float scale,
-                                                    float cap, bool values) {
+                                                    const int32_t *pos, const int32_t *sets, const int32_t *toks,
+                                                    const int32_t *tables, const float *sinks, int64_t heads,
+                                                    int64_t kvHeads, int64_t hd, int64_t blockSize, int64_t tableStride,
+                                                    int64_t window, int64_t tile, float scale, float cap, bool values) {
     constexpr int E = ATTN_PAIRS;
     SHARED_DYNAMIC(float, sm);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -368,7 +371,10 @@ static __device__ __forceinline__ void attn_cascade(float *part, const float *q,
                 acc[r] = in ? make_float2(st[2 + 2 * e2], st[3 + 2 * e2]) : make_float2(0.0f, 0.0f);
             }
             float m = st[0], l = st[1];
-            for (int j = 0; j < nt; j++) {
+            // The query's own causal (window) range within the tile.
+            const int p = pos[tk[v / group]], first = window > 0 ? max(0, p - int(window) + 1) : 0;
+            const int jlo = max(0, first - t0), jhi = min(nt, p + 1 - t0);
+            for (int j = jlo; j < jhi; j++) {
                 attn_load<E>(kf, reinterpret_cast<const __half *>(tk2 + j * hd2), lane, hd2);
                 float s = attn_score<E>(qv, kf, scale, cap);
                 if (!values) {
@@ -414,16 +420,18 @@ static __device__ __forceinline__ void attn_cascade(float *part, const float *q,
     }
 }
 
-// part: tokens·heads·2Z·(hd+2) floats; q, kc, vc, tables, sinks, scale and
-// softcap as attention_f16_g*; sets: CASC_SET int32 each, toks: int32 token
-// indexes; tile: positions per shared-memory tile; values: 0 (stats) or 1.
+// part: tokens·heads·2Z·(hd+2) floats; q, kc, vc, pos, tables, sinks,
+// window, scale and softcap as attention_f16_g*; sets: CASC_SET int32 each,
+// toks: int32 token indexes; tile: positions per shared-memory tile;
+// values: 0 (stats) or 1.
 extern "C" __global__ void attention_cascade_f16(float *part, const float *q, const __half *kc, const __half *vc,
-                                                 const int32_t *sets, const int32_t *toks, const int32_t *tables,
-                                                 const float *sinks, int64_t heads, int64_t kvHeads, int64_t hd,
-                                                 int64_t blockSize, int64_t tableStride, int64_t tile, double scale,
-                                                 double softcap, int64_t values) {
-    attn_cascade(part, q, kc, vc, sets, toks, tables, sinks, heads, kvHeads, hd, blockSize, tableStride, tile,
-                 float(scale), float(softcap), values != 0);
+                                                 const int32_t *pos, const int32_t *sets, const int32_t *toks,
+                                                 const int32_t *tables, const float *sinks, int64_t heads,
+                                                 int64_t kvHeads, int64_t hd, int64_t blockSize, int64_t tableStride,
+                                                 int64_t window, int64_t tile, double scale, double softcap,
+                                                 int64_t values) {
+    attn_cascade(part, q, kc, vc, pos, sets, toks, tables, sinks, heads, kvHeads, hd, blockSize, tableStride, window,
+                 tile, float(scale), float(softcap), values != 0);
 }
 REGISTER_KERNEL(attention_cascade_f16)
 

@@ -1,7 +1,9 @@
 package cuda
 
 import (
+	"cmp"
 	"os"
+	"slices"
 
 	"github.com/tscale/engine/backend"
 )
@@ -11,6 +13,8 @@ import (
 // all their queries (kernels/attention.cu, attention_cascade_f16), then
 // each token its own positions; the partial softmaxes merge by
 // log-sum-exp. Found from the batch's block tables alone, on by default.
+// The same kernels take prefill chunks (several tokens of a sequence):
+// the chunk's range read once for its tokens, each masked to its past.
 
 // Option configures a Backend.
 type Option func(*Backend)
@@ -130,23 +134,48 @@ func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt, states int) *ca
 		}
 		add(0, k*bs, g[0], toks, 1)
 	}
+	// A sequence of its own with several tokens (a prefill chunk): its
+	// tokens in position order, a set per perSet of them over their whole
+	// causal range (each query masked to its past): flash-style, the range
+	// read once per set instead of once per token. Their own slots: empty.
+	first := func(p int32) int {
+		if a.Window > 0 {
+			return max(0, int(p)-a.Window+1)
+		}
+		return 0
+	}
+	chunked := make([]bool, len(seqs))
+	var empty []int32
+	for s, si := range seqs {
+		if prefix[s] > 0 || len(si.toks) < 2 {
+			continue
+		}
+		toks := slices.Clone(si.toks)
+		slices.SortFunc(toks, func(x, y int32) int { return cmp.Compare(bt.Pos[x], bt.Pos[y]) })
+		for len(toks) > 0 {
+			n := min(len(toks), perSet)
+			add(first(bt.Pos[toks[0]]), int(bt.Pos[toks[n-1]])+1, s, toks[:n], 1)
+			toks = toks[n:]
+		}
+		chunked[s] = true
+		empty = append(empty, si.toks...)
+	}
 	if len(c.sets) == 0 {
 		return nil
 	}
-	var lone []int32 // tokens with no shared prefix: their prefix slots are empty
+	add(0, 0, 0, empty, 0)
+	var lone []int32 // other tokens with no shared prefix: their prefix slots are empty
 	for s, si := range seqs {
-		if prefix[s] == 0 {
+		if prefix[s] == 0 && !chunked[s] {
 			lone = append(lone, si.toks...)
 		}
 	}
 	add(0, 0, 0, lone, 1)
 	for i, p := range bt.Pos {
 		s := int(bt.Seq[i])
-		lo := prefix[s]
-		if a.Window > 0 {
-			lo = max(lo, int(p)-a.Window+1)
+		if !chunked[s] {
+			add(max(prefix[s], first(p)), int(p)+1, s, []int32{int32(i)}, 0)
 		}
-		add(lo, int(p)+1, s, []int32{int32(i)}, 0)
 	}
 	longest := 0
 	for i := 0; i < len(c.sets); i += cascSet {
@@ -179,7 +208,7 @@ func (c *cascade) shared(hd int) uint32 { return uint32(c.nq*(hd+2)*4 + 2*c.tile
 
 // attendCascade is Attention's second half through plan c: the stats
 // pass, the values pass and the sum of the slots (kernels/attention.cu).
-func (b *Backend) attendCascade(c *cascade, dst, q, kc, vc, tab DevPtr, w, n int, sinks DevPtr, kvBlock int, a backend.Attn) {
+func (b *Backend) attendCascade(c *cascade, dst, q, kc, vc, pos, tab DevPtr, w, n int, sinks DevPtr, kvBlock int, a backend.Attn) {
 	b.st.KVBytes += c.bytes
 	slots := 2 * c.z
 	part := b.ar.alloc(int64(4 * n * a.Heads * slots * (a.HeadDim + 2)))
@@ -187,8 +216,8 @@ func (b *Backend) attendCascade(c *cascade, dst, q, kc, vc, tab DevPtr, w, n int
 	grid := Dim3{uint32(a.KVHeads), uint32(len(c.sets) / cascSet), uint32(c.z)}
 	for values := 0; values < 2; values++ {
 		b.launch("attention_cascade_f16", grid, dim(32*attnWarps), c.shared(a.HeadDim),
-			ptr(part), ptr(q), ptr(kc), ptr(vc), ptr(sets), ptr(toks), ptr(tab), ptr(sinks),
-			i64(a.Heads), i64(a.KVHeads), i64(a.HeadDim), i64(kvBlock), i64(w), i64(c.tile),
+			ptr(part), ptr(q), ptr(kc), ptr(vc), ptr(pos), ptr(sets), ptr(toks), ptr(tab), ptr(sinks),
+			i64(a.Heads), i64(a.KVHeads), i64(a.HeadDim), i64(kvBlock), i64(w), i64(a.Window), i64(c.tile),
 			f64(a.Scale), f64(a.Softcap), i64(values))
 	}
 	b.launch("attention_sum_f32", Dim3{uint32(a.Heads), uint32(n), 1}, block1D(a.HeadDim, 256), 0,

@@ -121,8 +121,25 @@ func testCascade(t *testing.T, c cascCase) {
 			pre.Tokens, pre.Pos, pre.Seq = append(pre.Tokens, 0), append(pre.Pos, int32(i)), append(pre.Seq, int32(s))
 		}
 	}
+	// The prompts' prefill: a chunk of each sequence, flash-style (sets of
+	// the tokens whose states fit, each reading 0..its last position).
 	p.g.Reset()
-	run(pre)
+	cd, gd, pd, st := run(pre)
+	p.check(t, cd, gd, attnTol, "prefill: cascade against the CPU")
+	p.check(t, cd, pd, attnTol, "prefill: plain against the CPU")
+	e := rowErr(read(p.g, pd), read(p.g, gd), c.hd)
+	require.LessOrEqual(t, e, cascTol, "prefill: cascade against plain, per head")
+	worst = max(worst, e)
+	states := p.g.cascStates
+	perSet := states / (4 * (c.hd + 2)) / (c.heads / c.kvHeads)
+	var prefill int64
+	for end := perSet; ; end += perSet {
+		prefill += int64(min(end, c.prompt))
+		if end >= c.prompt {
+			break
+		}
+	}
+	require.Equal(t, int64(1+c.lone)*prefill*int64(kvd)*2*2, st.KVBytes, "prefill: KV bytes")
 	for s := 1; s < c.n; s++ {
 		copy(tables[s], tables[0][:full])
 		if c.prompt%c.bs != 0 {
@@ -154,4 +171,71 @@ func testCascade(t *testing.T, c cascCase) {
 		require.Equal(t, int64(4), st.Launches, "kv_write, 2 cascade passes, sum")
 	}
 	t.Logf("cascade against plain: worst %.2g of a head's RMS", worst)
+}
+
+// TestFlashPrefill: prefill chunks through the cascade kernels (a set of a
+// sequence's tokens over the chunk's range, each query masked to its past
+// and window) against the plain kernel and the CPU: a long prompt in two
+// chunks beside another sequence's decode, with a window, sinks and a
+// softcap; sets cut at 8 KiB of states (several per chunk); splits.
+func TestFlashPrefill(t *testing.T) {
+	for _, window := range []int{0, 20} {
+		t.Run(fmt.Sprintf("window %d", window), func(t *testing.T) {
+			p := newPair(t, 3)
+			p.g.cascSplit, p.g.cascStates = 16, 8<<10
+			const heads, kvHeads, hd, bs = 4, 2, 32, 8
+			kvd := kvHeads * hd
+			spec := backend.KVSpec{Layers: 1, KVDim: kvd, Blocks: 16, BlockSize: bs, Type: quant.F16}
+			ck, err := p.c.NewKV(spec)
+			require.NoError(t, err)
+			gk, err := p.g.NewKV(spec)
+			require.NoError(t, err)
+			a := backend.Attn{Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: 0.3, Window: window, Softcap: 15}
+			ca, ga := a, a
+			ca.Sinks, ga.Sinks = p.weight(t, quant.F32, []int64{heads}, p.randn(heads))
+			tables := [][]int32{{3, 9, 0, 12, 5, 14, 7, 1, 10, 2}, {4, 6, 8, 11, 13, 15}}
+			// Sequence 1 has 5 cached positions (a first step), then decodes
+			// beside sequence 0's prompt of 70 in chunks of 40 and 30.
+			steps := []struct{ lo, hi, dec int }{{0, 40, -1}, {40, 70, 5}}
+			pre := &backend.Batch{Blocks: tables}
+			for i := 0; i < 5; i++ {
+				pre.Tokens, pre.Pos, pre.Seq = append(pre.Tokens, 0), append(pre.Pos, int32(i)), append(pre.Seq, 1)
+			}
+			batches := []*backend.Batch{pre}
+			for _, s := range steps {
+				bt := &backend.Batch{Blocks: tables}
+				for i := s.hi - 1; i >= s.lo; i-- { // out of order
+					bt.Tokens, bt.Pos, bt.Seq = append(bt.Tokens, 0), append(bt.Pos, int32(i)), append(bt.Seq, 0)
+				}
+				if s.dec >= 0 {
+					bt.Tokens, bt.Pos, bt.Seq = append(bt.Tokens, 0), append(bt.Pos, int32(s.dec)), append(bt.Seq, 1)
+				}
+				batches = append(batches, bt)
+			}
+			for i, bt := range batches {
+				n := bt.Len()
+				p.g.Reset()
+				cq, gq := p.rnd(n, heads*hd)
+				ckk, gkk := p.rnd(n, kvd)
+				cv, gv := p.rnd(n, kvd)
+				cd, gd := p.out(n, heads*hd)
+				pd := p.g.Alloc(n, heads*hd)
+				p.c.Attention(cd, cq, ckk, cv, ck, bt, ca)
+				s0 := p.g.Stats()
+				p.g.Attention(gd, gq, gkk, gv, gk, bt, ga)
+				s1 := p.g.Stats()
+				p.g.SetCascade(false)
+				p.g.Attention(pd, gq, gkk, gv, gk, bt, ga)
+				p.g.SetCascade(true)
+				require.Equal(t, int64(4), s1.Launches-s0.Launches, "step %d: kv_write, 2 cascade passes, sum", i)
+				p.check(t, cd, gd, attnTol, fmt.Sprintf("step %d: flash-style against the CPU", i))
+				p.check(t, cd, pd, attnTol, fmt.Sprintf("step %d: plain against the CPU", i))
+				e := rowErr(read(p.g, pd), read(p.g, gd), hd)
+				require.LessOrEqual(t, e, cascTol, "step %d: flash-style against plain", i)
+				flash, plain := s1.KVBytes-s0.KVBytes, p.g.Stats().KVBytes-s1.KVBytes
+				require.Less(t, flash, plain, "step %d: KV bytes", i)
+				t.Logf("step %d: %d tokens, KV bytes %d (plain: %d), flash-style against plain %.2g", i, n, flash, plain, e)
+			}
+		})
+	}
 }

@@ -59,6 +59,9 @@ func (f *fakeDriver) Launch(name string, _, _ Dim3, _ uint32, _ ...uint64) error
 	return nil
 }
 
+// rows1 is the first row of t.
+func (t *tensor) rows1() *tensor { return &tensor{rows: 1, cols: t.cols, p: t.p} }
+
 func fakeBackend(t *testing.T) (*Backend, *fakeDriver) {
 	t.Helper()
 	f := newFake()
@@ -92,13 +95,18 @@ func TestLaunchesAndBytes(t *testing.T) {
 	b.RoPE(q, 16, bt.Pos, backend.RoPE{Dims: 16, Base: 1e4, FreqScale: 1})
 	b.Attention(q, q, k, k, kv, bt, backend.Attn{Layer: 1, Heads: 4, KVHeads: 2, HeadDim: 16, Scale: 0.25})
 	kv.CopyBlock(3, 2)
+	// One token of a sequence: the plain kernel.
+	one := &backend.Batch{Tokens: []int32{3}, Pos: []int32{10}, Seq: []int32{0}, Blocks: [][]int32{{1, 2}}}
+	b.Attention(q.(*tensor).rows1(), q.(*tensor).rows1(), k.(*tensor).rows1(), k.(*tensor).rows1(), kv, one,
+		backend.Attn{Layer: 1, Heads: 4, KVHeads: 2, HeadDim: 16, Scale: 0.25})
 	require.Equal(t, []string{"embed_q4_0", "rmsnorm_f32", "quantize_q8_0", "matvec_q4_0", "argmax_f32", "rope_f32",
-		"kv_write_f16", "attention_f16_g2", "copy_block_f16"}, f.launches)
+		"kv_write_f16", "attention_cascade_f16", "attention_cascade_f16", "attention_sum_f32", "copy_block_f16",
+		"kv_write_f16", "attention_f16_g2"}, f.launches, "two tokens of a sequence: a prefill chunk (cascade.go)")
 	s := b.Stats()
-	require.Equal(t, int64(9), s.Launches)
+	require.Equal(t, int64(13), s.Launches)
 	require.Equal(t, int64(1), s.Forwards)
 	require.Equal(t, int64(36+4*64+360), s.WeightBytes-s0.WeightBytes, "an embedding row, the norm as F32 and the matrix")
-	require.Equal(t, int64((1+10)*32*2*2), s.KVBytes, "positions 0 and 0..9 of K and V in F16")
+	require.Equal(t, int64((10+11)*32*2*2), s.KVBytes, "positions 0..9 once for the chunk, then 0..10, of K and V in F16")
 	require.Len(t, f.tids, 1, "OS threads that called the driver")
 }
 

@@ -266,7 +266,7 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kv backend.KVCache, bt 
 		b.launch("kv_write_f16", dim(n), block1D(kvd, 256), 0, ptr(kc), ptr(vc), ptr(kt.p), ptr(vt.p), ptr(pos), ptr(seq),
 			ptr(tab), i64(kvd), i64(c.spec.BlockSize), i64(w))
 		if cp := b.plan(bt, a, c.spec.BlockSize); cp != nil {
-			b.attendCascade(cp, d.p, qt.p, kc, vc, tab, w, n, sinks, c.spec.BlockSize, a)
+			b.attendCascade(cp, d.p, qt.p, kc, vc, pos, tab, w, n, sinks, c.spec.BlockSize, a)
 			return
 		}
 		b.st.KVBytes += kvRead(bt, a, kvd)

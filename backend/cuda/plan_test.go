@@ -35,6 +35,10 @@ func TestPlanCascade(t *testing.T) {
 		{name: "window past position 0", pos: []int32{9, 9}, tables: [][]int32{{0, 1, 2}, {0, 1, 5}}, window: 9},
 		{name: "window over position 0", pos: []int32{9, 9}, tables: [][]int32{{0, 1, 2}, {0, 1, 5}}, window: 10,
 			sets: []int32{0, 8, 0, 0, 2, 1, 8, 10, 0, 2, 1, 0, 8, 10, 1, 3, 1, 0}},
+		{name: "prefill of a lone sequence", pos: []int32{6, 4, 5, 9}, seq: []int32{0, 0, 0, 1}, tables: [][]int32{{0, 1, 2}, {3, 4, 5}},
+			sets: []int32{0, 7, 0, 0, 3, 1, 0, 0, 0, 3, 3, 0, 0, 0, 0, 6, 1, 1, 0, 10, 1, 7, 1, 0}},
+		{name: "prefill in a window", pos: []int32{6, 4, 5}, seq: []int32{0, 0, 0}, tables: [][]int32{{0, 1, 2}}, window: 3,
+			sets: []int32{2, 7, 0, 0, 3, 1, 0, 0, 0, 3, 3, 0}},
 		{name: "a chunk of prefill", pos: []int32{9, 8, 9}, seq: []int32{0, 1, 1}, tables: [][]int32{{0, 1, 2}, {0, 1, 5}},
 			sets: []int32{0, 8, 0, 0, 3, 1, 8, 10, 0, 3, 1, 0, 8, 9, 1, 4, 1, 0, 8, 10, 1, 5, 1, 0}},
 	} {
@@ -75,8 +79,9 @@ func TestPlanCascade(t *testing.T) {
 
 // FuzzPlanCascade: for any batch, a plan shares only blocks that every
 // token of a prefix set has in its table below its own position, gives
-// each token one set of each kind whose ranges cover exactly its causal
-// positions (its window's), and counts each range's bytes once.
+// each token one set of each kind whose ranges, clipped to the token's
+// own, cover exactly its causal positions (its window's) once, and counts
+// each set's range once.
 func FuzzPlanCascade(f *testing.F) {
 	f.Add([]byte{3, 9, 0, 0, 1, 2, 10, 0, 0, 1, 5}, uint8(4), uint8(0))
 	f.Add([]byte{2, 5, 1, 1, 7, 9, 1, 1, 7, 13, 2, 1, 7, 8}, uint8(2), uint8(12))
@@ -105,8 +110,14 @@ func FuzzPlanCascade(f *testing.F) {
 		if p == nil {
 			return
 		}
+		first := func(tk int32) int {
+			if a.Window > 0 {
+				return max(0, int(bt.Pos[tk])-a.Window+1)
+			}
+			return 0
+		}
 		kinds := make([][2]int, bt.Len())
-		cover := make([]int, bt.Len()) // positions covered per token
+		spans := make([][][2]int, bt.Len()) // per token, its sets' ranges clipped to its own
 		var bytes int64
 		for i := 0; i < len(p.sets); i += cascSet {
 			lo, hi, seq, kind := int(p.sets[i]), int(p.sets[i+1]), int(p.sets[i+2]), p.sets[i+5]
@@ -115,33 +126,33 @@ func FuzzPlanCascade(f *testing.F) {
 			bytes += int64(hi-lo) * 2 * 8 * 2 * 2
 			for _, tk := range p.toks[p.sets[i+3] : p.sets[i+3]+p.sets[i+4]] {
 				kinds[tk][kind]++
-				cover[tk] += hi - lo
 				pos, own := int(bt.Pos[tk]), int(bt.Seq[tk])
-				first := 0
-				if a.Window > 0 {
-					first = max(0, pos-a.Window+1)
+				clo, chi := max(lo, first(tk)), min(hi, pos+1)
+				if clo < chi {
+					spans[tk] = append(spans[tk], [2]int{clo, chi})
 				}
-				if hi > lo {
-					require.LessOrEqual(t, first, lo, "token %d reads before its window", tk)
-					require.Less(t, hi-1, pos+1, "token %d reads past its position", tk)
-				}
-				if kind == 1 && hi > 0 {
+				if own != seq && hi > lo { // a shared prefix: whole blocks below the token's own
 					require.Zero(t, lo)
 					require.Zero(t, hi%int(bs))
 					require.Less(t, hi-1, pos/int(bs)*int(bs), "token %d: its own block is shared", tk)
-					for j := 0; j < hi/int(bs); j++ {
-						require.Equal(t, tables[seq][j], tables[own][j], "token %d: block %d not shared", tk, j)
-					}
+					require.LessOrEqual(t, first(tk), lo, "token %d: a prefix before its window", tk)
+				}
+				for j := 0; j*int(bs) < chi; j++ {
+					require.Equal(t, tables[seq][j], tables[own][j], "token %d: block %d not its own", tk, j)
 				}
 			}
 		}
 		for tk := range kinds {
 			require.Equal(t, [2]int{1, 1}, kinds[tk], "token %d: own and prefix sets", tk)
-			first := 0
-			if a.Window > 0 {
-				first = max(0, int(bt.Pos[tk])-a.Window+1)
+			// Its sets cover exactly its causal (window) range, once.
+			covered := 0
+			for x, a := range spans[tk] {
+				covered += a[1] - a[0]
+				for _, b := range spans[tk][x+1:] {
+					require.True(t, a[1] <= b[0] || b[1] <= a[0], "token %d: ranges %v and %v overlap", tk, a, b)
+				}
 			}
-			require.Equal(t, int(bt.Pos[tk])+1-first, cover[tk], "token %d: positions covered", tk)
+			require.Equal(t, int(bt.Pos[tk])+1-first(int32(tk)), covered, "token %d: positions covered", tk)
 		}
 		require.Equal(t, bytes, p.bytes)
 		require.GreaterOrEqual(t, p.z, 1)
