@@ -40,6 +40,7 @@ const (
 	cascStates  = 96 << 10 // shared bytes for a set's query states (default; sm_80 allows 163 KiB a block)
 	cascSplitAt = 256      // positions per split of a set's range (default)
 	cascMaxZ    = 32       // splits at most
+	cascBlocks  = 512      // blocks that fill a GPU (132 SMs on an H200): no more splits beyond
 )
 
 // cascade is one batch's plan for one window.
@@ -184,7 +185,10 @@ func planCascade(bt *backend.Batch, a backend.Attn, bs, splitAt, states int) *ca
 	if len(c.sets)/cascSet > 65535 { // grid.y
 		return nil
 	}
-	c.z = max(1, min(cascMaxZ, longest/splitAt))
+	// Splits only as far as the GPU needs blocks: part holds 2Z slots of
+	// every (token, head).
+	sets := len(c.sets) / cascSet
+	c.z = max(1, min(cascMaxZ, longest/splitAt, (cascBlocks+a.KVHeads*sets-1)/(a.KVHeads*sets)))
 	return c
 }
 
