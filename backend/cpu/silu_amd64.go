@@ -15,10 +15,22 @@ func siluRow(dst, gate, up *float32, n int) int
 // CPU has AVX and FMA.
 var hasSiLU = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// has8: siluRow8 and expRow8 (exp512_amd64.s) run eight lanes.
+var has8 = hasSiLU && cpu.X86.HasAVX512F
+
+//go:noescape
+func siluRow8(dst, gate, up *float32, n int) int
+
+//go:noescape
+func expRow8(dst, src *float32, m float32, n int) int
+
 // silu sets d[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i].
 func silu(d, g, u []float32) {
 	g, u = g[:len(d)], u[:len(d)]
 	i := 0
+	if has8 && len(d) >= 8 {
+		i = siluRow8(&d[0], &g[0], &u[0], len(d)) // the rest as before
+	}
 	for hasSiLU && len(d)-i >= 4 {
 		i += siluRow(&d[i], &g[i], &u[i], len(d)-i)
 		if len(d)-i < 4 {
@@ -41,6 +53,9 @@ func expRow(dst, src *float32, m float32, n int) int
 func expShift(d, s []float32, m float32) {
 	s = s[:len(d)]
 	i := 0
+	if has8 && len(d) >= 8 {
+		i = expRow8(&d[0], &s[0], m, len(d)) // the rest as before
+	}
 	for hasSiLU && len(d)-i >= 4 {
 		i += expRow(&d[i], &s[i], m, len(d)-i)
 		if len(d)-i < 4 {
