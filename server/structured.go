@@ -2,13 +2,11 @@ package server
 
 import (
 	"bytes"
-	"container/list"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/tscale/engine/engine"
 	"github.com/tscale/engine/engine/grammar"
@@ -44,7 +42,7 @@ type rawStructured struct {
 	GuidedChoice   json.RawMessage `json:"guided_choice"`
 }
 
-// Constraint kinds, also the cache's key prefixes.
+// Constraint kinds.
 const (
 	kindJSONObject = "json_object"
 	kindJSONSchema = "json_schema"
@@ -115,7 +113,7 @@ func (r *rawStructured) decode() (*structured, *apiError) {
 	if got == nil {
 		return nil, nil
 	}
-	g, err := grammars.get(got.Kind, got.Text)
+	g, err := compile(got.Kind, got.Text)
 	if err != nil {
 		return nil, compileError(got, err)
 	}
@@ -228,23 +226,19 @@ func compileError(s *structured, err error) *apiError {
 
 // constraint is s bound to the model's vocabulary. A grammar that lets no
 // token of this vocabulary come first is a 400 now rather than a failed
-// sample later.
+// sample later. The same grammar gives the same constraint per vocabulary
+// (engine/grammar keeps both, and the masks built), so this is cheap for a
+// repeated schema.
 func (s *structured) constraint(tok *tokenizer.Tokenizer) (engine.Constraint, *apiError) {
 	v := grammar.VocabFor(tok)
-	c, checked := grammars.bind(s.Kind, s.Text, s.Grammar, v)
-	if checked {
-		return c, nil
-	}
-	logits := make([]float32, tok.VocabSize())
-	if err := c.Start().Mask(logits); err != nil {
+	if err := s.Grammar.Check(v); err != nil {
 		if errors.Is(err, grammar.ErrEmpty) {
 			return nil, newError(http.StatusBadRequest, "invalid_request_error", s.Param, "empty_grammar",
 				"%s admits no output in this model's vocabulary: %v", s.Param, err)
 		}
 		return nil, compileError(s, err)
 	}
-	grammars.checked(s.Kind, s.Text, v)
-	return c, nil
+	return s.Grammar.Constraint(v), nil
 }
 
 // maskError says whether a sample's error is its constraint's: a dead end
@@ -266,90 +260,8 @@ func constraintError(err error) *apiError {
 		"the constraint allows no token after this output: %v", err)
 }
 
-// grammarCache keeps the last compiled grammars by (kind, text), each with
-// the constraint built for the vocabulary it last ran on.
-type grammarCache struct {
-	mu    sync.Mutex
-	max   int
-	order *list.List // of *cached, most recent first
-	byKey map[string]*list.Element
-}
-
-type cached struct {
-	key     string
-	g       *grammar.Grammar
-	v       *grammar.Vocab
-	c       engine.Constraint
-	checked bool // c lets some token come first
-}
-
-// grammarCacheSize bounds the cache: compiled grammars are small, but
-// their cached masks hold bitsets over the vocabulary. (engine/grammar
-// keeps one of the same size by source; this one adds the constraint per
-// vocabulary and its first-token check.)
-const grammarCacheSize = 16
-
-var grammars = newGrammarCache(grammarCacheSize)
-
-func newGrammarCache(n int) *grammarCache {
-	return &grammarCache{max: n, order: list.New(), byKey: map[string]*list.Element{}}
-}
-
-func cacheKey(kind, text string) string { return kind + "\x00" + text }
-
-// get returns the compiled grammar, compiling it on a miss (outside the
-// lock: two requests racing on one new schema both compile it).
-func (gc *grammarCache) get(kind, text string) (*grammar.Grammar, error) {
-	key := cacheKey(kind, text)
-	gc.mu.Lock()
-	if el, ok := gc.byKey[key]; ok {
-		gc.order.MoveToFront(el)
-		g := el.Value.(*cached).g
-		gc.mu.Unlock()
-		return g, nil
-	}
-	gc.mu.Unlock()
-	g, err := compile(kind, text)
-	if err != nil {
-		return nil, err
-	}
-	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	if el, ok := gc.byKey[key]; ok {
-		return el.Value.(*cached).g, nil
-	}
-	gc.byKey[key] = gc.order.PushFront(&cached{key: key, g: g})
-	for gc.order.Len() > gc.max {
-		old := gc.order.Remove(gc.order.Back()).(*cached)
-		delete(gc.byKey, old.key)
-	}
-	return g, nil
-}
-
-// bind returns g's constraint over v, reusing the cached one, and whether
-// it was already checked.
-func (gc *grammarCache) bind(kind, text string, g *grammar.Grammar, v *grammar.Vocab) (engine.Constraint, bool) {
-	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	el, ok := gc.byKey[cacheKey(kind, text)]
-	if !ok || el.Value.(*cached).g != g {
-		return g.Constraint(v), false // evicted meanwhile
-	}
-	e := el.Value.(*cached)
-	if e.v != v {
-		e.v, e.c, e.checked = v, g.Constraint(v), false
-	}
-	return e.c, e.checked
-}
-
-func (gc *grammarCache) checked(kind, text string, v *grammar.Vocab) {
-	gc.mu.Lock()
-	defer gc.mu.Unlock()
-	if el, ok := gc.byKey[cacheKey(kind, text)]; ok && el.Value.(*cached).v == v {
-		el.Value.(*cached).checked = true
-	}
-}
-
+// compile builds the grammar of a constraint; engine/grammar keeps the
+// last ones compiled by source, so a repeated schema is compiled once.
 func compile(kind, text string) (*grammar.Grammar, error) {
 	switch kind {
 	case kindJSONObject:

@@ -140,28 +140,18 @@ func TestDecodeStructuredErrors(t *testing.T) {
 	}
 }
 
-// TestGrammarCacheLRU: a repeated schema is compiled once; the cache
-// keeps its size by dropping the least recently used.
-func TestGrammarCacheLRU(t *testing.T) {
-	gc := newGrammarCache(2)
-	has := func(text string) bool { _, ok := gc.byKey[cacheKey(kindRegex, text)]; return ok }
-	a, err := gc.get(kindRegex, "a")
+// TestGrammarCache: a repeated schema is compiled once (engine/grammar's
+// cache, the only one), and errors are not kept.
+func TestGrammarCache(t *testing.T) {
+	a, err := compile(kindRegex, "a")
 	require.NoError(t, err)
-	_, err = gc.get(kindRegex, "b")
-	require.NoError(t, err)
-	a2, err := gc.get(kindRegex, "a")
+	a2, err := compile(kindRegex, "a")
 	require.NoError(t, err)
 	require.Same(t, a, a2)
-	_, err = gc.get(kindRegex, "c") // evicts b, the least recent
-	require.NoError(t, err)
-	require.Equal(t, 2, gc.order.Len())
-	require.True(t, has("a") && has("c") && !has("b"))
-	_, err = gc.get(kindRegex, "b") // evicts a
-	require.NoError(t, err)
-	require.True(t, has("b") && has("c") && !has("a"))
-	_, err = gc.get(kindRegex, "(")
+	_, err = compile(kindRegex, "(")
 	require.Error(t, err)
-	require.Equal(t, 2, gc.order.Len(), "errors are not cached")
+	_, err = compile(kindRegex, "(")
+	require.Error(t, err)
 
 	// The request path goes through the package cache: the same schema,
 	// however spaced, is one grammar.

@@ -42,14 +42,14 @@ func schemaError(err error) *apiError {
 }
 
 // toolConstraint is toolGBNF bound to tok's vocabulary, through the
-// structured-output cache: a client that sends the same tools every turn
+// grammar cache: a client that sends the same tools every turn
 // reuses the compiled grammar and its masks.
 func toolConstraint(tok *tokenizer.Tokenizer, tools []chat.Tool, u toolUse, f toolcall.Format) (engine.Constraint, *apiError) {
 	src, e := toolGBNF(tools, u, f)
 	if e != nil {
 		return nil, e
 	}
-	g, err := grammars.get(kindGrammar, src)
+	g, err := compile(kindGrammar, src)
 	if err != nil {
 		return nil, internal("tool call grammar: %v", err)
 	}
@@ -64,7 +64,7 @@ func argsConstraint(tok *tokenizer.Tokenizer, tools []chat.Tool, name string) (e
 			continue
 		}
 		schema := string(chat.ArgsSchema(t))
-		g, err := grammars.get(kindJSONSchema, schema)
+		g, err := compile(kindJSONSchema, schema)
 		if err != nil {
 			return nil, schemaError(&chat.SchemaError{Tool: i, Err: err})
 		}

@@ -26,6 +26,7 @@ func (e *UnsupportedError) Error() string {
 // Grammar is a compiled grammar: immutable and safe for concurrent use.
 type Grammar struct {
 	prog *prog
+	cons sync.Map // *Vocab -> *constraint, one per vocabulary
 }
 
 // Match reports whether the grammar admits s as a whole.

@@ -168,3 +168,21 @@ func TestGBNFJSON(t *testing.T) {
 		require.True(t, json.Valid([]byte(s)), "%q", s)
 	}
 }
+
+// TestConstraintPerVocab: one constraint per grammar and vocabulary (the
+// only cache a server needs besides the compile cache), and Check says
+// whether the vocabulary can spell a first token.
+func TestConstraintPerVocab(t *testing.T) {
+	v, _ := testVocab()
+	w := NewVocab([]string{"x", "y"}, nil)
+	g, err := Regex(`ab+`)
+	require.NoError(t, err)
+	require.Same(t, g.Constraint(v), g.Constraint(v))
+	require.NotSame(t, g.Constraint(v), g.Constraint(w))
+	g2, err := Regex(`ab+`)
+	require.NoError(t, err)
+	require.Same(t, g.Constraint(v), g2.Constraint(v), "the compile cache hands back the same grammar")
+	require.NoError(t, g.Check(v))
+	require.ErrorIs(t, g.Check(w), ErrEmpty, "no token of w starts with a")
+	require.ErrorIs(t, g.Check(w), ErrEmpty, "the answer is kept")
+}

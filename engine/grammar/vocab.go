@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 	"sync"
 
@@ -30,8 +31,8 @@ type Vocab struct {
 	toks   []int32
 	words  int // mask length in uint64 words
 	// desc[i] >= 0 indexes the bytes on every edge below node i (nodes
-	// with a large enough subtree): a state that loops on all of them
-	// allows the whole subtree at once.
+	// with a large enough subtree; equal sets share an index): a state
+	// that loops on all of them allows the whole subtree at once.
 	desc  []int32
 	bytes []bset
 }
@@ -131,11 +132,17 @@ func NewVocab(pieces []string, eog []int32) *Vocab {
 		}
 	}
 	v.desc = make([]int32, n)
+	sets := map[bset]int32{}
 	for i := int32(0); i < n; i++ {
 		v.desc[i] = -1
 		if v.end[i]-i >= minDesc && i > 0 {
-			v.desc[i] = int32(len(v.bytes))
-			v.bytes = append(v.bytes, below[i])
+			k, ok := sets[below[i]]
+			if !ok {
+				k = int32(len(v.bytes))
+				sets[below[i]] = k
+				v.bytes = append(v.bytes, below[i])
+			}
+			v.desc[i] = k
 		}
 	}
 	return v
@@ -341,12 +348,40 @@ func (p *prog) walk(v *Vocab, m *mask, s int32, from, to int32) error {
 	return nil
 }
 
-// Constraint returns g as an engine constraint over v's token ids.
-func (g *Grammar) Constraint(v *Vocab) engine.Constraint { return &constraint{g.prog, v} }
+// Constraint returns g as an engine constraint over v's token ids: the
+// same one for the same v, so that the compile cache (JSONSchema and the
+// others keep the last grammars by source) is the only cache a server
+// needs.
+func (g *Grammar) Constraint(v *Vocab) engine.Constraint { return g.constraint(v) }
+
+func (g *Grammar) constraint(v *Vocab) *constraint {
+	c, _ := g.cons.LoadOrStore(v, &constraint{p: g.prog, v: v})
+	return c.(*constraint)
+}
+
+// Check reports whether some token of v may come first: an error wrapping
+// ErrEmpty when none may (a grammar this vocabulary cannot spell), or
+// ErrTooComplex. The answer is computed once per vocabulary.
+func (g *Grammar) Check(v *Vocab) error {
+	c := g.constraint(v)
+	c.once.Do(func() {
+		p := c.p
+		p.mu.Lock()
+		m, err := p.mask(v, p.start())
+		p.mu.Unlock()
+		if err == nil && !slices.ContainsFunc(m, func(w uint64) bool { return w != 0 }) {
+			err = fmt.Errorf("%w: no token of the vocabulary may come first", ErrEmpty)
+		}
+		c.err = err
+	})
+	return c.err
+}
 
 type constraint struct {
-	p *prog
-	v *Vocab
+	p    *prog
+	v    *Vocab
+	once sync.Once // Check
+	err  error
 }
 
 func (c *constraint) Start() engine.ConstraintState { return &cstate{c: c, s: c.p.start()} }
