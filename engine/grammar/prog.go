@@ -365,6 +365,10 @@ type prog struct {
 	loop    []*bset // per state: nil, or the bytes leading back to it
 	startS  int32
 	masks   map[*Vocab]*maskCache
+	sigSize []int32   // per rule: 0, or 1 + closure
+	sigNum  []int32   // per rule: its number in the signature being built, or -1
+	sigEnc  []ruleEnc // per rule: its code for signatures
+	sigBuf  []byte
 	tmp     []int32
 	mark    []uint32 // per node: the step (gen) that expanded it last
 	gen     uint32
@@ -422,14 +426,25 @@ func (p *prog) signature(l int32) string {
 	var parts []string
 	total := 0
 	for _, id := range p.states[l] {
-		var b []byte
-		num := map[int32]int32{}
-		var queue []int32
+		for f := id; f != 0 && f != cont; f = p.nodes[f].parent {
+			if p.closure(p.rule[p.nodes[f].pos]) > maxSig {
+				return "" // known too large: skip building it
+			}
+		}
+		if p.sigNum == nil {
+			p.sigNum = make([]int32, len(p.alts))
+			for i := range p.sigNum {
+				p.sigNum[i] = -1
+			}
+			p.sigEnc = make([]ruleEnc, len(p.alts))
+		}
+		b := p.sigBuf[:0] // reused: signatures run to kilobytes
+		var queue []int32 // rules in the order met; sigNum their numbers
 		ref := func(r int32) int32 {
-			n, ok := num[r]
-			if !ok {
+			n := p.sigNum[r]
+			if n < 0 {
 				n = int32(len(queue))
-				num[r] = n
+				p.sigNum[r] = n
 				queue = append(queue, r)
 			}
 			return n
@@ -441,31 +456,90 @@ func (p *prog) signature(l int32) string {
 			b = binary.LittleEndian.AppendUint32(b, uint32(pos-p.ruleAt[r]))
 		}
 		b = append(b, 'B'+byte(id)) // B: the stack's bottom, C: cut
-		for i := 0; i < len(queue); i++ {
-			r := queue[i]
-			b = append(b, 'R')
-			for _, e := range p.code[p.ruleAt[r]:p.ruleAt[r+1]] {
-				switch e.ref {
-				case refEnd:
-					b = append(b, 'E')
-				case refSet:
-					b = append(b, 'S')
-					for _, w := range e.set {
-						b = binary.LittleEndian.AppendUint64(b, w)
-					}
-				default:
-					b = binary.LittleEndian.AppendUint32(append(b, 'r'), uint32(ref(e.ref)))
-				}
+		for i := 0; i < len(queue) && total+len(b) <= maxSig; i++ {
+			e := p.enc(queue[i])
+			at := len(b)
+			b = append(b, e.b...)
+			for _, f := range e.refs {
+				binary.LittleEndian.PutUint32(b[at+int(f.at):], uint32(ref(f.r)))
 			}
-			if total+len(b) > maxSig {
-				return ""
-			}
+		}
+		for _, r := range queue {
+			p.sigNum[r] = -1
+		}
+		p.sigBuf = b
+		if total+len(b) > maxSig {
+			return ""
 		}
 		total += len(b)
 		parts = append(parts, string(b))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, "|")
+}
+
+// ruleEnc is a rule's code as signature bytes, the numbers of the rules
+// it references left to fill in at refs.
+type ruleEnc struct {
+	b    []byte
+	refs []struct{ at, r int32 }
+}
+
+// enc is rule r's ruleEnc, built once (p.mu held).
+func (p *prog) enc(r int32) *ruleEnc {
+	e := &p.sigEnc[r]
+	if e.b != nil {
+		return e
+	}
+	e.b = append(e.b, 'R')
+	for _, c := range p.code[p.ruleAt[r]:p.ruleAt[r+1]] {
+		switch c.ref {
+		case refEnd:
+			e.b = append(e.b, 'E')
+		case refSet:
+			e.b = append(e.b, 'S')
+			for _, w := range c.set {
+				e.b = binary.LittleEndian.AppendUint64(e.b, w)
+			}
+		default:
+			e.refs = append(e.refs, struct{ at, r int32 }{int32(len(e.b) + 1), c.ref})
+			e.b = append(e.b, 'r', 0, 0, 0, 0)
+		}
+	}
+	return e
+}
+
+// closure is the size in signature bytes of rule r and the rules it
+// reaches, counted up to just past maxSig; kept per rule (p.mu held).
+func (p *prog) closure(r int32) int {
+	if p.sigSize == nil {
+		p.sigSize = make([]int32, len(p.alts))
+	}
+	if n := p.sigSize[r]; n > 0 {
+		return int(n) - 1
+	}
+	seen := map[int32]bool{r: true}
+	queue := []int32{r}
+	total := 0
+	for i := 0; i < len(queue) && total <= maxSig; i++ {
+		total++
+		for _, e := range p.code[p.ruleAt[queue[i]]:p.ruleAt[queue[i]+1]] {
+			switch e.ref {
+			case refEnd:
+				total++
+			case refSet:
+				total += 33
+			default:
+				total += 5
+				if !seen[e.ref] {
+					seen[e.ref] = true
+					queue = append(queue, e.ref)
+				}
+			}
+		}
+	}
+	p.sigSize[r] = int32(total) + 1
+	return total
 }
 
 // State ids besides real states.
