@@ -256,6 +256,11 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 			}
 			c.put(l, lm)
 		}
+		if len(lm.unsure) == 0 && !p.acc[s] {
+			// Nothing to add: share the local mask (never modified).
+			c.put(s, &mask{bits: lm.bits})
+			return lm.bits, nil
+		}
 		m := &mask{bits: append([]uint64(nil), lm.bits...)}
 		var path []byte
 		for _, i := range lm.unsure {
