@@ -224,3 +224,19 @@ func BenchmarkDotManyStream(b *testing.B) {
 		}
 	}
 }
+
+// TestScales4w checks the SWAR scales4 against scales4: every value of
+// each byte position, then random words.
+func TestScales4w(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := 0; i < 1<<16; i++ {
+		var s [4]byte
+		if i < 1024 {
+			s[i>>8] = byte(i)
+		} else {
+			v := rng.Uint32()
+			s = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+		}
+		require.Equal(t, scales4(s[:]), scales4w(s[:]), "% x", s)
+	}
+}

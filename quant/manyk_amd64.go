@@ -2,6 +2,8 @@
 
 package quant
 
+import "encoding/binary"
+
 // lanesAddRow does kLanes.add(d[k], acc[8k:8k+8]) for k < nb, in order.
 //
 //go:noescape
@@ -38,7 +40,7 @@ func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool
 			for k := 0; k < nb; k++ {
 				s := row[k*210+192 : k*210+208]
 				d := sc[4*k : 4*k+4 : 4*k+4]
-				d[0], d[1], d[2], d[3] = scales4(s[0:4]), scales4(s[4:8]), scales4(s[8:12]), scales4(s[12:16])
+				d[0], d[1], d[2], d[3] = scales4w(s[0:4]), scales4w(s[4:8]), scales4w(s[8:12]), scales4w(s[12:16])
 			}
 			lanesQ6_K(nb, &row[0], &x[0], &sc[0], &acc[0])
 			for k := 0; k < nb; k++ {
@@ -72,4 +74,13 @@ func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool
 		out[r] = lanes.total(sumf)
 	}
 	return true
+}
+
+// scales4w is scales4 in SWAR: the four int8 scales go to int16 lanes 0,
+// 2, 1, 3 of one word by two masks and a shift, and are sign-extended at
+// once (0xff00 into every lane whose bit 7 is set).
+func scales4w(s []byte) uint64 {
+	v := binary.LittleEndian.Uint32(s)
+	u := uint64(v&0x00ff00ff) | uint64(v>>8&0x00ff00ff)<<32
+	return u | (u&0x0080008000800080)>>7*0xff00
 }
