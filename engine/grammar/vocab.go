@@ -163,7 +163,30 @@ type maskCache struct {
 // depend on it (unsure).
 type mask struct {
 	bits   []uint64
-	unsure []int32
+	unsure []int32     // by edge byte, the bytes' runs from at
+	at     *[257]int32 // nil when nothing is unsure
+}
+
+// byByte sorts m.unsure by the byte on the edge into each node, so that
+// the re-check takes only the bytes the real contexts can go on with.
+func (m *mask) byByte(v *Vocab) {
+	if len(m.unsure) == 0 {
+		return
+	}
+	m.at = new([257]int32)
+	for _, j := range m.unsure {
+		m.at[v.edge[j]+1]++
+	}
+	for b := range 256 {
+		m.at[b+1] += m.at[b]
+	}
+	sorted := make([]int32, len(m.unsure))
+	next := *m.at
+	for _, j := range m.unsure {
+		sorted[next[v.edge[j]]] = j
+		next[v.edge[j]]++
+	}
+	m.unsure = sorted
 }
 
 const maskCacheBytes = 16 << 20 // per grammar and vocabulary
@@ -215,7 +238,7 @@ func (s *sharedMasks) put(v *Vocab, sig string, m *mask) {
 	if _, ok := s.m[k]; ok {
 		return
 	}
-	size := func(k sharedKey, m *mask) int { return 8*len(m.bits) + 4*len(m.unsure) + len(k.sig) }
+	size := func(k sharedKey, m *mask) int { return 8*len(m.bits) + 4*len(m.unsure) + 1028 + len(k.sig) }
 	for s.bytes > sharedBytes && len(s.order) > 0 {
 		old := s.order[0]
 		s.order = s.order[1:]
@@ -252,6 +275,7 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 				if err := p.walk(v, lm, l, 1, int32(len(v.edge))); err != nil {
 					return nil, err
 				}
+				lm.byByte(v)
 				shared.put(v, sig, lm)
 			}
 			c.put(l, lm)
@@ -262,23 +286,54 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 			return lm.bits, nil
 		}
 		m := &mask{bits: append([]uint64(nil), lm.bits...)}
+		ctx, err := p.contexts(s)
+		if err != nil {
+			return nil, err
+		}
 		var path []byte
-		for _, i := range lm.unsure {
-			// The real state at node i, then its subtree from there.
-			path = path[:0]
-			for j := i; j > 0; j = v.parent[j] {
-				path = append(path, v.edge[j])
+		for b := 0; b < 256 && lm.at != nil; b++ {
+			js := lm.unsure[lm.at[b]:lm.at[b+1]]
+			if len(js) == 0 {
+				continue
 			}
-			t := s
-			for k := len(path) - 1; k >= 0 && t >= 0; k-- {
-				t = p.next(t, path[k])
+			var gs []context // the contexts that may go on with byte b
+			for _, g := range ctx {
+				if n := p.next(g.ret, byte(b)); n >= 0 {
+					gs = append(gs, g)
+				} else if n == overflow {
+					return nil, errOverflow
+				}
 			}
-			if t == overflow {
-				return nil, errOverflow
-			}
-			if t >= 0 {
-				if err := p.walk(v, m, t, i+1, v.end[i]); err != nil {
-					return nil, err
+			for _, j := range js {
+				if len(gs) == 0 {
+					break
+				}
+				// The contexts the stacks at j's parent returned into,
+				// then j's subtree from there.
+				i := v.parent[j]
+				path = path[:0]
+				for k := i; k > 0; k = v.parent[k] {
+					path = append(path, v.edge[k])
+				}
+				u := dead
+				for _, g := range gs {
+					t := g.local
+					for k := len(path) - 1; k >= 0 && t >= 0; k-- {
+						t = p.next(t, path[k])
+					}
+					if t == overflow {
+						return nil, errOverflow
+					}
+					if t >= 0 && p.hasCont[t] {
+						if u, err = p.union(u, g.ret); err != nil {
+							return nil, err
+						}
+					}
+				}
+				if u >= 0 {
+					if err := p.walk(v, m, u, j, v.end[j]); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
@@ -297,6 +352,75 @@ func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 	}
 	c.put(s, &mask{bits: bits})
 	return bits, nil
+}
+
+// context is one group of a state's stacks, by the context their local
+// state cuts off: the group's local state, and the state once a stack
+// returns into that context.
+type context struct{ local, ret int32 }
+
+// contexts splits real state s by the contexts its local state cuts off
+// (p.mu held); stacks not cut never leave their local state.
+func (p *prog) contexts(s int32) ([]context, error) {
+	var cut func(id int32, k int) (int32, int32)
+	cut = func(id int32, k int) (int32, int32) {
+		if id == 0 || id == cont {
+			return id, -1
+		}
+		n := p.nodes[id]
+		if k == 1 || p.named[n.pos] {
+			return p.node(n.pos, cont), n.parent
+		}
+		r, c := cut(n.parent, k-1)
+		return p.node(n.pos, r), c
+	}
+	groups := map[int32][]int32{} // context -> cut stacks
+	var order []int32
+	for _, id := range p.states[s] {
+		l, c := cut(id, localDepth)
+		if c < 0 {
+			continue
+		}
+		if _, ok := groups[c]; !ok {
+			order = append(order, c)
+		}
+		groups[c] = append(groups[c], l)
+	}
+	out := make([]context, 0, len(order))
+	for _, c := range order {
+		p.tmp, p.work = append(p.tmp[:0], groups[c]...), 0
+		l := p.intern()
+		p.tmp, p.work = p.tmp[:0], 0
+		p.gen++
+		if c == 0 {
+			p.tmp = append(p.tmp, 0)
+		} else {
+			n := p.nodes[c]
+			p.expand(n.pos, n.parent)
+		}
+		r := p.intern()
+		if l == overflow || r == overflow {
+			return nil, errOverflow
+		}
+		out = append(out, context{l, r})
+	}
+	return out, nil
+}
+
+// union is the state of a's stacks and b's (p.mu held).
+func (p *prog) union(a, b int32) (int32, error) {
+	switch {
+	case a < 0 || a == b:
+		return b, nil
+	case b < 0:
+		return a, nil
+	}
+	p.tmp, p.work = append(append(p.tmp[:0], p.states[a]...), p.states[b]...), 0
+	u := p.intern()
+	if u == overflow {
+		return u, errOverflow
+	}
+	return u, nil
 }
 
 // walk adds to m the ids allowed from state s in the trie nodes from..to,
@@ -331,15 +455,12 @@ func (p *prog) walk(v *Vocab, m *mask, s int32, from, to int32) error {
 		last := i + 1
 		switch k := v.desc[i]; {
 		case p.hasCont[t]:
-			if v.end[i] > i+1 {
-				m.unsure = append(m.unsure, i)
+			// Some stacks returned into the cut-off context: what follows
+			// from there is re-checked from the real contexts; the other
+			// stacks go on here (next ignores the returned ones).
+			for j := i + 1; j < v.end[i]; j = v.end[j] {
+				m.unsure = append(m.unsure, j)
 			}
-			last = v.end[i]
-			for _, id := range v.toks[v.tokAt[i]:v.tokAt[i+1]] {
-				m.bits[id>>6] |= 1 << (id & 63)
-			}
-			i = last
-			continue
 		case k >= 0 && t == st[d-1] && p.loops(t, &v.bytes[k]):
 			// Only states entered by a self-loop are tried: the loop set
 			// costs 256 transitions, worth it only for loop states.
