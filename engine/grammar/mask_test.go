@@ -31,6 +31,7 @@ func testVocab() (*Vocab, []string) {
 		}
 	}
 	add("", 2)
+	pieces = append(pieces, "1212", "121x", "2]", "1]a", "1]b", "12\"}", "ab-12", "aaaa") // tokens past a return into a rule's context
 	pieces = append(pieces, "true", "false", "null", "\"name\"", "\": \"", "abab", "\xe6", "\x97\xa5", "") // partial UTF-8 too; "" never allowed
 	pieces = append(pieces, "<eos>")
 	eog := int32(len(pieces) - 1)
@@ -52,6 +53,12 @@ func TestMaskExact(t *testing.T) {
 	grammars["gbnf"], err = ParseGBNF(`root ::= ("ab" | "a" "1"+ | "日" [^a]) ("." root)?`)
 	require.NoError(t, err)
 	grammars["regex"], err = Regex(`[ab]{1,5}(-[12]+)?`)
+	require.NoError(t, err)
+	// One rule in several contexts: a state's stacks return into
+	// different ones (the re-check per context, and their union).
+	grammars["contexts"], err = ParseGBNF("root ::= num \"x\" | \"[\" num \"]\" | num pair | \"a\" root\nnum ::= [12]+\npair ::= \"-\" num? [12]")
+	require.NoError(t, err)
+	grammars["union"], err = ParseGBNF("root ::= \"[\" num \"]a\" | \"[\" num \"]b\" | \"[\" num \"]\" root\nnum ::= [12]+")
 	require.NoError(t, err)
 	walks := 20
 	if testing.Short() {
