@@ -31,7 +31,7 @@ func testVocab() (*Vocab, []string) {
 		}
 	}
 	add("", 2)
-	pieces = append(pieces, "1212", "121x", "2]", "1]a", "1]b", "12\"}", "ab-12", "aaaa") // tokens past a return into a rule's context
+	pieces = append(pieces, "1212", "121x", "2]", "1]a", "1]b", "12\"}", "ab-12", "aaaa")                  // tokens past a return into a rule's context
 	pieces = append(pieces, "true", "false", "null", "\"name\"", "\": \"", "abab", "\xe6", "\x97\xa5", "") // partial UTF-8 too; "" never allowed
 	pieces = append(pieces, "<eos>")
 	eog := int32(len(pieces) - 1)
