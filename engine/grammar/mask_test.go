@@ -212,28 +212,3 @@ func TestGBNFGenerated(t *testing.T) {
 		}
 	}
 }
-
-// TestRepeatCut: inside a repetition's later counts, where no named rule
-// is left on the stack to cut at, the state is cut below the repetition's
-// body, so that its local mask is shared and the rest re-checked.
-func TestRepeatCut(t *testing.T) {
-	g, err := Regex(`([a-z]+[.] ?){1,4}`)
-	require.NoError(t, err)
-	p := g.prog
-	at := func(text string) int32 {
-		s := p.start()
-		for i := 0; i < len(text); i++ {
-			s = p.step(s, text[i])
-		}
-		require.GreaterOrEqual(t, s, int32(0), text)
-		return s
-	}
-	for _, text := range []string{"ab. cd", "ab. cd. ef", "ab. cd. ef. gh"} {
-		s := at(text)
-		p.mu.Lock()
-		l := p.localState(s)
-		p.mu.Unlock()
-		require.NotEqual(t, s, l, "%q: cut below the repetition's body", text)
-		require.GreaterOrEqual(t, l, int32(0))
-	}
-}
