@@ -44,13 +44,12 @@ type builder struct {
 	defined []bool
 	used    map[string][2]int // first reference of each name: line, col
 	classes map[string]int32  // helper rule per multi-byte class
-	body    map[int32]bool    // rules that are a repetition's body
 	size    int
 	err     error
 }
 
 func newBuilder() *builder {
-	return &builder{index: map[string]int32{}, used: map[string][2]int{}, classes: map[string]int32{}, body: map[int32]bool{}}
+	return &builder{index: map[string]int32{}, used: map[string][2]int{}, classes: map[string]int32{}}
 }
 
 func (b *builder) rule(name string) int32 {
@@ -149,9 +148,6 @@ func (b *builder) repeat(n *node, seq []elem) []elem {
 	if len(x) != 1 {
 		x = []elem{{ref: b.helper(x)}}
 	}
-	if x[0].ref >= 0 {
-		b.body[x[0].ref] = true
-	}
 	for i := 0; i < n.min; i++ {
 		seq = b.add(seq, x[0])
 	}
@@ -248,7 +244,6 @@ func (b *builder) compile(root string) (*prog, error) {
 			p.code = append(p.code, elem{ref: refEnd})
 			for range len(a) + 1 {
 				p.named = append(p.named, named)
-				p.body = append(p.body, b.body[int32(i)])
 				p.rule = append(p.rule, int32(i))
 			}
 		}
@@ -351,7 +346,6 @@ func (b *builder) leftRecursion() error {
 type prog struct {
 	code   []elem
 	named  []bool  // per position: in a rule the source named (not a group or repetition)
-	body   []bool  // per position: in a repetition's body
 	rule   []int32 // per position: its rule
 	ruleAt []int32 // per rule: its first position (and one past the last rule)
 	alts   [][]int32
@@ -367,7 +361,6 @@ type prog struct {
 	// Local states (see local): per state its local state, and whether
 	// a stack of it returned into the cut-off context.
 	local   []int32
-	byBody  []bool // per state: its local state was cut at repetition bodies
 	hasCont []bool
 	loop    []*bset // per state: nil, or the bytes leading back to it
 	startS  int32
@@ -394,48 +387,29 @@ const localDepth = 8
 // rule (p.mu held): tokens that stay within the frames kept are allowed or
 // not whatever lies below, so the mask of that part is shared by every
 // state with the same top (the inside of any JSON string, say: a
-// character of the string rule, wherever the string sits). A state with
-// no named frame to cut (a regex's later repetitions) is cut below its
-// innermost repetition body instead, so that its counts share one mask.
+// character of the string rule, wherever the string sits).
 func (p *prog) localState(s int32) int32 {
 	if l := p.local[s]; l != unknown {
 		return l
 	}
-	l := p.cutState(s, p.named)
-	if l == s {
-		if b := p.cutState(s, p.body); b != s && b >= 0 {
-			l = b
-			p.byBody[s] = true
+	var cut func(id int32, k int) int32
+	cut = func(id int32, k int) int32 {
+		if id == 0 || id == cont {
+			return id
 		}
+		n := p.nodes[id]
+		if k == 1 || p.named[n.pos] {
+			return p.node(n.pos, cont)
+		}
+		return p.node(n.pos, cut(n.parent, k-1))
 	}
+	p.tmp, p.work = p.tmp[:0], 0
+	for _, id := range p.states[s] {
+		p.tmp = append(p.tmp, cut(id, localDepth))
+	}
+	l := p.intern()
 	p.local[s] = l
 	return l
-}
-
-// cutState is s with each stack cut (cutStack) where at holds.
-func (p *prog) cutState(s int32, at []bool) int32 {
-	var stacks []int32
-	for _, id := range p.states[s] {
-		c, _ := p.cutStack(id, localDepth, at)
-		stacks = append(stacks, c)
-	}
-	p.tmp, p.work = append(p.tmp[:0], stacks...), 0
-	return p.intern()
-}
-
-// cutStack is stack id cut below its innermost frame at a position where
-// at holds, or its k-th: the cut stack, whose bottom is cont, and the
-// node cut off (its context); -1 when the stack was kept whole.
-func (p *prog) cutStack(id int32, k int, at []bool) (int32, int32) {
-	if id == 0 || id == cont {
-		return id, -1
-	}
-	n := p.nodes[id]
-	if k == 1 || at[n.pos] {
-		return p.node(n.pos, cont), n.parent
-	}
-	r, c := p.cutStack(n.parent, k-1, at)
-	return p.node(n.pos, r), c
 }
 
 // maxSig bounds a local state's signature: states whose reachable rules
@@ -670,7 +644,6 @@ func (p *prog) intern() int32 {
 	p.acc = append(p.acc, st[0] == 0)
 	p.hasCont = append(p.hasCont, st[0] == cont || len(st) > 1 && st[1] == cont)
 	p.local = append(p.local, unknown)
-	p.byBody = append(p.byBody, false)
 	return s
 }
 

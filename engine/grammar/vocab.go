@@ -362,14 +362,22 @@ type context struct{ local, ret int32 }
 // contexts splits real state s by the contexts its local state cuts off
 // (p.mu held); stacks not cut never leave their local state.
 func (p *prog) contexts(s int32) ([]context, error) {
-	at := p.named
-	if p.byBody[s] {
-		at = p.body
+	var cut func(id int32, k int) (int32, int32)
+	cut = func(id int32, k int) (int32, int32) {
+		if id == 0 || id == cont {
+			return id, -1
+		}
+		n := p.nodes[id]
+		if k == 1 || p.named[n.pos] {
+			return p.node(n.pos, cont), n.parent
+		}
+		r, c := cut(n.parent, k-1)
+		return p.node(n.pos, r), c
 	}
 	groups := map[int32][]int32{} // context -> cut stacks
 	var order []int32
 	for _, id := range p.states[s] {
-		l, c := p.cutStack(id, localDepth, at)
+		l, c := cut(id, localDepth)
 		if c < 0 {
 			continue
 		}
