@@ -159,8 +159,8 @@ type maskCache struct {
 }
 
 // mask is a state's allowed ids as a bitset; for a local state, the ids
-// it allows whatever the context, and the trie nodes below which the ids
-// depend on it (unsure).
+// it allows whatever the context, and the trie nodes whose subtrees
+// follow a return into the context (unsure), to re-check from it.
 type mask struct {
 	bits   []uint64
 	unsure []int32     // by edge byte, the bytes' runs from at
@@ -255,7 +255,8 @@ var errOverflow = fmt.Errorf("%w: over %d matcher states or %d expansions in a s
 // mask returns the allowed ids in state s (p.mu held). The part that
 // depends only on the top of the stacks comes from s's local state, whose
 // mask is shared by all states with that top (the inside of every JSON
-// string, say); only the ids that leave it are walked from s itself.
+// string, say); only the subtrees after a return into the context are
+// walked from the contexts s cut off.
 func (p *prog) mask(v *Vocab, s int32) ([]uint64, error) {
 	c := p.masks[v]
 	if c == nil {
@@ -426,8 +427,8 @@ func (p *prog) union(a, b int32) (int32, error) {
 // walk adds to m the ids allowed from state s in the trie nodes from..to,
 // a run of siblings' subtrees whose parent is reached in state s: it skips
 // the subtrees that die and takes whole subtrees whose bytes all loop back
-// to the state. In a local state, the subtrees below a return into the
-// cut-off context are unsure.
+// to the state. In a local state, the children of a node where stacks
+// return into the cut-off context are unsure.
 func (p *prog) walk(v *Vocab, m *mask, s int32, from, to int32) error {
 	st := make([]int32, 64)
 	st[0] = s
