@@ -9,14 +9,40 @@ import "encoding/binary"
 //go:noescape
 func lanesAddRow(nb int, d *float32, acc *int32, sums *[8]float32)
 
-// manyK is DotMany for Q4_K and Q6_K rows of at most chunkK super-blocks
-// (Gemma 3's are 4 and 8): the row loop of dotK4 / dotQ6_KAVX2 with the
-// activation side (scales, the block-sum pairs the Q4_K mins multiply)
-// decoded once for all rows and the scratch set up once, and per row the
-// same lane kernel and the same float operations in the same order, so
-// every out[j] is bit-identical to DotFunc's. It reports false for rows it
-// does not take (the caller then goes row by row).
+// manyQ4_K and manyQ6_K (manyk_amd64.s) set out[j] to DotFunc's dot of
+// the weight row at w + j*wstride with x, bit for bit, for nb >= 1
+// super-blocks and rows >= 1.
+//
+//go:noescape
+func manyQ4_K(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+//go:noescape
+func manyQ6_K(nb, rows int, w *byte, wstride int, x *byte, tab *[1 << 16]float32, out *float32)
+
+// manyK is DotMany for Q4_K and Q6_K rows: one assembly call for all rows
+// (the caller has checked the sizes). It reports false for types it does
+// not take.
 func manyK(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool {
+	if nb <= 0 || len(out) == 0 {
+		return false
+	}
+	switch t {
+	case Q4_K:
+		manyQ4_K(nb, len(out), &w[0], rowBytes, &x[0], f16Table, &out[0])
+	case Q6_K:
+		manyQ6_K(nb, len(out), &w[0], rowBytes, &x[0], f16Table, &out[0])
+	default:
+		return false
+	}
+	return true
+}
+
+// manyKGo is the previous manyK, kept for BenchmarkDotMany ("go"): the row
+// loop of dotK4 / dotQ6_KAVX2 with the activation side (scales, the
+// block-sum pairs the Q4_K mins multiply) decoded once for all rows, per
+// row the same lane kernel and float operations in the same order, for
+// rows of at most chunkK super-blocks.
+func manyKGo(t Type, nb int, w []byte, rowBytes int, x []byte, out []float32) bool {
 	if nb > chunkK || (t != Q4_K && t != Q6_K) {
 		return false
 	}
