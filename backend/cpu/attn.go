@@ -153,6 +153,9 @@ type attnWork struct {
 	acc     []float64 // [head][hd]
 	h16     []uint16  // F16 bits of q or of one head's weights
 	ws      []float32 // one position's weight per head
+	sum     []float64 // per head: the sum of its exps
+	max     []float32 // per head: its largest score (or sink)
+	tail    []float32 // [head][8]: scores of a last group of positions
 }
 
 // row returns cached row pp (keys or values per c16/c32) from kvOff on,
@@ -186,6 +189,9 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 		w.kT = make([]float32, 8*hd)
 		w.ws = make([]float32, per)
 		w.acc = make([]float64, per*hd)
+		w.sum = make([]float64, per)
+		w.tail = make([]float32, 8*per)
+		w.max = make([]float32, per)
 	}
 	n := p - first + 1
 	if cap(w.scores) < per*n {
@@ -206,16 +212,43 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 		var rows [8]*uint16
 		bs, kvDim := c.spec.BlockSize, c.spec.KVDim
 		blk, in := first/bs, first%bs // position first+j's block and row in it
-		for ; j+8 <= n; j += 8 {
-			for r := range rows {
-				rows[r] = &k16[int(table[blk])*c.stride+in*kvDim+kvOff]
-				if in++; in == bs {
+		for j < n {
+			cnt := min(8, n-j)
+			if cnt == 8 && in+8 <= bs { // eight rows of one block: one bounds check
+				o := int(table[blk])*c.stride + in*kvDim + kvOff
+				run := k16[o : o+7*kvDim+hd]
+				for r := range rows {
+					rows[r] = &run[r*kvDim]
+				}
+				if in += 8; in == bs {
 					blk, in = blk+1, 0
 				}
+			} else {
+				for r := range cnt {
+					rows[r] = &k16[int(table[blk])*c.stride+in*kvDim+kvOff]
+					if in++; in == bs {
+						blk, in = blk+1, 0
+					}
+				}
+				for r := cnt; r < 8; r++ {
+					rows[r] = rows[cnt-1] // the last group: repeat a row
+				}
 			}
-			if !scoresF16x8(w.qh, hd, &rows, w.kT, scores[j:], n) {
-				break
+			if cnt == 8 {
+				if !scoresF16x8(w.qh, hd, &rows, w.kT, scores[j:], n) {
+					break
+				}
+			} else {
+				// The last few positions: eight scores per head into
+				// scratch, the first cnt kept.
+				if !scoresF16x8(w.qh, hd, &rows, w.kT, w.tail, 8) {
+					break
+				}
+				for g := range per {
+					copy(scores[g*n+j:g*n+j+cnt], w.tail[g*8:g*8+cnt])
+				}
 			}
+			j += cnt
 		}
 	}
 	for ; j+4 <= n; j += 4 {
@@ -265,20 +298,39 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 			m = max(m, sinks[g])
 		}
 		expShift(sg, sg, m)
-		var sum float64
-		for _, ex := range sg {
-			sum += float64(ex)
+		w.max[g] = m
+	}
+	// The sums of the exps, each in position order in float64; two
+	// heads' chains at a time so that their additions overlap.
+	g := 0
+	for ; g+2 <= per; g += 2 {
+		s0, s1 := scores[g*n:(g+1)*n], scores[(g+1)*n:(g+2)*n]
+		var a, b float64
+		for j, ex := range s0 {
+			a += float64(ex)
+			b += float64(s1[j])
 		}
+		w.sum[g], w.sum[g+1] = a, b
+	}
+	for ; g < per; g++ {
+		var a float64
+		for _, ex := range scores[g*n : (g+1)*n] {
+			a += float64(ex)
+		}
+		w.sum[g] = a
+	}
+	for g := 0; g < per; g++ {
+		sg, sum := scores[g*n:(g+1)*n], w.sum[g]
 		if sinks != nil {
-			sum += float64(float32(math.Exp(float64(sinks[g] - m))))
+			sum += float64(float32(math.Exp(float64(sinks[g] - w.max[g]))))
 		}
 		inv := float32(1 / sum)
+		if f16 {
+			scaleF16(sg, inv)
+			continue
+		}
 		for j := range sg {
 			sg[j] *= inv
-		}
-		if f16 {
-			encodeF16(w.h16[:n], sg)
-			decodeF16(sg, w.h16[:n])
 		}
 	}
 	clear(w.acc)

@@ -145,3 +145,18 @@ func scaleMax(s []float32, scale float32) float32 {
 	}
 	return scaleMaxAsm(&s[0], len(s), scale)
 }
+
+//go:noescape
+func scaleF16Asm(s *float32, n int, k float32)
+
+// scaleF16 sets s[i] to the F16-rounded value of s[i]*k.
+func scaleF16(s []float32, k float32) {
+	n := 0
+	if hasRun && len(s) > 0 {
+		n = len(s)
+		scaleF16Asm(&s[0], n, k)
+	}
+	for i := n; i < len(s); i++ {
+		s[i] = half[toHalf(s[i]*k)]
+	}
+}

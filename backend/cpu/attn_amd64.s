@@ -356,3 +356,42 @@ smdone:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func scaleF16Asm(s *float32, n int, k float32)
+// s[i] = float32 of the F16 rounding (nearest even) of s[i]*k for i < n,
+// the last n mod 8 under a mask: the softmax's normalization and its F16
+// rounding in one pass. Needs AVX-512 F (the mask).
+TEXT ·scaleF16Asm(SB), NOSPLIT, $0-20
+	MOVQ         s+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS k+16(FP), Y1
+	MOVQ         CX, DX
+	SHRQ         $3, CX
+	JZ           sftail
+
+sfloop:
+	VMULPS    (SI), Y1, Y0
+	VCVTPS2PH $0, Y0, X0
+	VCVTPH2PS X0, Y0
+	VMOVUPS   Y0, (SI)
+	ADDQ      $32, SI
+	DECQ      CX
+	JNZ       sfloop
+
+sftail:
+	ANDQ      $7, DX
+	JZ        sfdone
+	MOVQ      DX, CX
+	MOVL      $1, AX
+	SHLL      CX, AX
+	DECL      AX
+	KMOVW     AX, K2
+	VMOVUPS.Z (SI), K2, Y0
+	VMULPS    Y0, Y1, Y0
+	VCVTPS2PH $0, Y0, X0
+	VCVTPH2PS X0, Y0
+	VMOVUPS   Y0, K2, (SI)
+
+sfdone:
+	VZEROUPPER
+	RET

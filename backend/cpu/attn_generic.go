@@ -48,3 +48,10 @@ func addScaledF16Run([]float64, []float32, int, int, []uint16, int, int, int) bo
 
 // scaleMax multiplies s by scale in place and returns the largest value.
 func scaleMax(s []float32, scale float32) float32 { return scaleMaxGo(s, scale) }
+
+// scaleF16 sets s[i] to the F16-rounded value of s[i]*k.
+func scaleF16(s []float32, k float32) {
+	for i, x := range s {
+		s[i] = half[toHalf(x*k)]
+	}
+}

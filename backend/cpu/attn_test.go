@@ -275,3 +275,27 @@ func TestF16Kernels(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleF16 checks the softmax's fused normalization and F16 rounding
+// against the scalar form bit for bit, for every length mod 8, and that
+// nothing past the row is written.
+func TestScaleF16(t *testing.T) {
+	var src []float32
+	for b := uint64(0); b < 1<<32; b += 65521 {
+		src = append(src, math.Float32frombits(uint32(b)))
+	}
+	for _, k := range []float32{1, 0.37, 3e-5, 7e4} {
+		for _, n := range []int{len(src), 1, 3, 7, 8, 9, 15, 16, 17} {
+			s := append(append([]float32(nil), src[:n]...), 42)
+			scaleF16(s[:n], k)
+			for i, x := range src[:n] {
+				want := half[toHalf(x*k)]
+				if want != want && s[i] != s[i] {
+					continue
+				}
+				require.Equal(t, math.Float32bits(want), math.Float32bits(s[i]), "x %v k %v n %d", x, k, n)
+			}
+			require.Equal(t, float32(42), s[n])
+		}
+	}
+}

@@ -120,7 +120,9 @@ s8done:
 	RET
 
 // func expRow8(dst, src *float32, m float32, n int) int
-// expRow eight at a time; returns how many elements (a multiple of 8) it did.
+// expRow eight at a time, the last n mod 8 under a mask (softmax rows are
+// short: a scalar tail cost as much as the vectors); returns how many
+// elements it did (n, or a multiple of 8 where a group failed OK8).
 TEXT ·expRow8(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -128,9 +130,9 @@ TEXT ·expRow8(SB), NOSPLIT, $0-40
 	MOVQ n+24(FP), CX
 	SHRQ $3, CX
 	XORQ R8, R8
-	TESTQ CX, CX
-	JZ    e8done
 	EXP8CONSTS
+	TESTQ CX, CX
+	JZ    e8tail
 
 e8loop:
 	VMOVUPS   (SI)(R8*4), Y5
@@ -143,6 +145,24 @@ e8loop:
 	ADDQ      $8, R8
 	DECQ      CX
 	JNZ       e8loop
+
+e8tail:
+	MOVQ  n+24(FP), CX
+	ANDQ  $7, CX
+	JZ    e8done
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K2
+	// Lanes past n are zero (exp(0) passes OK8) and never stored.
+	VMOVUPS.Z (SI)(R8*4), K2, Y5
+	VSUBPS.Z  Y4, Y5, K2, Y5
+	VCVTPS2PD Y5, Z0
+	OK8(e8done)
+	EXP8
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, K2, (DI)(R8*4)
+	ADDQ      CX, R8
 
 e8done:
 	MOVQ R8, ret+32(FP)

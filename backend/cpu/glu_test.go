@@ -84,7 +84,7 @@ func TestExpShift(t *testing.T) {
 	}
 	s = append(s, -699.99994, -700, -700.00006, 0, -1e-30, -88, -104)
 	for _, m := range []float32{0, 3.5, -12, 650} {
-		for _, n := range []int{len(s), 5, 3} {
+		for _, n := range []int{len(s), 5, 3, 13, 1} {
 			d := append([]float32(nil), s[:n]...)
 			expShift(d, d, m)
 			for i, x := range s[:n] {
@@ -95,5 +95,15 @@ func TestExpShift(t *testing.T) {
 				require.Equal(t, math.Float32bits(want), math.Float32bits(d[i]), "x %v m %v", x, m)
 			}
 		}
+	}
+	// A huge argument in the masked last group (and in a full one) goes
+	// the scalar way; the rest stays exact and nothing past n is written.
+	for _, s := range [][]float32{{1, 2, 3, 4, 5, 6, 7, 8, -800, 0.5, 2}, {-800, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0.25, -3, 1e-3}} {
+		d := append(append([]float32(nil), s...), 42)
+		expShift(d[:len(s)], d[:len(s)], 1)
+		for i, x := range s {
+			require.Equal(t, math.Float32bits(float32(math.Exp(float64(x-1)))), math.Float32bits(d[i]), "x %v", x)
+		}
+		require.Equal(t, float32(42), d[len(s)])
 	}
 }

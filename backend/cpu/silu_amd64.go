@@ -53,8 +53,8 @@ func expRow(dst, src *float32, m float32, n int) int
 func expShift(d, s []float32, m float32) {
 	s = s[:len(d)]
 	i := 0
-	if has8 && len(d) >= 8 {
-		i = expRow8(&d[0], &s[0], m, len(d)) // the rest as before
+	if has8 && len(d) > 0 {
+		i = expRow8(&d[0], &s[0], m, len(d)) // a failed group's rest as before
 	}
 	for hasSiLU && len(d)-i >= 4 {
 		i += expRow(&d[i], &s[i], m, len(d)-i)
