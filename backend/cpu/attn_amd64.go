@@ -152,7 +152,7 @@ func scaleF16Asm(s *float32, n int, k float32)
 // scaleF16 sets s[i] to the F16-rounded value of s[i]*k.
 func scaleF16(s []float32, k float32) {
 	n := 0
-	if hasRun && len(s) > 0 {
+	if hasF16C && hasVL && len(s) > 0 {
 		n = len(s)
 		scaleF16Asm(&s[0], n, k)
 	}

@@ -18,6 +18,9 @@ var hasSiLU = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 // has8: siluRow8 and expRow8 (exp512_amd64.s) run eight lanes.
 var has8 = hasSiLU && cpu.X86.HasAVX512F
 
+// hasVL: masked YMM operations (expRow8's and scaleF16Asm's last group).
+var hasVL = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+
 //go:noescape
 func siluRow8(dst, gate, up *float32, n int) int
 
@@ -53,8 +56,11 @@ func expRow(dst, src *float32, m float32, n int) int
 func expShift(d, s []float32, m float32) {
 	s = s[:len(d)]
 	i := 0
-	if has8 && len(d) > 0 {
-		i = expRow8(&d[0], &s[0], m, len(d)) // a failed group's rest as before
+	if n := len(d); has8 && n > 0 {
+		if !hasVL {
+			n &^= 7 // the masked last group needs AVX-512 VL
+		}
+		i = expRow8(&d[0], &s[0], m, n) // the rest as before
 	}
 	for hasSiLU && len(d)-i >= 4 {
 		i += expRow(&d[i], &s[i], m, len(d)-i)
