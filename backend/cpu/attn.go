@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/x448/float16"
 
@@ -108,6 +109,12 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 	if bt.Len()*a.KVHeads < 2*b.threads {
 		per = 1
 	}
+	kT, groups := b.sharedKeys(c, l, bt, a)
+	defer func() {
+		if kT != nil {
+			keyPool.Put(&kT)
+		}
+	}()
 	parts := group / per
 	jobs := bt.Len() * a.KVHeads * parts
 	// Later positions attend over more rows: jobs are taken from a shared
@@ -127,9 +134,58 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kvc backend.KVCache, bt
 			if sinks != nil {
 				hs = sinks[h0 : h0+per]
 			}
-			w.run(c, l, bt.Blocks[bt.Seq[i]], first, p, kh*hd, qt.row(i)[h0*hd:(h0+per)*hd], d.row(i)[h0*hd:(h0+per)*hd], a, hs)
+			var kh8 []float32
+			if kT != nil {
+				kh8 = kT[kh*groups*8*hd : (kh+1)*groups*8*hd]
+			}
+			w.run(c, l, bt.Blocks[bt.Seq[i]], first, p, kh*hd, qt.row(i)[h0*hd:(h0+per)*hd], d.row(i)[h0*hd:(h0+per)*hd], a, hs, kh8)
 		}
 	})
+}
+
+// keyPool holds sharedKeys buffers.
+var keyPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// sharedKeys returns, for a prefill (many tokens of one sequence) over an
+// F16 cache without a window, the keys of positions 0 .. the batch's last,
+// per KV head in groups of eight positions converted and transposed as
+// scoresF16x8 does it: [kv head][group][8*hd] (a last group padded with
+// its last row), and the number of groups per head. Every token's job
+// would otherwise convert the same rows again. nil where it does not pay
+// or the kernels cannot run.
+func (b *Backend) sharedKeys(c *kvCache, l int, bt *backend.Batch, a backend.Attn) ([]float32, int) {
+	hd := a.HeadDim
+	if c.k16 == nil || a.Window > 0 || bt.Len() < 16 || !hasTranspose(hd) {
+		return nil, 0
+	}
+	last := 0
+	for i, s := range bt.Seq {
+		if s != bt.Seq[0] {
+			return nil, 0
+		}
+		last = max(last, int(bt.Pos[i]))
+	}
+	groups := last/8 + 1
+	buf := keyPool.Get().(*[]float32)
+	need := a.KVHeads * groups * 8 * hd
+	if cap(*buf) < need {
+		*buf = make([]float32, need)
+	}
+	kT := (*buf)[:need]
+	table, k16 := bt.Blocks[bt.Seq[0]], c.k16[l]
+	bs, kvDim := c.spec.BlockSize, c.spec.KVDim
+	parallel(b.threads, a.KVHeads*groups, 8, func(lo, hi int) {
+		var rows [8]*uint16
+		for x := lo; x < hi; x++ {
+			kh, g := x/groups, x%groups
+			for r := range rows {
+				p := min(8*g+r, last)
+				rows[r] = &k16[int(table[p/bs])*c.stride+(p%bs)*kvDim+kh*hd]
+			}
+			transposeF16x8(&rows, hd, kT[x*8*hd:(x+1)*8*hd])
+		}
+	})
+	return kT, groups
 }
 
 // scaleMaxGo multiplies s by scale in place and returns the largest value.
@@ -173,7 +229,9 @@ func (w *attnWork) row(c *kvCache, c16 []uint16, c32 []float32, table []int32, p
 
 // run computes heads q (per × hd) of one token at position p over cached
 // positions first..p into out.
-func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q, out []float32, a backend.Attn, sinks []float32) {
+// kT, where not nil, holds the keys of positions from 0 on as sharedKeys
+// lays them out for this KV head (first is then 0).
+func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q, out []float32, a backend.Attn, sinks, kT []float32) {
 	hd, per := w.hd, w.per
 	f16 := c.k16 != nil
 	var k16, v16 []uint16
@@ -208,7 +266,21 @@ func (w *attnWork) run(c *kvCache, l int, table []int32, first, p, kvOff int, q,
 	// Scores eight positions at a time with AVX2 (an F16 cache), else
 	// four: independent sums in flight, each still in element order.
 	j := 0
-	if f16 {
+	if kT != nil {
+		for ; j < n; j += 8 {
+			grp := kT[j*hd : (j+8)*hd] // group j/8
+			if cnt := n - j; cnt < 8 {
+				scoresKT(w.qh, hd, grp, w.tail, 8)
+				for g := range per {
+					copy(scores[g*n+j:g*n+j+cnt], w.tail[g*8:g*8+cnt])
+				}
+				break
+			}
+			scoresKT(w.qh, hd, grp, scores[j:], n)
+		}
+		j = n
+	}
+	if f16 && j < n {
 		var rows [8]*uint16
 		bs, kvDim := c.spec.BlockSize, c.spec.KVDim
 		blk, in := first/bs, first%bs // position first+j's block and row in it

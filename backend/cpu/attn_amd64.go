@@ -82,18 +82,33 @@ func scores8x2(q0, q1 *float32, hd int, kT *float32, out0, out1 *float32)
 // k_j (F16), when the CPU and hd allow; false otherwise. kT is scratch of
 // 8*hd floats.
 func scoresF16x8(q []float32, hd int, rows *[8]*uint16, kT []float32, out []float32, stride int) bool {
-	if !hasF16C || hd%8 != 0 || hd == 0 {
+	if !hasTranspose(hd) {
 		return false
 	}
+	transposeF16x8(rows, hd, kT)
+	scoresKT(q, hd, kT, out, stride)
+	return true
+}
+
+// hasTranspose reports whether transposeF16x8 runs for head size hd.
+func hasTranspose(hd int) bool { return hasF16C && hd%8 == 0 && hd > 0 }
+
+// transposeF16x8 sets kT[8e+j] = rows[j][e] (as float32) for e < hd.
+func transposeF16x8(rows *[8]*uint16, hd int, kT []float32) {
 	kT = kT[:8*hd]
 	f16Transpose8(rows, hd, &kT[0])
+}
+
+// scoresKT sets out[g*stride+j] for the eight key rows transposed in kT
+// (transposeF16x8), as scoresF16x8.
+func scoresKT(q []float32, hd int, kT []float32, out []float32, stride int) {
+	kT = kT[:8*hd]
 	per := len(q) / hd
 	for g := 0; g < per; g += 2 {
 		h := min(g+1, per-1) // an odd last head runs twice
 		o0, o1 := out[g*stride:g*stride+8], out[h*stride:h*stride+8]
 		scores8x2(&q[g*hd], &q[h*hd], hd, &kT[0], &o0[0], &o1[0])
 	}
-	return true
 }
 
 //go:noescape

@@ -36,6 +36,12 @@ func encodeF16(dst []uint16, src []float32) {
 
 func scoresF16x8([]float32, int, *[8]*uint16, []float32, []float32, int) bool { return false }
 
+func hasTranspose(int) bool { return false }
+
+func transposeF16x8(*[8]*uint16, int, []float32) { panic("cpu: no transposeF16x8 here") }
+
+func scoresKT([]float32, int, []float32, []float32, int) { panic("cpu: no scoresKT here") }
+
 // addScaledF16Heads does addScaledF16(acc[g*hd:(g+1)*hd], ws[g], v) for
 // every head g < len(ws).
 func addScaledF16Heads(acc []float64, ws []float32, v []uint16, hd int) {

@@ -299,3 +299,44 @@ func TestScaleF16(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionPrefillShared checks the prefill path whose keys are
+// converted once for all tokens (sharedKeys: one sequence, 16+ tokens)
+// against refAttention bit for bit, over two chunks of one prompt (the
+// second attends to the first's rows too) and a decode step after them.
+func TestAttentionPrefillShared(t *testing.T) {
+	for _, tc := range []struct{ heads, kvHeads, hd, bs, threads int }{
+		{8, 4, 8, 16, 1}, {8, 4, 8, 4, 2}, {9, 3, 64, 16, 2}, {3, 3, 16, 8, 3},
+	} {
+		t.Run(fmt.Sprintf("h%d-kv%d-d%d-bs%d-t%d", tc.heads, tc.kvHeads, tc.hd, tc.bs, tc.threads), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(tc.hd), 7))
+			be := New(tc.threads)
+			spec := backend.KVSpec{Layers: 1, KVDim: tc.kvHeads * tc.hd, Blocks: 24, BlockSize: tc.bs, Type: quant.F16}
+			got, err := be.NewKV(spec)
+			require.NoError(t, err)
+			want, err := be.NewKV(spec)
+			require.NoError(t, err)
+			a := backend.Attn{Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.hd, Scale: 1 / float32(math.Sqrt(float64(tc.hd)))}
+			table := [][]int32{{5, 0, 19, 3, 11, 7, 23, 2, 14, 9, 1, 17, 4, 21, 8, 12, 6, 20, 10, 15}}
+			pos := 0
+			for _, n := range []int{29, 19, 1} {
+				b := &backend.Batch{Blocks: table}
+				for range n {
+					b.Tokens = append(b.Tokens, 0)
+					b.Pos = append(b.Pos, int32(pos))
+					b.Seq = append(b.Seq, 0)
+					pos++
+				}
+				q := fill(be, n, tc.heads*tc.hd, randn(r, n*tc.heads*tc.hd))
+				k := fill(be, n, tc.kvHeads*tc.hd, randn(r, n*tc.kvHeads*tc.hd))
+				v := fill(be, n, tc.kvHeads*tc.hd, randn(r, n*tc.kvHeads*tc.hd))
+				dg, dw := be.Alloc(n, tc.heads*tc.hd), be.Alloc(n, tc.heads*tc.hd)
+				be.Attention(dg, q, k, v, got, b, a)
+				refAttention(dw, q, k, v, want, b, a)
+				for i, x := range data(dw) {
+					require.Equal(t, math.Float32bits(x), math.Float32bits(data(dg)[i]), "chunk %d row %d col %d", n, i/(tc.heads*tc.hd), i%(tc.heads*tc.hd))
+				}
+			}
+		})
+	}
+}
