@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
@@ -119,20 +118,26 @@ func atLimitUnderPressure(t *testing.T, cache bool) {
 	for i, want := range []int{10, 5, 10} {
 		require.Equal(t, want, e.peakBlocks(&reqs[i]))
 	}
-	res := make([]*Result, len(reqs))
-	errs := make([]error, len(reqs))
-	var wg sync.WaitGroup
+	// Queued back to back from one goroutine, so they are admitted in order
+	// 0, 1, 2 and all want blocks at once, however fast the engine runs.
+	chans := make([]<-chan Event, len(reqs))
 	for i := range reqs {
-		wg.Go(func() { res[i], errs[i] = e.Generate(context.Background(), reqs[i], nil) })
-		time.Sleep(10 * time.Millisecond) // admission order 0, 1, 2
+		ch, err := e.Stream(context.Background(), reqs[i])
+		require.NoError(t, err)
+		chans[i] = ch
 	}
-	wg.Wait()
 	for i, r := range reqs {
-		require.NoError(t, errs[i], "request %d", i)
+		got := make([][]int32, r.N)
+		for ev := range chans[i] {
+			require.NoError(t, ev.Err, "request %d sample %d", i, ev.Sample)
+			if ev.Token >= 0 {
+				got[ev.Sample] = append(got[ev.Sample], ev.Token)
+			}
+		}
 		alone, err := ref.Generate(context.Background(), r, nil)
 		require.NoError(t, err)
 		for s := range alone.Samples {
-			require.Equal(t, alone.Samples[s].Tokens, res[i].Samples[s].Tokens, "request %d sample %d", i, s)
+			require.Equal(t, alone.Samples[s].Tokens, got[s], "request %d sample %d", i, s)
 		}
 	}
 	st := e.Stats()
