@@ -166,10 +166,58 @@ func TestForkSerialWhenContended(t *testing.T) {
 
 	busy.until.Store(0)
 	before := busy.gaps.Load()
+	var started atomic.Bool
 	fork(2, func(i int) {
 		if i == 1 {
+			started.Store(true)
 			time.Sleep(2 * gapLimit)
+			return
+		}
+		for !started.Load() { // the helper, not the caller, takes share 1
+			runtime.Gosched()
 		}
 	})
 	require.Greater(t, busy.gaps.Load(), before, "a late helper starts a back-off")
+}
+
+// TestForkCallerTakesUnstartedShares: a share no helper has started when
+// the caller is done with its own runs on the caller (each share once),
+// so a helper held off its core costs no waiting.
+func TestForkCallerTakesUnstartedShares(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS >= 2")
+	}
+	busy.until.Store(0)
+	// Occupy the helper: a fork whose share 1 blocks until released,
+	// run from another goroutine (the pool lock is per fork, so take
+	// the worker directly).
+	w := workers.ws[0]
+	release := make(chan struct{})
+	blocker := &share{fn: func(int) { <-release }, i: 1}
+	w.post(blocker)
+	for blocker.state.Load() != shareTaken {
+		runtime.Gosched()
+	}
+	var hits [2]atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fork(2, func(i int) { hits[i].Add(1) })
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fork waited for a helper that never started its share")
+	}
+	close(release)
+	for blocker.state.Load() != shareDone {
+		runtime.Gosched()
+	}
+	require.Equal(t, int32(1), hits[0].Load())
+	require.Equal(t, int32(1), hits[1].Load())
+	// The worker skips the stale share and serves the next fork.
+	var again [2]atomic.Int32
+	fork(2, func(i int) { again[i].Add(1) })
+	require.Equal(t, int32(1), again[0].Load())
+	require.Equal(t, int32(1), again[1].Load())
 }
