@@ -55,19 +55,26 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	return b, nil
 }
 
-func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
-	l := s.ready(w)
-	if l == nil {
-		return
+// accept reads and decodes a request for the loaded model; when it
+// cannot (no model yet, a bad body) it has written the error and ok is false.
+func accept[T any](s *Server, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, *apiError)) (l *loaded, req T, ok bool) {
+	if l = s.ready(w); l == nil {
+		return nil, req, false
 	}
 	body, e := readBody(r)
-	if e != nil {
-		writeError(w, e)
-		return
+	if e == nil {
+		req, e = decode(body)
 	}
-	req, e := decodeCompletion(body)
 	if e != nil {
 		writeError(w, e)
+		return nil, req, false
+	}
+	return l, req, true
+}
+
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
+	l, req, ok := accept(s, w, r, decodeCompletion)
+	if !ok {
 		return
 	}
 	if req.Model != l.name {
@@ -89,18 +96,8 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	l := s.ready(w)
-	if l == nil {
-		return
-	}
-	body, e := readBody(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	req, e := decodeChat(body)
-	if e != nil {
-		writeError(w, e)
+	l, req, ok := accept(s, w, r, decodeChat)
+	if !ok {
 		return
 	}
 	if req.Model != l.name {

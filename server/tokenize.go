@@ -109,18 +109,8 @@ type tokenizeResponse struct {
 }
 
 func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
-	l := s.ready(w)
-	if l == nil {
-		return
-	}
-	body, e := readBody(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	req, e := decodeTokenize(body)
-	if e != nil {
-		writeError(w, e)
+	l, req, ok := accept(s, w, r, decodeTokenize)
+	if !ok {
 		return
 	}
 	if req.model != "" && req.model != l.name {
@@ -154,18 +144,8 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) detokenize(w http.ResponseWriter, r *http.Request) {
-	l := s.ready(w)
-	if l == nil {
-		return
-	}
-	body, e := readBody(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	req, e := decodeDetokenize(body)
-	if e != nil {
-		writeError(w, e)
+	l, req, ok := accept(s, w, r, decodeDetokenize)
+	if !ok {
 		return
 	}
 	if req.Model != nil && *req.Model != "" && *req.Model != l.name {
