@@ -107,6 +107,9 @@ func fork(k int, fn func(i int)) {
 			limit := max(spinFor, own/2)
 			for i, w := range ws {
 				shares[i].wait(w, limit)
+				// The worker keeps pointing at its last share: drop the
+				// closure (and the buffers it holds) of one the caller ran.
+				shares[i].fn = nil
 			}
 			// A helper that finished far later than the caller's own
 			// share took was descheduled (or its share was uneven).
