@@ -98,29 +98,44 @@ func blocks(n, bs, wsize, xsize int, w, x []byte) (int, bool) {
 
 func f32le(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
 
-// The float dots follow ggml_vec_dot_{f32,f16,bf16}'s generic form: each
-// product rounded to float32, summed in float64. Four partial sums instead
-// of one only reorder float64 additions, far below float32 rounding.
-
+// dotF32 sums in 16 float32 lanes, lane j taking the products of elements
+// 16m+j in order (each product rounded to float32, then added: no fused
+// multiply-add, so the Go and assembly forms agree), then halves the lanes
+// (s[j] += s[j+h], h = 8, 4, 2, 1). The F32 panel kernel follows the same
+// order, so a row's result does not depend on the batch it runs in. ggml
+// sums F32 in float32 lanes too.
 func dotF32(n int, w, x []byte) float32 {
 	if _, ok := blocks(n, 1, 4, 4, w, x); !ok {
 		return nan32
 	}
-	var s0, s1, s2, s3 float64
+	var s [16]float32
 	i := 0
-	for ; i+4 <= n; i += 4 {
-		a := w[4*i : 4*i+16 : 4*i+16]
-		b := x[4*i : 4*i+16 : 4*i+16]
-		s0 += float64(f32le(a[0:]) * f32le(b[0:]))
-		s1 += float64(f32le(a[4:]) * f32le(b[4:]))
-		s2 += float64(f32le(a[8:]) * f32le(b[8:]))
-		s3 += float64(f32le(a[12:]) * f32le(b[12:]))
+	for ; i+16 <= n; i += 16 {
+		a := (*[64]byte)(w[4*i:])
+		b := (*[64]byte)(x[4*i:])
+		for j := range s {
+			s[j] += float32(f32le(a[4*j:]) * f32le(b[4*j:]))
+		}
 	}
-	for ; i < n; i++ {
-		s0 += float64(f32le(w[4*i:]) * f32le(x[4*i:]))
+	for j := 0; i < n; i, j = i+1, j+1 {
+		s[j] += float32(f32le(w[4*i:]) * f32le(x[4*i:]))
 	}
-	return float32(s0 + s1 + s2 + s3)
+	return lanes16(&s)
 }
+
+// lanes16 is dotF32's reduction of its lanes.
+func lanes16(s *[16]float32) float32 {
+	for h := 8; h >= 1; h /= 2 {
+		for j := 0; j < h; j++ {
+			s[j] += s[j+h]
+		}
+	}
+	return s[0]
+}
+
+// The F16 and BF16 dots follow ggml_vec_dot_{f16,bf16}'s generic form: each
+// product rounded to float32, summed in float64. Four partial sums instead
+// of one only reorder float64 additions, far below float32 rounding.
 
 func dotF16(n int, w, x []byte) float32 {
 	if _, ok := blocks(n, 1, 2, 2, w, x); !ok {

@@ -122,50 +122,45 @@ func (p *Panel) Set(t Type, n int, xs [][]byte) {
 	}
 }
 
-// F32 panels hold per tile of 16 rows and group of four elements the rows'
-// four float32 values (256 bytes): a YMM of two rows for the kernel's
-// products with the weight row's group broadcast.
-const panelF32Block = panelRows * 16
+// F32 panels hold per tile of 16 rows and chunk of 16 elements the rows'
+// 16 float32 values (1 KiB), a row's last chunk padded with zeros: one ZMM
+// per row, dotF32's lanes.
+const panelF32Block = panelRows * 64
 
 func (p *Panel) setF32(ng int, xs [][]byte) {
 	tiles := (len(xs) + panelRows - 1) / panelRows
-	size := tiles * ng * panelF32Block
+	nc := (ng + 3) / 4 // chunks of 16 elements (ng groups of four)
+	size := tiles * nc * panelF32Block
 	if cap(p.a) < size {
 		p.a = make([]byte, size)
 	}
 	p.a = p.a[:size]
+	clear(p.a)
 	p.t, p.nb, p.rows, p.mode, p.wsize = F32, ng, len(xs), 3, 16
-	for i := 0; i < tiles*panelRows; i++ {
+	for i, x := range xs {
 		tile, r := i/panelRows, i%panelRows
-		dst := p.a[tile*ng*panelF32Block+16*r:]
-		if i >= len(xs) {
-			for m := 0; m < ng; m++ {
-				clear(dst[m*panelF32Block : m*panelF32Block+16])
-			}
-			continue
-		}
-		x := xs[i]
-		for m := 0; m < ng; m++ {
-			copy(dst[m*panelF32Block:m*panelF32Block+16], x[16*m:16*m+16])
+		dst := p.a[tile*nc*panelF32Block+64*r:]
+		for m := 0; m < nc; m++ {
+			copy(dst[m*panelF32Block:m*panelF32Block+64], x[64*m:16*ng])
 		}
 	}
 }
 
-// mulF32 is Mul for F32 weights: per weight row and tile the kernel's four
-// float64 lane sums per row (lane k: the products of elements 4m+k, each
-// rounded to float32, in element order) are added as dotF32 adds its four
-// partial sums.
+// mulF32 is Mul for F32 weights: per weight row and tile the kernel sums
+// each row in dotF32's lanes and reduces them as lanes16 does.
 func (p *Panel) mulF32(w []byte, rowBytes, count int, dst []float32, ld int) {
 	tiles := (p.rows + panelRows - 1) / panelRows
-	var acc [4 * panelRows]float64
+	n := 4 * p.nb
+	nc := (n + 15) / 16
+	var out [panelRows]float32
 	for j := 0; j < count; j++ {
 		wr := &w[j*rowBytes]
 		for tile := 0; tile < tiles; tile++ {
-			panelF32(p.nb, &p.a[tile*p.nb*panelF32Block], wr, &acc)
-			n := min(panelRows, p.rows-tile*panelRows)
+			panelF32(n/16, n%16, &p.a[tile*nc*panelF32Block], wr, &out)
+			rows := min(panelRows, p.rows-tile*panelRows)
 			o := dst[tile*panelRows*ld+j:]
-			for i := 0; i < n; i++ {
-				o[i*ld] = float32(acc[4*i] + acc[4*i+1] + acc[4*i+2] + acc[4*i+3])
+			for i := 0; i < rows; i++ {
+				o[i*ld] = out[4*(i%4)+i/4]
 			}
 		}
 	}

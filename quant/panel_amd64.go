@@ -15,12 +15,13 @@ var hasPanel = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL 
 //go:noescape
 func panelKern(nb int, a, w *byte, mode int, out *[panelGroup * panelRows]float32)
 
-// panelF32 runs one tile of an F32 panel (a: ng groups of panelF32Block
-// bytes) against the weight row w: acc[4r+k] = the float64 sum, in element
-// order, of the float32 products of elements 4m+k of row r.
+// panelF32 runs one tile of an F32 panel (a: nc chunks of panelF32Block
+// bytes, then one more when tail > 0) against the weight row w (16·nc+tail
+// elements): row r's dot, in dotF32's lanes and order, lands in
+// out[4·(r%4)+r/4] (the order the lane reduction leaves them in).
 //
 //go:noescape
-func panelF32(ng int, a, w *byte, acc *[4 * panelRows]float64)
+func panelF32(nc, tail int, a, w *byte, out *[panelRows]float32)
 
 // panelKern4 runs one tile of a K-quant panel against one decoded weight
 // group: out[g][r] is weight row g · activation row r (lanes is scratch

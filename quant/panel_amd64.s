@@ -126,20 +126,22 @@ pdone:
 	VZEROUPPER
 	RET
 
-// F32: per group of four elements, Y0 holds the weight row's four values
-// twice; each of the tile's eight row pairs is multiplied in float32
-// (VMULPS: the products dotF32 rounds), widened to float64 and added into
-// Z8+pair, lane 4·(row&1)+k taking elements 4m+k.
-#define F32PAIR(off, Z) \
-	VMULPS off(SI), Y0, Y1; \
-	VCVTPS2PD Y1, Z2; \
-	VADDPD Z2, Z, Z
+// F32: per chunk of 16 elements, Z0 holds the weight row's 16 values; each
+// of the tile's 16 rows is multiplied in float32 (VMULPS, rounded as dotF32
+// rounds: no FMA) and added into Z8+row, lane j taking elements 16m+j:
+// dotF32's lanes. A last partial chunk loads its weights under a mask (the
+// panel's padding is zero). Then every row's lanes are halved as lanes16
+// does (lane j plus lane j+h, h = 8, 4, 2, 1), 16 rows at a time: each step
+// pairs registers so that one add serves both.
+#define F32ROW(off, Z) \
+	VMULPS off(SI), Z0, Z1; \
+	VADDPS Z1, Z, Z
 
-// func panelF32(ng int, a, w *byte, acc *[64]float64)
-TEXT ·panelF32(SB), NOSPLIT, $0-32
-	MOVQ ng+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ w+16(FP), DI
+// func panelF32(nc, tail int, a, w *byte, out *[16]float32)
+TEXT ·panelF32(SB), NOSPLIT, $0-40
+	MOVQ nc+0(FP), CX
+	MOVQ a+16(FP), SI
+	MOVQ w+24(FP), DI
 	VPXORQ Z8, Z8, Z8
 	VPXORQ Z9, Z9, Z9
 	VPXORQ Z10, Z10, Z10
@@ -148,34 +150,118 @@ TEXT ·panelF32(SB), NOSPLIT, $0-32
 	VPXORQ Z13, Z13, Z13
 	VPXORQ Z14, Z14, Z14
 	VPXORQ Z15, Z15, Z15
+	VPXORQ Z16, Z16, Z16
+	VPXORQ Z17, Z17, Z17
+	VPXORQ Z18, Z18, Z18
+	VPXORQ Z19, Z19, Z19
+	VPXORQ Z20, Z20, Z20
+	VPXORQ Z21, Z21, Z21
+	VPXORQ Z22, Z22, Z22
+	VPXORQ Z23, Z23, Z23
 	TESTQ CX, CX
-	JLE   f32done
+	JLE   f32tail
 
 f32loop:
-	VBROADCASTF128 (DI), Y0
-	F32PAIR(0, Z8)
-	F32PAIR(32, Z9)
-	F32PAIR(64, Z10)
-	F32PAIR(96, Z11)
-	F32PAIR(128, Z12)
-	F32PAIR(160, Z13)
-	F32PAIR(192, Z14)
-	F32PAIR(224, Z15)
-	ADDQ $256, SI
-	ADDQ $16, DI
+	VMOVUPS (DI), Z0
+	F32ROW(0, Z8)
+	F32ROW(64, Z9)
+	F32ROW(128, Z10)
+	F32ROW(192, Z11)
+	F32ROW(256, Z12)
+	F32ROW(320, Z13)
+	F32ROW(384, Z14)
+	F32ROW(448, Z15)
+	F32ROW(512, Z16)
+	F32ROW(576, Z17)
+	F32ROW(640, Z18)
+	F32ROW(704, Z19)
+	F32ROW(768, Z20)
+	F32ROW(832, Z21)
+	F32ROW(896, Z22)
+	F32ROW(960, Z23)
+	ADDQ $1024, SI
+	ADDQ $64, DI
 	DECQ CX
 	JNZ  f32loop
 
+f32tail:
+	MOVQ tail+8(FP), CX
+	TESTQ CX, CX
+	JLE   f32done
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	F32ROW(0, Z8)
+	F32ROW(64, Z9)
+	F32ROW(128, Z10)
+	F32ROW(192, Z11)
+	F32ROW(256, Z12)
+	F32ROW(320, Z13)
+	F32ROW(384, Z14)
+	F32ROW(448, Z15)
+	F32ROW(512, Z16)
+	F32ROW(576, Z17)
+	F32ROW(640, Z18)
+	F32ROW(704, Z19)
+	F32ROW(768, Z20)
+	F32ROW(832, Z21)
+	F32ROW(896, Z22)
+	F32ROW(960, Z23)
+
 f32done:
-	MOVQ    acc+24(FP), AX
-	VMOVUPD Z8, 0(AX)
-	VMOVUPD Z9, 64(AX)
-	VMOVUPD Z10, 128(AX)
-	VMOVUPD Z11, 192(AX)
-	VMOVUPD Z12, 256(AX)
-	VMOVUPD Z13, 320(AX)
-	VMOVUPD Z14, 384(AX)
-	VMOVUPD Z15, 448(AX)
+	// h = 8: rows 2i, 2i+1 -> Z8+2i (row 2i in 128-bit lanes 0-1).
+	VSHUFF32X4 $0x44, Z9, Z8, Z2
+	VSHUFF32X4 $0xEE, Z9, Z8, Z3
+	VADDPS Z3, Z2, Z8
+	VSHUFF32X4 $0x44, Z11, Z10, Z2
+	VSHUFF32X4 $0xEE, Z11, Z10, Z3
+	VADDPS Z3, Z2, Z10
+	VSHUFF32X4 $0x44, Z13, Z12, Z2
+	VSHUFF32X4 $0xEE, Z13, Z12, Z3
+	VADDPS Z3, Z2, Z12
+	VSHUFF32X4 $0x44, Z15, Z14, Z2
+	VSHUFF32X4 $0xEE, Z15, Z14, Z3
+	VADDPS Z3, Z2, Z14
+	VSHUFF32X4 $0x44, Z17, Z16, Z2
+	VSHUFF32X4 $0xEE, Z17, Z16, Z3
+	VADDPS Z3, Z2, Z16
+	VSHUFF32X4 $0x44, Z19, Z18, Z2
+	VSHUFF32X4 $0xEE, Z19, Z18, Z3
+	VADDPS Z3, Z2, Z18
+	VSHUFF32X4 $0x44, Z21, Z20, Z2
+	VSHUFF32X4 $0xEE, Z21, Z20, Z3
+	VADDPS Z3, Z2, Z20
+	VSHUFF32X4 $0x44, Z23, Z22, Z2
+	VSHUFF32X4 $0xEE, Z23, Z22, Z3
+	VADDPS Z3, Z2, Z22
+	// h = 4: -> Z8, Z12, Z16, Z20 (row 4m+L in 128-bit lane L).
+	VSHUFF32X4 $0x88, Z10, Z8, Z2
+	VSHUFF32X4 $0xDD, Z10, Z8, Z3
+	VADDPS Z3, Z2, Z8
+	VSHUFF32X4 $0x88, Z14, Z12, Z2
+	VSHUFF32X4 $0xDD, Z14, Z12, Z3
+	VADDPS Z3, Z2, Z12
+	VSHUFF32X4 $0x88, Z18, Z16, Z2
+	VSHUFF32X4 $0xDD, Z18, Z16, Z3
+	VADDPS Z3, Z2, Z16
+	VSHUFF32X4 $0x88, Z22, Z20, Z2
+	VSHUFF32X4 $0xDD, Z22, Z20, Z3
+	VADDPS Z3, Z2, Z20
+	// h = 2: -> Z8 (rows L and 4+L in lane L), Z16 (rows 8+L, 12+L).
+	VSHUFPS $0x44, Z12, Z8, Z2
+	VSHUFPS $0xEE, Z12, Z8, Z3
+	VADDPS Z3, Z2, Z8
+	VSHUFPS $0x44, Z20, Z16, Z2
+	VSHUFPS $0xEE, Z20, Z16, Z3
+	VADDPS Z3, Z2, Z16
+	// h = 1: lane L holds rows L, 4+L, 8+L, 12+L.
+	VSHUFPS $0x88, Z16, Z8, Z2
+	VSHUFPS $0xDD, Z16, Z8, Z3
+	VADDPS Z3, Z2, Z2
+	MOVQ    out+32(FP), AX
+	VMOVUPS Z2, 0(AX)
 	VZEROUPPER
 	RET
 

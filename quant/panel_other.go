@@ -8,7 +8,7 @@ func panelKern(int, *byte, *byte, int, *[panelGroup * panelRows]float32) {
 	panic("quant: no panel kernel on this CPU")
 }
 
-func panelF32(int, *byte, *byte, *[4 * panelRows]float64) {
+func panelF32(int, int, *byte, *byte, *[panelRows]float32) {
 	panic("quant: no panel kernel on this CPU")
 }
 

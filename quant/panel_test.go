@@ -98,7 +98,7 @@ func TestPanelF32OddLengths(t *testing.T) {
 		t.Skip("no AVX-512 on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(43, 44))
-	for _, n := range []int{4, 12, 172, 516} {
+	for _, n := range []int{4, 12, 16, 64, 172, 516} {
 		for _, rows := range []int{1, 7, 16, 21} {
 			w := make([]byte, 5*4*n)
 			src := make([]float32, 5*n)
