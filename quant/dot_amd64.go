@@ -78,6 +78,10 @@ func archDot(t Type) DotFn {
 		return dotQ6_KAVX2
 	case MXFP4:
 		return dotMXFP4AVX2
+	case F32:
+		if hasPanel {
+			return dotF32AVX512
+		}
 	}
 	return nil
 }

@@ -43,3 +43,18 @@ func transK(a *[QK_K]byte, pairs *[8]uint32, w, corr *byte)
 //
 //go:noescape
 func panelDec(kind, nb int, w *byte, wsize int, q, tab *byte)
+
+// dotF32Asm is dotF32 for 16·nc+tail elements, one ZMM of lanes.
+//
+//go:noescape
+func dotF32Asm(nc, tail int, w, x *byte) float32
+
+func dotF32AVX512(n int, w, x []byte) float32 {
+	if _, ok := blocks(n, 1, 4, 4, w, x); !ok {
+		return nan32
+	}
+	if n == 0 {
+		return 0
+	}
+	return dotF32Asm(n/16, n%16, &w[0], &x[0])
+}

@@ -598,3 +598,49 @@ d51:
 ddone:
 	VZEROUPPER
 	RET
+
+// func dotF32Asm(nc, tail int, w, x *byte) float32
+// dotF32's lanes in Z8 (a partial last chunk under a mask adds +0 to the
+// other lanes, which leaves them as they are), then lanes16's halving.
+TEXT ·dotF32Asm(SB), NOSPLIT, $0-36
+	MOVQ   nc+0(FP), CX
+	MOVQ   w+16(FP), SI
+	MOVQ   x+24(FP), DI
+	VPXORQ Z8, Z8, Z8
+	TESTQ  CX, CX
+	JLE    dtail
+
+dloop:
+	VMOVUPS (SI), Z0
+	VMULPS  (DI), Z0, Z1
+	VADDPS  Z1, Z8, Z8
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     dloop
+
+dtail:
+	MOVQ  tail+8(FP), CX
+	TESTQ CX, CX
+	JLE   dsum
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DI), K1, Z2
+	VMULPS    Z2, Z0, Z1
+	VADDPS    Z1, Z8, Z8
+
+dsum:
+	VEXTRACTF32X8 $1, Z8, Y1
+	VADDPS        Y1, Y8, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	MOVSS         X0, ret+32(FP)
+	VZEROUPPER
+	RET
