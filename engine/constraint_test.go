@@ -200,24 +200,27 @@ func TestConstraintPreempted(t *testing.T) {
 		require.NoError(t, err)
 		want[i] = res.Samples
 	}
-	got := make([][]engine.Completion, len(reqs))
-	errs := make([]error, len(reqs))
-	var wg sync.WaitGroup
+	// Queued back to back from one goroutine, so all want blocks at once
+	// however fast the engine runs.
+	chans := make([]<-chan engine.Event, len(reqs))
 	for i := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := reqs[i]
-			r.Constraint = g.Constraint(grammar.VocabFor(e.Tokenizer()))
-			res, err := e.Generate(context.Background(), r, nil)
-			if errs[i] = err; err == nil {
-				got[i] = res.Samples
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
+		r := reqs[i]
+		r.Constraint = g.Constraint(grammar.VocabFor(e.Tokenizer()))
+		ch, err := e.Stream(context.Background(), r)
 		require.NoError(t, err)
+		chans[i] = ch
+	}
+	got := make([][]engine.Completion, len(reqs))
+	for i, ch := range chans {
+		got[i] = make([]engine.Completion, reqs[i].N)
+		for ev := range ch {
+			require.NoError(t, ev.Err, "request %d sample %d", i, ev.Sample)
+			c := &got[i][ev.Sample]
+			if ev.Token >= 0 {
+				c.Tokens = append(c.Tokens, ev.Token)
+			}
+			c.Text += ev.Text
+		}
 	}
 	require.Positive(t, e.Stats().Preemptions, "the pool should force preemption")
 	for i := range reqs {
